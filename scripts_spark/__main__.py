@@ -1,0 +1,184 @@
+"""soundtrack-lake command line.
+
+    python -m scripts_spark run      [--steps 01-05] [--run-id ID] [--lake-root DIR] [--input-dir DIR]
+    python -m scripts_spark dryrun   [same options]    resolve config, preview inputs, write nothing
+    python -m scripts_spark evaluate --labels CSV [--run-id ID] [--rule original]
+    python -m scripts_spark report   [--run-id ID]
+    python -m scripts_spark publish  [--run-id ID] [--layers gold,silver] [--dry-run]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .config import ConfigError, Settings, load_settings
+from .log import configure_logging, get_logger
+
+EPILOG = """\
+examples:
+  python -m scripts_spark run                          all steps on data/sample into data/lake
+  python -m scripts_spark run --steps 01-02            extract only (Bronze)
+  python -m scripts_spark run --steps 03 --run-id 20260101T000000Z
+                                                       redo step 03 of an earlier run (replaces its partition)
+  python -m scripts_spark run --tmdb-mode api          enumerate films from the TMDB API (needs TMDB_BEARER_TOKEN)
+  python -m scripts_spark dryrun                       what would run, on which inputs; writes nothing
+  python -m scripts_spark evaluate --labels data/eval/dev_labels.csv
+  python -m scripts_spark report                       HTML report of the latest run
+
+Settings come from the environment and .env (see .env.example); flags override both.
+Input layout (--input-dir): tmdb/*.jsonl.gz, musicbrainz/*.jsonl.gz, discogs/*.xml.gz,
+discogs/search/**/*.json, movielens/*.csv. A missing folder means that source is skipped.
+Exit codes: 0 ok, 1 a step failed, 2 bad arguments or configuration.
+"""
+
+
+def _common(p: argparse.ArgumentParser, with_inputs: bool = True) -> None:
+    p.add_argument("--lake-root", help="lake root folder or abfss:// URI (default: LAKE_ROOT or data/lake)")
+    p.add_argument("--run-id", help="run identifier; default for run: a UTC timestamp, for others: the latest run")
+    if with_inputs:
+        p.add_argument("--input-dir", help="input folder in the layout below (default: INPUT_DIR or data/sample)")
+        p.add_argument("--steps", default="all", help="steps to run: 'all', '03', '01-05', '01,03-04' (default: all)")
+        p.add_argument("--tmdb-mode", choices=("file", "api"), help="TMDB source (default: TMDB_MODE or file)")
+        p.add_argument("--discogs-mode", choices=("file", "api"), help="Discogs source (default: DISCOGS_MODE or file)")
+        p.add_argument("--musicbrainz-mode", choices=("file", "api"), help="MusicBrainz source (default: file)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts_spark",
+        description="soundtrack-lake: link TMDB films to their Discogs and MusicBrainz soundtracks in a Spark lake.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="{run,dryrun,evaluate,report,publish}")
+    sub.required = True
+
+    run = sub.add_parser("run", help="run pipeline steps for one run_id", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(run)
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+
+    dry = sub.add_parser("dryrun", help="resolve config, list steps with inputs/outputs, parse first records; write nothing")
+    _common(dry)
+
+    ev = sub.add_parser("evaluate", help="precision/recall/F1 and pair completeness of a run against labelled pairs")
+    _common(ev, with_inputs=False)
+    ev.add_argument("--labels", help="labelled pairs CSV (default: LABELS_PATH or data/eval/dev_labels.csv)")
+    ev.add_argument("--rule", choices=("pipeline", "original"), default="pipeline",
+                    help="'original' also scores the original capstone's rule on the same run, side by side")
+
+    rep = sub.add_parser("report", help="write the run's self-contained HTML report and print its path")
+    _common(rep, with_inputs=False)
+    rep.add_argument("--labels", help="labelled pairs CSV for the match-quality section (optional)")
+
+    pub = sub.add_parser("publish", help="upload a finished run to Azure storage (ADLS Gen2 / Blob), atomically per run")
+    _common(pub, with_inputs=False)
+    pub.add_argument("--layers", default="gold", help="comma list of layers to publish: gold,silver,bronze (default: gold)")
+    pub.add_argument("--dry-run", action="store_true", help="list what would be uploaded; upload nothing")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        lake_root=getattr(args, "lake_root", None),
+        input_dir=getattr(args, "input_dir", None),
+        tmdb_mode=getattr(args, "tmdb_mode", None),
+        discogs_mode=getattr(args, "discogs_mode", None),
+        musicbrainz_mode=getattr(args, "musicbrainz_mode", None),
+        labels_path=getattr(args, "labels", None),
+    )
+
+
+def latest_run_id(settings: Settings) -> str:
+    from .lake import Lake
+
+    runs = Lake(settings.lake_root).list_runs()
+    if not runs:
+        raise ConfigError(f"no runs in the lake at {settings.lake_root}; run the pipeline first or pass --run-id")
+    return runs[-1]
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from .base_step import StepFailed
+    from .pipeline import new_run_id, run_pipeline
+
+    run_id = args.run_id or new_run_id()
+    missing = settings.required_secrets()
+    if missing:
+        raise ConfigError(f"the selected API mode needs {', '.join(missing)} in .env or the environment")
+    try:
+        doc = run_pipeline(settings, run_id, args.steps)
+    except StepFailed as exc:
+        print(f"run {run_id} FAILED in step {exc.step}: {exc.cause}", file=sys.stderr)
+        return 1
+    print(f"run {run_id} succeeded; manifest: {doc and os.path.join(settings.lake_root, '_runs', run_id, 'manifest.json')}")
+    if not args.no_report:
+        from .report import write_report
+
+        print(f"report: {write_report(settings, run_id)}")
+    return 0
+
+
+def cmd_dryrun(args: argparse.Namespace, settings: Settings) -> int:
+    from .dryrun import dry_run
+
+    return dry_run(settings, args.steps, args.run_id)
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluate import evaluate_run
+
+    run_id = args.run_id or latest_run_id(settings)
+    result = evaluate_run(settings, run_id, settings.labels_path, include_original=args.rule == "original")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from .report import write_report
+
+    run_id = args.run_id or latest_run_id(settings)
+    print(write_report(settings, run_id))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from .publish import publish_run
+
+    run_id = args.run_id or latest_run_id(settings)
+    layers = [x.strip() for x in args.layers.split(",") if x.strip()]
+    return publish_run(settings, run_id, layers, dry_run=args.dry_run)
+
+
+COMMANDS = {"run": cmd_run, "dryrun": cmd_dryrun, "evaluate": cmd_evaluate, "report": cmd_report,
+            "publish": cmd_publish}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    log_file = os.environ.get("PIPELINE_LOG_FILE")  # set by run_pipeline_safe.sh
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log_level, log_file)
+    try:
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - top-level: one clear line, details in the JSON log
+        get_logger(getattr(args, "run_id", None)).error("command_failed", command=args.command, exc_info=True)
+        from .log import redact
+
+        print(f"{args.command} failed: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
