@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, Settings, load_settings
+from .lake import LakeError, validate_run_id
 from .log import configure_logging, get_logger
 
 EPILOG = """\
@@ -37,7 +38,8 @@ Exit codes: 0 ok, 1 a step failed, 2 bad arguments or configuration.
 
 def _common(p: argparse.ArgumentParser, with_inputs: bool = True) -> None:
     p.add_argument("--lake-root", help="lake root folder or abfss:// URI (default: LAKE_ROOT or data/lake)")
-    p.add_argument("--run-id", help="run identifier; default for run: a UTC timestamp, for others: the latest run")
+    p.add_argument("--run-id", help="run identifier; default for run: a new UTC timestamp ('latest' = the newest run "
+                                    "in the lake), for the other commands: the newest run")
     if with_inputs:
         p.add_argument("--input-dir", help="input folder in the layout below (default: INPUT_DIR or data/sample)")
         p.add_argument("--steps", default="all", help="steps to run: 'all', '03', '01-05', '01,03-04' (default: all)")
@@ -99,11 +101,25 @@ def latest_run_id(settings: Settings) -> str:
     return runs[-1]
 
 
+def _checked_steps(spec: str) -> str:
+    from .steps import parse_step_range
+
+    try:
+        parse_step_range(spec)
+    except ValueError as exc:
+        raise ConfigError(f"--steps {spec!r}: {exc}") from None
+    return spec
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from .base_step import StepFailed
     from .pipeline import new_run_id, run_pipeline
 
-    run_id = args.run_id or new_run_id()
+    _checked_steps(args.steps)
+    if args.run_id and args.run_id != "latest":
+        validate_run_id(args.run_id)
+
+    run_id = latest_run_id(settings) if args.run_id == "latest" else (args.run_id or new_run_id())
     missing = settings.required_secrets()
     if missing:
         raise ConfigError(f"the selected API mode needs {', '.join(missing)} in .env or the environment")
@@ -123,7 +139,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_dryrun(args: argparse.Namespace, settings: Settings) -> int:
     from .dryrun import dry_run
 
-    return dry_run(settings, args.steps, args.run_id)
+    return dry_run(settings, _checked_steps(args.steps), args.run_id)
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -169,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, log_file)
     try:
         return COMMANDS[args.command](args, settings)
-    except ConfigError as exc:
+    except (ConfigError, LakeError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - top-level: one clear line, details in the JSON log

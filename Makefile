@@ -1,0 +1,64 @@
+# soundtrack-lake: workstation, cron and CI entry points. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT   := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV   ?= $(ROOT)/.venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pins.sha256
+export VENV
+
+.PHONY: help setup sync dryrun run test report evaluate clean log recommend publish cron-install bench
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): requirements_stable.txt rebuild_venv.sh
+	@./rebuild_venv.sh
+
+setup: $(STAMP) ## create .venv from requirements_stable.txt (only when the pins changed)
+
+sync: ## bring a workstation in line: venv when pins changed, preflight, dated line in logs/sync_log.md
+	@mkdir -p logs
+	@./rebuild_venv.sh
+	@set -o pipefail; status=0; ./check_env.sh | tee logs/.sync_check.txt || status=$$?; \
+	  echo "- $$(date -u +%FT%TZ) $$(git rev-parse --short HEAD 2>/dev/null || echo no-git) pins=$$(sha256sum requirements_stable.txt | cut -c1-12) $$(tail -n1 logs/.sync_check.txt)" >> logs/sync_log.md; \
+	  rm -f logs/.sync_check.txt; exit $$status
+
+dryrun: setup ## preflight + resolve config, list steps with inputs/outputs, parse first records; writes nothing
+	@./check_env.sh
+	@$(PY) -m scripts_spark dryrun $(ARGS)
+
+run: setup ## run the pipeline on the bundled sample (or INPUT_DIR) through run_pipeline_safe.sh; prints the report path
+	@./run_pipeline_safe.sh $(ARGS)
+
+test: setup ## run the tests with coverage (fails under 85%)
+	@$(PY) -m pytest --cov=scripts_spark --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS) tests
+
+report: setup ## write the HTML report of the latest run (RUN_ID=... for another) and print its path
+	@$(PY) -m scripts_spark report $(if $(RUN_ID),--run-id $(RUN_ID))
+
+evaluate: setup ## precision/recall/F1 of the latest run against the dev labels, with the original rule side by side
+	@$(PY) -m scripts_spark evaluate --rule original $(if $(RUN_ID),--run-id $(RUN_ID))
+
+recommend: setup ## run the recommender step (07) for the latest run's Gold; needs PG_* in .env
+	@$(PY) -m scripts_spark run --steps 07 --no-report --run-id $${RUN_ID:-latest}
+
+publish: setup ## upload the latest run's Gold to Azure storage (RUN_ID=..., LAYERS=gold,silver, DRY_RUN=1)
+	@$(PY) -m scripts_spark publish --layers $${LAYERS:-gold} $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(DRY_RUN),--dry-run)
+
+cron-install: ## install (idempotently) the nightly crontab entry that calls run_pipeline_safe.sh
+	@./infrastructure/cron.sh install
+
+log: ## readable summary of the last run's log
+	@$(PY) -m scripts_spark.housekeeping log
+
+clean: ## remove lake outputs and local caches (never data/sample)
+	@if [ -x "$(PY)" ]; then $(PY) -m scripts_spark.housekeeping clean; else rm -rf "$(ROOT)/data/lake"; fi
+	rm -rf "$(ROOT)/spark-warehouse" "$(ROOT)/metastore_db" "$(ROOT)/derby.log" "$(ROOT)/.pytest_cache" \
+	       "$(ROOT)/htmlcov" "$(ROOT)/.coverage" "$(ROOT)/bench/_work"
+	find "$(ROOT)/scripts_spark" "$(ROOT)/tests" "$(ROOT)/bench" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench: setup ## run the benchmarks that finish in minutes (match throughput, dump reader)
+	@$(PY) bench/match_throughput.py
+	@$(PY) bench/dump_reader.py
