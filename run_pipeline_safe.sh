@@ -60,6 +60,11 @@ if [[ $status -eq 0 && -n "${LOG_ANALYTICS_ENDPOINT:-}" ]]; then
     || echo "run_pipeline_safe: shipping metrics to Log Analytics failed (see $LOG_FILE); the run itself succeeded" >&2
 fi
 
+if [[ $status -eq 0 && -n "${AZURE_STORAGE_ACCOUNT:-}" ]]; then
+  "$VENV/bin/python" -m scripts_spark publish --run-id "$RUN_ID" --layers "${PUBLISH_LAYERS:-gold}" >>"$LOG_FILE" 2>&1 \
+    || echo "run_pipeline_safe: publishing run $RUN_ID failed (see $LOG_FILE); 'make publish RUN_ID=$RUN_ID' resumes it" >&2
+fi
+
 # Keep the newest KEEP_LOGS runs' logs.
 ls -1t "$LOG_DIR"/pipeline_*.log 2>/dev/null | tail -n "+$((KEEP_LOGS + 1))" | while read -r old; do
   rm -f -- "$old" "$old.stderr"

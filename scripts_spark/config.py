@@ -68,7 +68,8 @@ class Settings:
     min_free_disk_gb: float = _setting("MIN_FREE_DISK_GB", 2.0, "check_env fails below this much free disk at the lake root")
 
     # --- Spark -------------------------------------------------------------------------------
-    spark_master: str = _setting("SPARK_MASTER", "local[*]", "Spark master URL; empty on Databricks (use the cluster's)")
+    spark_master: str = _setting("SPARK_MASTER", "local[*]",
+                                 "Spark master URL; 'cluster' = use the session/master the platform provides (Databricks, spark-submit)")
     spark_shuffle_partitions: int = _setting("SPARK_SHUFFLE_PARTITIONS", 0,
                                              "Shuffle partitions; 0 = automatic (2 x cores locally, AQE coalesces)")
     spark_driver_memory: str = _setting("SPARK_DRIVER_MEMORY", "4g", "Driver heap for local runs (local mode runs executors in the driver)")
@@ -138,6 +139,7 @@ class Settings:
     azure_tenant_id: str = _setting("AZURE_TENANT_ID", "", "Azure AD tenant for the service principal")
     azure_blob_endpoint: str = _setting("AZURE_BLOB_ENDPOINT", "", "Blob endpoint override (Azurite in tests)")
     publish_container: str = _setting("PUBLISH_CONTAINER", "lake", "Container that `publish` uploads runs to")
+    key_vault_name: str = _setting("KEY_VAULT_NAME", "", "Key Vault holding the API tokens (VM); empty = tokens from .env")
     log_analytics_endpoint: str = _setting("LOG_ANALYTICS_ENDPOINT", "", "Logs ingestion endpoint (DCE) for metrics.json")
     log_analytics_rule_id: str = _setting("LOG_ANALYTICS_RULE_ID", "", "Data collection rule immutable id")
     log_analytics_stream: str = _setting("LOG_ANALYTICS_STREAM", "Custom-SoundtrackLakeRuns_CL", "DCR stream name")
@@ -251,3 +253,28 @@ def load_settings(env_file: str | Path | None = None, environ: Mapping[str, str]
             raise ConfigError(f"unknown setting {name!r}")
         kwargs[name] = _coerce(f, value) if isinstance(value, str) and not isinstance(f.default, str) else value
     return Settings(**kwargs)
+
+
+REPO_DEFAULT_PATHS = {"LAKE_ROOT", "INPUT_DIR", "LABELS_PATH", "LOG_DIR", "MATCH_SETTINGS_PATH"}
+
+
+def env_example() -> str:
+    """The text of `.env.example`, generated from the fields above so the two cannot drift apart."""
+    lines = ["# soundtrack-lake settings. Copy to .env and edit; the process environment overrides this file.",
+             "# Every key is optional: an empty value means the default (shown after = where it is not a repo path).",
+             "# API tokens are needed only when an API mode is selected (TMDB_MODE=api, DISCOGS_MODE=api).",
+             "# Regenerate with: .venv/bin/python -m scripts_spark.config > .env.example", ""]
+    for key, default, doc, secret in env_keys():
+        if isinstance(default, Secret) or key in REPO_DEFAULT_PATHS:
+            shown = ""
+        elif isinstance(default, bool):
+            shown = str(default).lower()
+        else:
+            shown = str(default)
+        suffix = " (empty = repo default)" if key in REPO_DEFAULT_PATHS else ""
+        lines += [f"# {doc}{suffix}{' [secret]' if secret else ''}", f"{key}={shown}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")

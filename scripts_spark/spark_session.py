@@ -52,7 +52,7 @@ def get_spark(settings: Settings, extra_conf: dict[str, str] | None = None):
     if active is not None:
         return active
     builder = SparkSession.builder
-    if settings.spark_master:
+    if settings.spark_master != "cluster":
         builder = builder.master(settings.spark_master)
     for key, value in {**spark_conf(settings), **(extra_conf or {})}.items():
         builder = builder.config(key, value)

@@ -60,12 +60,12 @@ def test_api_modes_require_their_tokens_only(tmp_path):
     assert api.required_secrets() == ["TMDB_BEARER_TOKEN (or TMDB_API_KEY)", "DISCOGS_TOKEN"]
 
 
-def test_env_example_documents_every_setting():
-    from scripts_spark.config import REPO_ROOT, env_keys
+def test_env_example_documents_every_setting_exactly():
+    from scripts_spark.config import REPO_ROOT, env_example, env_keys
 
     example = (REPO_ROOT / ".env.example").read_text()
-    missing = [key for key, *_ in env_keys() if f"{key}=" not in example]
-    assert missing == []
+    assert [key for key, *_ in env_keys() if f"\n{key}=" not in example] == []
+    assert example == env_example(), "regenerate: .venv/bin/python -m scripts_spark.config > .env.example"
 
 
 # --- logging --------------------------------------------------------------------------------------
