@@ -9,6 +9,10 @@ from __future__ import annotations
 from pyspark.sql.types import (ArrayType, BooleanType, DateType, DoubleType, IntegerType, LongType, StringType,
                                StructField, StructType, TimestampType)
 
+# The marts declare their columns next to the code that builds them (house style: one place per table).
+from .transforms.marts import (GOLD_COMPOSER_STATS, GOLD_FILM_GENRE_X_SOUNDTRACK_GENRE, GOLD_GENRE_BY_DECADE,
+                               GOLD_POPULARITY_BY_SOUNDTRACK_GENRE)
+
 
 def _s(*fields: tuple) -> StructType:
     return StructType([StructField(name, dtype, nullable) for name, dtype, nullable in fields])
@@ -235,6 +239,10 @@ TABLES: dict[str, StructType] = {
     "gold/soundtrack_matches": GOLD_SOUNDTRACK_MATCHES,
     "gold/review_queue": GOLD_REVIEW_QUEUE,
     "gold/film_soundtracks": GOLD_FILM_SOUNDTRACKS,
+    "gold/genre_by_decade": GOLD_GENRE_BY_DECADE,
+    "gold/popularity_by_soundtrack_genre": GOLD_POPULARITY_BY_SOUNDTRACK_GENRE,
+    "gold/film_genre_x_soundtrack_genre": GOLD_FILM_GENRE_X_SOUNDTRACK_GENRE,
+    "gold/composer_stats": GOLD_COMPOSER_STATS,
 }
 
 

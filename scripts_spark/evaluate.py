@@ -1,0 +1,131 @@
+"""`evaluate`: precision, recall and F1 of a run's Gold links against labelled pairs, plus blocking quality.
+
+Scoring rule (data/eval/README.md, the same as data/eval/score_gold.py): per source,
+- recall = labelled positives found among the `decision = match` links / labelled positives;
+- precision = among `match` links whose release is labelled (1 or 0 rows), the share that is a labelled positive.
+Links to unlabelled releases are not judged here. `--rule original` scores the original capstone's rule
+(contains-join on normalised titles, years within 2, token_set_ratio >= 85) on the same Silver run, side by side.
+All counting runs in Spark; only the per-source counts reach the driver.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+
+from .config import Settings
+from .lake import Lake
+from .schemas import schema_of
+
+LABELS_SCHEMA = StructType([
+    StructField("source", StringType(), True),
+    StructField("tmdb_id", LongType(), True),
+    StructField("release_id", StringType(), True),
+    StructField("label", IntegerType(), True),
+    StructField("note", StringType(), True),
+])
+LINK_KEY = ["source", "tmdb_id", "release_id"]
+
+# The original capstone's rule, kept only to be measured against.
+ORIGINAL_MAX_YEAR_GAP = 2
+ORIGINAL_MIN_TOKEN_SET_RATIO = 85.0
+
+
+def read_labels(spark: SparkSession, labels_path: str) -> DataFrame:
+    return (spark.read.schema(LABELS_SCHEMA).option("header", True).option("escape", '"').csv(str(labels_path))
+            .filter(F.col("source").isNotNull() & F.col("release_id").isNotNull() & F.col("label").isin(0, 1)))
+
+
+def _ratio(num: int, den: int) -> float:
+    return round(num / den, 4) if den else 0.0
+
+
+def link_quality(links: DataFrame, labels: DataFrame) -> dict[str, dict]:
+    """Per labelled source: precision, recall, f1, tp, judged, positives, predicted_matches of `links`
+    (rows of source, tmdb_id, release_id)."""
+    predicted = links.select(*LINK_KEY).distinct()
+    positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()
+    labelled_releases = labels.select("source", "release_id").distinct()
+    judged = predicted.join(labelled_releases, ["source", "release_id"], "left_semi")
+    true_pos = predicted.join(positives, LINK_KEY, "left_semi")
+
+    def per_source(df: DataFrame) -> dict[str, int]:
+        return {r["source"]: r["n"] for r in df.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+
+    n_pred, n_judged, n_tp, n_pos = (per_source(d) for d in (predicted, judged, true_pos, positives))
+    sources = sorted({r["source"] for r in labelled_releases.select("source").distinct().collect()})
+    out = {}
+    for src in sources:
+        tp, jd, pos = n_tp.get(src, 0), n_judged.get(src, 0), n_pos.get(src, 0)
+        precision, recall = _ratio(tp, jd), _ratio(tp, pos)
+        f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
+        out[src] = {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "judged": jd, "positives": pos,
+                    "predicted_matches": n_pred.get(src, 0)}
+    return out
+
+
+def _token_set_in_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    from rapidfuzz import fuzz, process
+
+    for frame in batches:
+        scores = process.cpdist(frame["film_title_norm"].tolist(), frame["release_title_norm"].tolist(),
+                                scorer=fuzz.token_set_ratio, dtype=np.float64) if len(frame) else np.zeros(0)
+        yield frame[LINK_KEY].assign(token_set_ratio=scores)
+
+
+def original_rule_links(films: DataFrame, releases: DataFrame) -> DataFrame:
+    """The original rule's links: one normalised title contains the other, both years known and within 2,
+    token_set_ratio >= 85. The year band is an equi-join on each year of the window, then the contains filter."""
+    film_side = (films.filter(F.col("year").isNotNull() & (F.length("title_norm") > 0))
+                 .select("tmdb_id", F.col("title_norm").alias("film_title_norm"), F.col("year").alias("film_year")))
+    release_side = (releases.filter(F.col("year").isNotNull() & (F.length("title_norm") > 0))
+                    .select("source", "release_id", F.col("title_norm").alias("release_title_norm"),
+                            F.explode(F.sequence(F.col("year") - ORIGINAL_MAX_YEAR_GAP,
+                                                 F.col("year") + ORIGINAL_MAX_YEAR_GAP)).alias("film_year")))
+    contains = ((F.instr("film_title_norm", F.col("release_title_norm")) > 0)
+                | (F.instr("release_title_norm", F.col("film_title_norm")) > 0))
+    pairs = film_side.join(release_side, "film_year").filter(contains)
+    scored_schema = StructType([StructField("source", StringType()), StructField("tmdb_id", LongType()),
+                                StructField("release_id", StringType()),
+                                StructField("token_set_ratio", DoubleType())])
+    return (pairs.select(*LINK_KEY, "film_title_norm", "release_title_norm")
+            .mapInPandas(_token_set_in_batches, scored_schema)
+            .filter(F.col("token_set_ratio") >= ORIGINAL_MIN_TOKEN_SET_RATIO)
+            .select(*LINK_KEY))
+
+
+def blocking_figures(lake: Lake, spark: SparkSession, run_id: str, labels_path: str) -> dict:
+    """Pair completeness and reduction ratio of the run's candidate pairs (the Silver step's own measure)."""
+    from .transforms.blocking import blocking_quality
+
+    films = lake.read_table(spark, "silver/films", run_id, schema_of("silver/films"))
+    releases = lake.read_table(spark, "silver/releases", run_id, schema_of("silver/releases"))
+    candidates = lake.read_table(spark, "silver/candidate_pairs", run_id, schema_of("silver/candidate_pairs"))
+    releases_by_source = {r["source"]: r["n"] for r in
+                          releases.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    return blocking_quality(candidates, films.count(), releases_by_source, labels_path)
+
+
+def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_original: bool = False) -> dict:
+    """Score `run_id` against `labels_path`; writes `_runs/<run_id>/evaluation.json` and returns the same dict."""
+    from .spark_session import get_spark
+
+    spark = get_spark(settings)
+    lake = Lake(settings.lake_root)
+    labels = read_labels(spark, labels_path).cache()
+    matches = (lake.read_table(spark, "gold/soundtrack_matches", run_id, schema_of("gold/soundtrack_matches"))
+               .filter(F.col("decision") == "match"))
+    result: dict = {"run_id": run_id, "labels": str(labels_path), "sources": link_quality(matches, labels),
+                    "blocking": blocking_figures(lake, spark, run_id, labels_path)}
+    if include_original:
+        films = lake.read_table(spark, "silver/films", run_id, schema_of("silver/films"))
+        releases = lake.read_table(spark, "silver/releases", run_id, schema_of("silver/releases"))
+        result["original_rule"] = link_quality(original_rule_links(films, releases), labels)
+    labels.unpersist()
+    lake.write_text(lake.run_file(run_id, "evaluation.json"), json.dumps(result, indent=2, sort_keys=True), spark)
+    return result

@@ -1,0 +1,379 @@
+"""Fit the soundtrack matcher on labelled pairs and write `match_settings.json`.
+
+    python -m scripts_spark.fit_matcher --lake-root DIR --run-id ID --labels data/eval/dev_labels.csv
+
+Reads one run's Silver tables (films, releases, candidate pairs), computes the pair features exactly as step 05
+does, and fits a logistic regression (weights held to the signs in features.FEATURE_SIGNS) on every pair whose
+release is labelled:
+- positives: labelled 1 pairs;
+- negatives: labelled 0 pairs, and the negatives that come free: any other candidate pair of a labelled
+  release (a release belongs to one film, so a candidate pair whose release is labelled as another film's
+  soundtrack, or labelled as no catalogue film's, is a wrong pair).
+Cross-validation is grouped by release (every pair of a release in the same fold, as step 05 decides per
+release) and stratified. The regularisation strength is chosen by out-of-fold log loss; both thresholds are
+chosen on out-of-fold predictions run through step 05's own decision (best film per release, then the
+thresholds), scored with the evaluation rule. The fitted weights, thresholds and how they were chosen go into
+the `matcher` section of the settings file; other sections of the file are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import REPO_ROOT, load_settings
+from .lake import Lake
+from .schemas import schema_of
+from .transforms.features import FEATURE_DOCS, FEATURE_SIGNS, FEATURE_VERSION, MODEL_FEATURES
+
+DEFAULT_OUT = REPO_ROOT / "scripts_spark" / "match_settings.json"
+
+# The dev labels hold ~700 labelled releases: five folds keep ~140 releases (and ~120 positives) per test fold.
+CV_FOLDS = 5
+CV_SEED = 20251125
+# Inverse L2 strengths tried; features are 0..1, so C=1 is a moderate prior on weights of a few log-odds.
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+# The issue's precision target for MusicBrainz links: the match threshold maximises out-of-fold F1 among the
+# thresholds whose out-of-fold precision reaches it.
+MATCH_MIN_PRECISION = 0.995
+# Features a link needs for an automatic match (decide.MatchSettings.match_requires): a record its own source does
+# not file as a soundtrack (Discogs without Stage & Screen + Score/Soundtrack: story records, cast albums, covers,
+# same-named bands) goes to review at best. On the dev labels every positive is so typed; the fit records the count.
+MATCH_REQUIRES = ("release_is_soundtrack",)
+# The review band goes down to where a reviewer still confirms at least one link in four (out-of-fold precision
+# of the 15 links around that score); below that, reviewing costs more than it finds.
+REVIEW_MIN_LOCAL_PRECISION = 0.25
+REVIEW_WINDOW = 15
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --- training frame (Spark) ------------------------------------------------------------------------------------
+def training_frame(spark, lake: Lake, run_id: str, labels_path: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Features of every pair whose release is labelled (candidates of labelled releases, plus labelled pairs that
+    blocking did not propose), with `label`, `is_candidate` and `is_labelled` (the pair itself is in the labels). Returns it and the labelled positives per source.
+    Collected to pandas: its size is bounded by the labels, not by the catalogue."""
+    from pyspark.sql import functions as F
+
+    from .evaluate import read_labels
+    from .transforms.features import pair_features
+
+    films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))
+                                   for t in ("silver/films", "silver/releases", "silver/candidate_pairs"))
+    labels = read_labels(spark, labels_path)
+    positives = labels.filter(F.col("label") == 1).select("tmdb_id", "source", "release_id").distinct()
+    labelled_releases = labels.select("source", "release_id").distinct()
+    pairs = (candidates.join(labelled_releases, ["source", "release_id"], "left_semi")
+             .select("tmdb_id", "source", "release_id", F.lit(True).alias("is_candidate"),
+                     F.lit(False).alias("is_labelled"))
+             .unionByName(labels.select("tmdb_id", "source", "release_id", F.lit(False).alias("is_candidate"),
+                                        F.lit(True).alias("is_labelled")))
+             .groupBy("tmdb_id", "source", "release_id")
+             .agg(F.max("is_candidate").alias("is_candidate"), F.max("is_labelled").alias("is_labelled")))
+    features = pair_features(pairs, films, releases)
+    frame = (features.join(pairs, ["tmdb_id", "source", "release_id"])
+             .join(positives.withColumn("label", F.lit(1)), ["tmdb_id", "source", "release_id"], "left")
+             .withColumn("label", F.coalesce("label", F.lit(0)))
+             .toPandas())
+    n_pos = {r["source"]: r["n"] for r in positives.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    return frame.sort_values(["source", "release_id", "tmdb_id"]).reset_index(drop=True), n_pos
+
+
+# --- pure fitting and threshold choice (pandas / scikit-learn) --------------------------------------------------
+def release_groups(frame: pd.DataFrame) -> np.ndarray:
+    return (frame["source"] + ":" + frame["release_id"]).to_numpy()
+
+
+class SignedLogisticRegression:
+    """L2-regularised logistic regression whose weights keep the signs in FEATURE_SIGNS.
+
+    The same objective as scikit-learn's LogisticRegression (C x summed log loss + half the squared weights,
+    intercept unpenalised), minimised with L-BFGS-B under sign bounds. Exposes the scikit-learn names used here
+    (fit, decision_function, predict_proba, coef_, intercept_)."""
+
+    def __init__(self, c: float, signs: tuple[int, ...]):
+        self.c = c
+        self.bounds = [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs] + [(None, None)]
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "SignedLogisticRegression":
+        from scipy.optimize import minimize
+
+        target = np.asarray(y, dtype=float)
+
+        def objective(params):
+            w, b = params[:-1], params[-1]
+            z = x @ w + b
+            loss = np.sum(np.logaddexp(0.0, z) - target * z)
+            residual = 1.0 / (1.0 + np.exp(-z)) - target
+            grad = np.append(self.c * (x.T @ residual) + w, self.c * residual.sum())
+            return self.c * loss + 0.5 * w @ w, grad
+
+        result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=self.bounds,
+                          options={"maxiter": 5000})
+        self.coef_, self.intercept_ = result.x[None, :-1], result.x[-1:]
+        return self
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(x)))
+        return np.column_stack([1 - p, p])
+
+
+def _model(c: float) -> SignedLogisticRegression:
+    return SignedLogisticRegression(c, tuple(FEATURE_SIGNS[name] for name in MODEL_FEATURES))
+
+
+@dataclass
+class FittedMatcher:
+    ranker: SignedLogisticRegression    # picks each release's best film
+    decider: SignedLogisticRegression   # match_score of that film: is it the release's film at all?
+
+
+def _x(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(MODEL_FEATURES)].to_numpy(dtype=float)
+
+
+def _ordered(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray) -> pd.DataFrame:
+    """Pairs in step 05's order within each release: ranker log-odds, then match score, the closer year (undated
+    last), the smaller tmdb_id (decide.pick_best_film_per_release)."""
+    return (frame.assign(rank_logit=rank, score=score, _year=frame["year_diff"].fillna(10_000))
+            .sort_values(["source", "release_id", "rank_logit", "score", "_year", "tmdb_id"],
+                         ascending=[True, True, False, False, True, True])
+            .drop(columns="_year"))
+
+
+def fit_models(frame: pd.DataFrame, c: float) -> FittedMatcher:
+    """Two logistic regressions over the same features, each fitted on the population it is used on.
+
+    The ranker is fitted on every pair of the labelled releases: it orders a release's candidate films, so it must
+    learn what separates the right film from look-alikes (a title contained in the release title, the composer).
+    The decider is refit on each release's top-ranked pair plus every pair that is itself labelled (positives and
+    the hand-picked near misses): hard-negative mining. Step 05 decides on the best film only, and fitting the
+    decision on all pairs would let thousands of easy negatives (pairs that merely share a word) set its weights,
+    with release-level signals (Single/EP, stage-cast words) confounded with how many candidates a release has."""
+    x, y = _x(frame), frame["label"].to_numpy()
+    ranker = _model(c).fit(x, y)
+    rank = ranker.decision_function(x)
+    top = _ordered(frame, rank, rank).drop_duplicates(["source", "release_id"]).index
+    keep = frame.index.isin(top) | frame["is_labelled"].to_numpy()
+    return FittedMatcher(ranker, _model(c).fit(x[keep], y[keep]))
+
+
+def out_of_fold_scores(frame: pd.DataFrame, c: float, folds: int = CV_FOLDS,
+                       seed: int = CV_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (ranker log-odds, match score): each release's pairs are scored by models that never saw it."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    x, y = _x(frame), frame["label"].to_numpy()
+    rank, score = np.zeros(len(frame)), np.zeros(len(frame))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(x, y, groups=release_groups(frame)):
+        fitted = fit_models(frame.iloc[train], c)
+        rank[test] = fitted.ranker.decision_function(x[test])
+        score[test] = fitted.decider.predict_proba(x[test])[:, 1]
+    return rank, score
+
+
+def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
+                     requires: tuple[str, ...] = MATCH_REQUIRES) -> pd.DataFrame:
+    """Step 05's choice: among candidate pairs, each release's top-ranked film, with `may_match` (every required
+    feature is 1)."""
+    ordered = _ordered(frame, rank, score)[lambda d: d["is_candidate"]]
+    ordered = ordered.assign(may_match=np.all(ordered[list(requires)].to_numpy() >= 1.0, axis=1)
+                             if requires else True)
+    return ordered.drop_duplicates(["source", "release_id"])
+
+
+def choose_c(frame: pd.DataFrame, grid=C_GRID, folds: int = CV_FOLDS, seed: int = CV_SEED) -> tuple[float, dict]:
+    """The C with the lowest out-of-fold log loss of the match score on each release's best film (the population
+    step 05 decides on); ties go to the smaller C, the simpler model."""
+    from sklearn.metrics import log_loss
+
+    losses = {}
+    for c in grid:
+        best = best_per_release(frame, *out_of_fold_scores(frame, c, folds, seed))
+        losses[c] = float(log_loss(best["label"], np.clip(best["score"], 1e-9, 1 - 1e-9), labels=[0, 1]))
+    chosen = min(grid, key=lambda c: (round(losses[c], 4), c))
+    return chosen, {str(c): round(v, 5) for c, v in losses.items()}
+
+
+def _linked(best: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    return best[(best["score"] >= threshold) & best["may_match"]]
+
+
+def quality_at(best: pd.DataFrame, threshold: float, positives: dict[str, int]) -> dict[str, dict]:
+    """Evaluation-rule figures of the matches at `threshold` (every release here is labelled)."""
+    out = {}
+    linked = _linked(best, threshold)
+    for src in sorted(positives):
+        sel = linked[linked["source"] == src]
+        tp, judged, pos = int(sel["label"].sum()), len(sel), positives[src]
+        p = tp / judged if judged else 0.0
+        r = tp / pos if pos else 0.0
+        out[src] = {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+                    "tp": tp, "judged": judged, "positives": pos}
+    return out
+
+
+def _pooled(best: pd.DataFrame, threshold: float, n_pos: int) -> tuple[float, float, float]:
+    linked = _linked(best, threshold)
+    tp = float(linked["label"].sum())
+    p = tp / len(linked) if len(linked) else 1.0
+    r = tp / n_pos if n_pos else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _midpoint(lo: float, hi: float) -> float:
+    """Midpoint in log-odds between two scores: the threshold sits as far from both neighbours as it can."""
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    lo, hi = np.clip([lo, hi], 1e-6, 1 - 1e-6)
+    return float(1 / (1 + np.exp(-(logit(lo) + logit(hi)) / 2)))
+
+
+def choose_thresholds(best: pd.DataFrame, positives: dict[str, int],
+                      min_precision: float = MATCH_MIN_PRECISION,
+                      min_band_precision: float = REVIEW_MIN_LOCAL_PRECISION,
+                      window: int = REVIEW_WINDOW) -> dict:
+    """Match threshold: the highest out-of-fold F1 among cut points with pooled precision >= min_precision (cut
+    points sit between consecutive best-per-release scores); the F1 plateau's middle (in log-odds) is taken.
+    Review threshold: walking down the links that are not matches (below the match threshold, or missing a required
+    feature), the band stops before the first link whose local precision (share of true links among the `window`
+    links around it) falls below min_band_precision."""
+    n_pos = sum(positives.values())
+    scores = np.sort(best["score"].unique())
+    cuts = [_midpoint(a, b) for a, b in zip(scores[:-1], scores[1:])] or [0.5]
+    stats = [(t, *_pooled(best, t, n_pos)) for t in cuts]
+    eligible = [s for s in stats if s[1] >= min_precision] or stats
+    top_f1 = max(s[3] for s in eligible)
+    plateau = [s[0] for s in eligible if s[3] >= top_f1 - 1e-12]
+    match_t = _midpoint(min(plateau), max(plateau))
+
+    matched = (best["score"] >= match_t) & best["may_match"]
+    below = best[~matched].sort_values("score", ascending=False)
+    local = (below["label"].rolling(window, center=True, min_periods=1).mean().to_numpy()
+             if len(below) else np.zeros(0))
+    failing = np.nonzero(local < min_band_precision)[0]
+    band_len = int(failing[0]) if len(failing) else len(below)
+    if band_len == 0:
+        review_t = match_t
+    elif band_len < len(below):
+        review_t = _midpoint(below["score"].iloc[band_len], below["score"].iloc[band_len - 1])
+    else:
+        review_t = float(below["score"].iloc[-1])
+    band = below.iloc[:band_len]
+    p, r, f1 = _pooled(best, match_t, n_pos)
+    return {"match": round(match_t, 6), "review": round(min(review_t, match_t), 6),
+            "oof_pooled_at_match": {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4)},
+            "f1_plateau": [round(min(plateau), 6), round(max(plateau), 6)],
+            "review_band": {"links": int(len(band)), "true_links": int(band["label"].sum()),
+                            "precision": round(float(band["label"].mean()), 4) if len(band) else None}}
+
+
+def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, seed: int = CV_SEED) -> dict:
+    """Choose C, fit both models on all rows (see fit_models), choose thresholds on out-of-fold predictions;
+    returns the `matcher` section of the settings file."""
+    c, losses = choose_c(frame, folds=folds, seed=seed)
+    best = best_per_release(frame, *out_of_fold_scores(frame, c, folds, seed))
+    thresholds = choose_thresholds(best, positives)
+    final = fit_models(frame, c)
+    weights = lambda model: {name: round(float(w), 6) for name, w in zip(MODEL_FEATURES, model.coef_[0])}  # noqa: E731
+    return {
+        "feature_version": FEATURE_VERSION,
+        "model": (f"logistic regression (L2, C={c}, weights held to the signs in `weight_signs`): `weights` give "
+                  "match_score, fitted on each labelled release's top-ranked pair plus the labelled pairs "
+                  "(hard-negative mining); `ranker` orders a release's candidate films, fitted on all its pairs"),
+        "weights": weights(final.decider),
+        "intercept": round(float(final.decider.intercept_[0]), 6),
+        "ranker": {"weights": weights(final.ranker), "intercept": round(float(final.ranker.intercept_[0]), 6)},
+        "thresholds": {"match": thresholds["match"], "review": thresholds["review"]},
+        "match_requires": list(MATCH_REQUIRES),
+        "match_requires_measured": {
+            "labelled_positives_without": int(((frame["label"] == 1)
+                                               & ~np.all(frame[list(MATCH_REQUIRES)] >= 1.0, axis=1)).sum()),
+            "labelled_releases_without": int(frame.loc[~np.all(frame[list(MATCH_REQUIRES)] >= 1.0, axis=1),
+                                                       ["source", "release_id"]].drop_duplicates().shape[0])},
+        "features": dict(FEATURE_DOCS),
+        "weight_signs": dict(FEATURE_SIGNS),
+        "cross_validation": {
+            "folds": folds, "splitter": "StratifiedGroupKFold (groups = release, shuffled)", "seed": seed,
+            "C_grid_oof_log_loss": losses, "chosen_C": c,
+            "threshold_rule": (f"match: highest out-of-fold F1 with pooled precision >= {MATCH_MIN_PRECISION} "
+                               "(middle of the F1 plateau, in log-odds); review: the band ends before the first "
+                               f"out-of-fold link whose local precision (window of {REVIEW_WINDOW} links) is below "
+                               f"{REVIEW_MIN_LOCAL_PRECISION}"),
+            "oof_at_thresholds": quality_at(best, thresholds["match"], positives),
+            "oof_pooled_at_match": thresholds["oof_pooled_at_match"],
+            "f1_plateau": thresholds["f1_plateau"],
+            "oof_review_band": thresholds["review_band"],
+        },
+        "training_rows": {
+            "pairs": int(len(frame)), "positives": int(frame["label"].sum()),
+            "negatives": int((frame["label"] == 0).sum()),
+            "labelled_releases": int(frame[["source", "release_id"]].drop_duplicates().shape[0]),
+            "labelled_pairs": int(frame["is_labelled"].sum()),
+            "pairs_not_proposed_by_blocking": int((~frame["is_candidate"]).sum()),
+            "positives_not_proposed_by_blocking": int((~frame["is_candidate"] & (frame["label"] == 1)).sum()),
+            "by_source": {src: {"pairs": int((frame["source"] == src).sum()),
+                                "positives": int(frame.loc[frame["source"] == src, "label"].sum())}
+                          for src in sorted(frame["source"].unique())},
+        },
+    }
+
+
+def write_settings(matcher: dict, out: Path, labels_path: str, run_id: str) -> dict:
+    """Merge the `matcher` section into the settings file (other sections kept) and stamp its provenance."""
+    labels_hash = file_sha256(labels_path)
+    now = datetime.now(timezone.utc)
+    doc = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    doc["matcher"] = {
+        "version": f"{now:%Y%m%d}-{labels_hash[:8]}-f{FEATURE_VERSION}",
+        **matcher,
+        "fitted": {"at": now.isoformat(timespec="seconds"), "labels_file": Path(labels_path).name,
+                   "labels_sha256": labels_hash, "silver_run_id": run_id,
+                   "command": "python -m scripts_spark.fit_matcher --lake-root LAKE --run-id "
+                              f"{run_id} --labels {Path(labels_path).name}"},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts_spark.fit_matcher", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake-root", required=True, help="lake holding the run's Silver tables")
+    parser.add_argument("--run-id", required=True, help="run whose silver/films, releases, candidate_pairs to use")
+    parser.add_argument("--labels", required=True, help="labelled pairs CSV (source,tmdb_id,release_id,label,note)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"settings file to write (default {DEFAULT_OUT})")
+    parser.add_argument("--folds", type=int, default=CV_FOLDS, help=f"cross-validation folds (default {CV_FOLDS})")
+    args = parser.parse_args(argv)
+
+    from .spark_session import get_spark
+
+    settings = load_settings(lake_root=args.lake_root)
+    spark = get_spark(settings)
+    frame, positives = training_frame(spark, Lake(settings.lake_root), args.run_id, args.labels)
+    matcher = fit(frame, positives, folds=args.folds)
+    doc = write_settings(matcher, Path(args.out), args.labels, args.run_id)
+    summary = {k: doc["matcher"][k] for k in ("version", "thresholds")}
+    summary.update(chosen_C=matcher["cross_validation"]["chosen_C"],
+                   oof=matcher["cross_validation"]["oof_at_thresholds"],
+                   review_band=matcher["cross_validation"]["oof_review_band"],
+                   training_rows=matcher["training_rows"])
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Step 02: soundtrack releases into Bronze: MusicBrainz release groups, Discogs dumps and search results.
+
+read each source that is present (file mode: musicbrainz/*.jsonl.gz, discogs/*_{masters,releases}*.xml.gz,
+discogs/search/**/*.json; api mode: the APIs, staged under the run's checkpoints) -> its parser in
+sources/ -> one Bronze table per source + bronze/release_rejects. Dump records outside the soundtrack
+filter (DISCOGS_SOUNDTRACK_FILTER) are counted, not stored. A missing source is skipped with a note.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import reduce
+from itertools import islice
+from typing import Callable
+
+from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
+from ..pipeline import input_files
+from ..schemas import (BRONZE_DISCOGS_MASTERS, BRONZE_DISCOGS_RELEASES, BRONZE_DISCOGS_SEARCH_RESULTS,
+                       BRONZE_MUSICBRAINZ_RELEASE_GROUPS)
+from ..sources import discogs, musicbrainz
+from ..sources.bronze import FILTERED, KEPT, REJECTED, json_reject_reason, kept_rows, reject_rows, status_counts
+from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
+from .s01_extract_tmdb import PREVIEW_RECORDS, preview_json_lines, read_json_lines
+
+MB_TABLE = "bronze/musicbrainz_release_groups"
+MASTERS_TABLE = "bronze/discogs_masters"
+RELEASES_TABLE = "bronze/discogs_releases"
+SEARCH_TABLE = "bronze/discogs_search_results"
+REJECTS_TABLE = "bronze/release_rejects"
+SCHEMAS = {MB_TABLE: BRONZE_MUSICBRAINZ_RELEASE_GROUPS, MASTERS_TABLE: BRONZE_DISCOGS_MASTERS,
+           RELEASES_TABLE: BRONZE_DISCOGS_RELEASES, SEARCH_TABLE: BRONZE_DISCOGS_SEARCH_RESULTS}
+
+
+@dataclass
+class Part:
+    """One source feeding one Bronze table: its classified records and how to explain its rejects."""
+    name: str
+    table: str
+    source: str
+    classified: object  # DataFrame
+    explain: Callable[[str], str]
+    extract_rejects: object = None  # DataFrame of rejects recorded while calling an API
+
+
+class ExtractReleases(BaseStep):
+    number = "02"
+    name = "extract_releases"
+    description = ("Soundtrack releases into Bronze: MusicBrainz release groups (JSON dump or API), Discogs "
+                   "masters/releases (XML dumps, streamed; soundtrack filter) and search results (saved pages or API)")
+    inputs = ("input:musicbrainz/*.jsonl.gz", "input:discogs/*.xml.gz", "input:discogs/search/**/*.json",
+              "api:discogs", "api:musicbrainz")
+    outputs = (MB_TABLE, MASTERS_TABLE, RELEASES_TABLE, SEARCH_TABLE, REJECTS_TABLE)
+
+    # --- dry run ------------------------------------------------------------------------------------
+    def preview(self, ctx: StepContext) -> list[str]:
+        s = ctx.settings
+        lines: list[str] = []
+        if s.musicbrainz_mode == "api":
+            lines.append(f"musicbrainz: api {s.musicbrainz_base_url} at {s.musicbrainz_rate_limit_per_s} requests/s")
+        else:
+            files = input_files(s.input_dir, "musicbrainz")
+            lines += preview_json_lines(files, musicbrainz.parse_release_group) or ["musicbrainz: would be skipped (no input)"]
+        if s.discogs_mode == "api":
+            lines.append(f"discogs: api {s.discogs_base_url} at {s.discogs_rate_limit_per_min} requests/min, "
+                         f"{'token set' if s.discogs_token else 'NO TOKEN'}, search genre {discogs.SEARCH_GENRE!r} "
+                         f"style {discogs.SEARCH_STYLE!r}")
+            return lines
+        dumps = input_files(s.input_dir, "discogs_dump")
+        for path in dumps:
+            kind = discogs.dump_kind(path)
+            if kind is None:
+                lines.append(f"{path}: not a masters/releases dump, would be ignored")
+                continue
+            parse = discogs.parse_release_xml if kind == "releases" else discogs.parse_master_xml
+            with discogs.open_dump(path) as stream:
+                for n, fragment in enumerate(islice(discogs.iter_dump_records(stream, discogs.DUMP_KINDS[kind]),
+                                                    PREVIEW_RECORDS), start=1):
+                    try:
+                        record = parse(fragment)
+                        keep = discogs.is_soundtrack(record["genres"], record["styles"]) or not s.discogs_soundtrack_filter
+                        lines.append(f"{path} #{n} ({'kept' if keep else 'filtered: not soundtrack-like'}): {record}")
+                    except Exception:  # noqa: BLE001 - preview reports the reason the run would record
+                        lines.append(f"{path} #{n}: would be rejected: {discogs.xml_reject_reason(fragment)}")
+        searches = input_files(s.input_dir, "discogs_search")
+        for path in searches[:PREVIEW_RECORDS]:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+            try:
+                page = json.loads(text)
+                first = (page.get("results") or [None])[0]
+                lines.append(f"{path}: {len(page.get('results') or [])} results, first: "
+                             f"{discogs.parse_search_result(first) if first else '-'}")
+            except ValueError as exc:
+                lines.append(f"{path}: would be rejected: malformed JSON ({exc})")
+        if not dumps and not searches:
+            lines.append("discogs: would be skipped (no input)")
+        return lines
+
+    # --- run ------------------------------------------------------------------------------------------
+    def execute(self, ctx: StepContext) -> StepResult:
+        ingested_at = datetime.now(timezone.utc)
+        parts, notes, metrics = [], [], {"modes": {"musicbrainz": ctx.settings.musicbrainz_mode,
+                                                   "discogs": ctx.settings.discogs_mode}}
+        for read in (self._musicbrainz, self._discogs):
+            found, note, extract_metrics = read(ctx, ingested_at)
+            parts += found
+            notes += [note] if note else []
+            metrics.update(extract_metrics)
+        if not parts:
+            raise StepSkipped("no release source: " + "; ".join(notes))
+        return self._load(ctx, parts, ingested_at, notes, metrics)
+
+    def _musicbrainz(self, ctx: StepContext, ingested_at: datetime):
+        s = ctx.settings
+        if s.musicbrainz_mode == "api":
+            checkpoint = Checkpoint(ctx.lake, ctx.run_id, "musicbrainz", ctx.spark)
+            client = musicbrainz.MusicBrainzClient(s, log=ctx.log)
+            try:
+                extract = musicbrainz.extract_api(client, checkpoint, ctx.log)
+            finally:
+                client.http.close()
+            raw = staged_records(read_envelopes(ctx.spark, checkpoint.staged_paths("pages")))
+            return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE, musicbrainz.parse_release_groups(raw),
+                         json_reject_reason)], None, {"musicbrainz_api": extract}
+        files = input_files(s.input_dir, "musicbrainz")
+        if not files:
+            return [], f"musicbrainz skipped: no {s.input_dir}/musicbrainz/*.jsonl.gz", {}
+        raw = read_json_lines(ctx.spark, files)
+        return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE, musicbrainz.parse_release_groups(raw),
+                     json_reject_reason)], None, {"musicbrainz_files": len(files)}
+
+    def _discogs(self, ctx: StepContext, ingested_at: datetime):
+        from pyspark.sql import functions as F
+
+        s, spark = ctx.settings, ctx.spark
+        if s.discogs_mode == "api":
+            checkpoint = Checkpoint(ctx.lake, ctx.run_id, "discogs", spark)
+            client = discogs.DiscogsClient(s, log=ctx.log)
+            try:
+                extract = discogs.extract_api(client, checkpoint, s, ctx.log)
+            finally:
+                client.http.close()
+            pages = staged_records(read_envelopes(spark, checkpoint.staged_paths("search")))
+            masters = read_envelopes(spark, checkpoint.staged_paths("masters"))
+            releases = read_envelopes(spark, checkpoint.staged_paths("releases"))
+            return [
+                Part("discogs_search", SEARCH_TABLE, discogs.SOURCE_API, discogs.parse_search_pages(
+                    pages.withColumn("_request_url", pages["_source_uri"])), json_reject_reason),
+                Part("discogs_masters", MASTERS_TABLE, discogs.SOURCE_API,
+                     discogs.parse_api_masters(staged_records(masters)), json_reject_reason,
+                     staged_rejects(masters, discogs.SOURCE_API, ctx.run_id, ingested_at)),
+                Part("discogs_releases", RELEASES_TABLE, discogs.SOURCE_API,
+                     discogs.parse_api_releases(staged_records(releases)), json_reject_reason,
+                     staged_rejects(releases, discogs.SOURCE_API, ctx.run_id, ingested_at)),
+            ], None, {"discogs_api": extract}
+        parts, notes, metrics = [], [], {}
+        dumps = input_files(s.input_dir, "discogs_dump")
+        by_kind = {kind: [p for p in dumps if discogs.dump_kind(p) == kind] for kind in discogs.DUMP_KINDS}
+        ignored = [p for p in dumps if discogs.dump_kind(p) is None]
+        if ignored:
+            notes.append(f"discogs dumps ignored (not masters/releases): {', '.join(ignored)}")
+        for kind, table, parse in (("masters", MASTERS_TABLE, discogs.parse_dump_masters),
+                                   ("releases", RELEASES_TABLE, discogs.parse_dump_releases)):
+            if not by_kind[kind]:
+                notes.append(f"discogs {kind} dump skipped: no {s.input_dir}/discogs/*_{kind}*.xml.gz")
+                continue
+            element = discogs.DUMP_KINDS[kind]
+            records = discogs.dump_records(discogs.read_dump_chunks(spark, by_kind[kind], element), element)
+            parts.append(Part(f"discogs_{kind}", table, discogs.SOURCE_DUMP,
+                              parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason))
+            metrics[f"discogs_{kind}_files"] = len(by_kind[kind])
+        searches = input_files(s.input_dir, "discogs_search")
+        if searches:
+            pages = spark.read.text(searches, wholetext=True).select(
+                F.col("value").alias("payload"), F.col("_metadata.file_path").alias("_source_uri"))
+            parts.append(Part("discogs_search", SEARCH_TABLE, discogs.SOURCE_SEARCH,
+                              discogs.parse_search_pages(pages), json_reject_reason))
+            metrics["discogs_search_pages"] = len(searches)
+        else:
+            notes.append(f"discogs search results skipped: no {s.input_dir}/discogs/search/**/*.json")
+        metrics["discogs_soundtrack_filter"] = s.discogs_soundtrack_filter
+        return parts, "; ".join(notes) or None, metrics
+
+    def _load(self, ctx: StepContext, parts: list[Part], ingested_at, notes: list[str], metrics: dict) -> StepResult:
+        from pyspark import StorageLevel
+
+        accounting: dict[str, dict[str, int]] = {}
+        rejects = []
+        written = {table: 0 for table in SCHEMAS}
+        for part in parts:
+            classified = part.classified.persist(StorageLevel.DISK_ONLY)
+            counts = status_counts(classified)
+            ctx.lake.write_table(kept_rows(classified, SCHEMAS[part.table], part.source, ctx.run_id, ingested_at),
+                                 part.table, ctx.run_id)
+            part_rejects = reject_rows(classified, part.source, ctx.run_id, ingested_at, part.explain, counts[REJECTED])
+            if part.extract_rejects is not None:
+                counts["not_found"] = part.extract_rejects.count()
+                part_rejects = part_rejects.unionByName(part.extract_rejects)
+            rejects.append((classified, part_rejects))
+            accounting[part.name] = {"read": sum(counts.values()), **counts}
+            written[part.table] += counts[KEPT]
+            ctx.log.info("bronze_written", table=part.table, source=part.name, **accounting[part.name])
+        for table in set(SCHEMAS) - {p.table for p in parts}:  # a source absent this time leaves no stale rows
+            ctx.lake.write_table(ctx.spark.createDataFrame([], SCHEMAS[table]), table, ctx.run_id)
+        ctx.lake.write_table(reduce(lambda a, b: a.unionByName(b), [r for _, r in rejects]), REJECTS_TABLE, ctx.run_id)
+        for classified, _ in rejects:
+            classified.unpersist()
+
+        read = sum(a["read"] for a in accounting.values())
+        kept = sum(a[KEPT] for a in accounting.values())
+        filtered = sum(a[FILTERED] for a in accounting.values())
+        rejected = sum(a[REJECTED] + a.get("not_found", 0) for a in accounting.values())
+        if filtered:
+            notes.append(f"{filtered} Discogs dump records outside the soundtrack filter were counted as rejected "
+                         "(not stored); set DISCOGS_SOUNDTRACK_FILTER=false to keep them")
+        metrics.update({"accounting": accounting, "filtered_not_soundtrack": filtered, "parse_rejected": rejected})
+        return StepResult(rows_in=read, rows_out=kept, rejected=rejected + filtered,
+                          tables={**written, REJECTS_TABLE: rejected}, metrics=metrics, notes=notes)

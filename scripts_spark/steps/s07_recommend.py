@@ -1,0 +1,134 @@
+"""Step 07: MovieLens ALS recommender whose recommended films carry their soundtracks, served from PostgreSQL.
+
+read MovieLens CSVs + this run's gold/film_soundtracks -> clean (counted rejects) -> movie stats -> choose and
+score models on a time-aware split -> top-N per user with soundtracks -> Gold Parquet -> PostgreSQL (atomic swap).
+"""
+from __future__ import annotations
+
+import csv
+from functools import reduce
+
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StringType, StructField, StructType
+
+from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
+from ..recommend_settings import DEFAULT, RecommendSettings
+from ..schemas import GOLD_FILM_SOUNDTRACKS
+from ..sources import postgres
+from ..transforms import movielens as ml
+from ..transforms.recommend import (
+    GOLD_MODEL_METRICS,
+    GOLD_MOVIE_STATS,
+    GOLD_RECOMMENDATIONS,
+    choose_and_evaluate,
+    movie_stats,
+    recommend_for_all_users,
+    with_films_and_soundtracks,
+)
+
+PG_SKIP_MESSAGE = ("PG_HOST not set: recommender skipped; set PG_* in .env (see .env.example), then run "
+                   "`make recommend`")
+FILES = ("ratings", "movies", "tags", "links")
+REJECTS_TABLE = "bronze/movielens_rejects"
+# Gold table -> (PostgreSQL table, primary key): what an application looks rows up by.
+SERVED = {
+    "gold/recommendations": ("recommendations", ("user_id", "rank"), GOLD_RECOMMENDATIONS),
+    "gold/movie_stats": ("movie_stats", ("movie_id",), GOLD_MOVIE_STATS),
+    "gold/model_metrics": ("model_metrics", ("model", "split", "params"), GOLD_MODEL_METRICS),
+}
+
+
+class Recommend(BaseStep):
+    number = "07"
+    name = "recommend"
+    description = ("MovieLens ALS recommender (explicit, non-negative) chosen against two baselines; top-N per user "
+                   "with each film's soundtracks from Gold; Gold Parquet + PostgreSQL (staging table, atomic swap)")
+    inputs = ("input:movielens/*.csv", "gold/film_soundtracks")
+    outputs = (*SERVED, REJECTS_TABLE, "postgres:recommendations,movie_stats,model_metrics")
+
+    def __init__(self, params: RecommendSettings = DEFAULT):
+        self.params = params
+
+    def _check_inputs(self, ctx: StepContext) -> None:
+        paths = {name: ml.csv_path(ctx.settings.input_dir, name) for name in FILES}
+        missing = [name for name, path in paths.items() if not path.exists()]
+        if len(missing) == len(FILES):
+            raise StepSkipped(f"no MovieLens input: {ctx.settings.input_dir}/movielens/*.csv not found")
+        if missing:
+            raise ml.MovieLensFormatError(f"MovieLens input incomplete: {', '.join(f'{m}.csv' for m in missing)} "
+                                          f"missing under {ctx.settings.input_dir}/movielens")
+
+    def preview(self, ctx: StepContext) -> list[str]:
+        lines = [] if ctx.settings.pg_enabled else [f"would be skipped: {PG_SKIP_MESSAGE}"]
+        self._check_inputs(ctx)
+        for name in FILES:
+            path = ml.csv_path(ctx.settings.input_dir, name)
+            ml.check_header(path, name)
+            with open(path, encoding="utf-8", newline="") as fh:
+                reader = csv.reader(fh)
+                header, first = next(reader), next(reader, [])
+            lines.append(f"{name}.csv: {dict(zip(header, first, strict=False))}")
+        if ctx.settings.pg_enabled:
+            lines.append(f"PostgreSQL: {postgres.where(ctx.settings)} schema {ctx.settings.pg_schema}")
+        return lines
+
+    def execute(self, ctx: StepContext) -> StepResult:
+        spark, settings, lake, run_id, log = ctx.spark, ctx.settings, ctx.lake, ctx.run_id, ctx.log
+        if not settings.pg_enabled:
+            raise StepSkipped(PG_SKIP_MESSAGE)
+        self._check_inputs(ctx)
+        # Fail in a second, not after minutes of training: the driver jar is there and the server answers.
+        log.info("postgres_ready", server=postgres.where(settings), version=postgres.check_ready(settings))
+
+        flagged = {name: ml.read_raw(spark, ml.csv_path(settings.input_dir, name), name)
+                   .transform(ml.FLAGGERS[name]).persist() for name in FILES}
+        accounting = {name: {(r["reject_reason"] or "kept"): r["count"]
+                             for r in df.groupBy("reject_reason").count().collect()} for name, df in flagged.items()}
+        rejects = [ml.rejects(flagged[name], f"movielens_{name}", run_id) for name in FILES]
+        lake.write_table(reduce(DataFrame.unionByName, rejects), REJECTS_TABLE, run_id)
+        clean = {name: ml.CLEANERS[name](df) for name, df in flagged.items()}
+        ratings = clean["ratings"].persist()
+        film_soundtracks = lake.read_table(spark, "gold/film_soundtracks", run_id, GOLD_FILM_SOUNDTRACKS)
+
+        choice = choose_and_evaluate(ratings, self.params, log)
+        outputs = {
+            "gold/recommendations": with_films_and_soundtracks(
+                recommend_for_all_users(ratings, choice.als, self.params), clean["movies"], clean["links"],
+                film_soundtracks),
+            "gold/movie_stats": movie_stats(ratings, clean["movies"], clean["links"], clean["tags"], film_soundtracks,
+                                            self.params.shrinkage_prior_ratings),
+            "gold/model_metrics": spark.createDataFrame(choice.metrics, GOLD_MODEL_METRICS),
+        }
+        tables, served = {}, {}
+        for table, df in outputs.items():
+            lake.write_table(df, table, run_id)
+            pg_table, key, schema = SERVED[table]
+            # PostgreSQL gets exactly what Gold holds (read back, not recomputed), tagged with the run it came from.
+            gold = lake.read_table(spark, table, run_id, schema)
+            tables[table] = gold.count()
+            served[f"{settings.pg_schema}.{pg_table}"] = postgres.replace_table(
+                gold, pg_table, settings, schema=_with_run_id(schema), primary_key=key, expected_rows=tables[table],
+                log=log)
+        for df in (*flagged.values(), ratings):
+            df.unpersist()
+
+        rows_in = sum(sum(counts.values()) for counts in accounting.values())
+        kept = sum(counts.get("kept", 0) for counts in accounting.values())
+        tables[REJECTS_TABLE] = rows_in - kept
+        with_soundtracks = (lake.read_table(spark, "gold/recommendations", run_id, GOLD_RECOMMENDATIONS)
+                            .filter("soundtrack_count > 0").count())
+        notes = choice.summary(self.params.eval_k)
+        if with_soundtracks == 0:
+            notes.append(f"no recommended film has a soundtrack: gold/film_soundtracks of run {run_id} is empty or "
+                         "matches none of them (run steps 01-05 for this run first)")
+        return StepResult(
+            rows_in=rows_in, rows_out=kept, rejected=rows_in - kept, tables=tables, notes=notes,
+            metrics={"accounting": accounting, "test": choice.test_figures(),
+                     "als_beats_both_baselines": choice.als_beats_baselines(), "chosen": choice.chosen(),
+                     "split_counts": choice.counts, "recommendations_with_soundtracks": with_soundtracks,
+                     "postgres": {"server": postgres.where(settings), "tables": served}})
+
+
+def _with_run_id(schema: StructType) -> StructType:
+    """Served tables carry the lake run they came from (Lake.write_table adds run_id to every Gold table)."""
+    return StructType([*schema.fields, StructField("run_id", StringType(), False)])

@@ -1,0 +1,250 @@
+"""Candidate pairs (blocking): the film x release pairs the matcher will score, and nothing it could not find.
+
+The rules are data (Splink-style): each names a key built on the film side and a key built on the release side,
+and proposes every film-release pair of the same source that shares a key. The rules are unioned; each pair keeps
+the names of the rules that proposed it. No rule looks at years: reissues and undated releases are common, years
+are left to scoring.
+
+Skew guard: a key shared by n films and m releases proposes n x m pairs. A key whose n x m exceeds its rule's
+`max_pairs_per_key` is dropped from that rule (and reported), so a title word like 'love' or 'music', or a
+prolific composer, cannot explode the pair count. Other rules still see those pairs when they have a better key.
+
+Measured on the bundled sample against data/eval/dev_labels.csv (see the step's metrics and `blocking_quality`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from ..schemas import SILVER_CANDIDATE_PAIRS
+from .normalise import normalised_names
+
+PAIR_KEY = ["tmdb_id", "source", "release_id"]
+RELEASE_KEY = ["source", "release_id"]
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    name: str
+    film_keys: str            # a key builder in FILM_KEYS
+    release_keys: str         # a key builder in RELEASE_KEYS
+    max_pairs_per_key: int    # skew guard: a key proposing more pairs than this is dropped from the rule
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class BlockingSettings:
+    rules: tuple[BlockingRule, ...]
+    stopwords: frozenset[str]
+    skew_examples: int = 5    # dropped keys listed in the step metrics, largest first
+
+
+# Title words that carry no identity in any language of the catalogue (the skew guard handles the rest).
+STOPWORDS = frozenset("""the of and a an in on at to for from with by is are it its my me you your i we he she his
+    her our their this that no not de la le les el los las del des du di da il lo un une und der die das den et y e o
+    part vol volume""".split())
+
+# Caps chosen on the bundled sample (6,193 films x 1,894 MusicBrainz release groups, dev labels): every labelled
+# positive that shares a title word with its film is proposed (592 of 594; the other two are singles whose titles
+# share nothing with the film) with ~7,000 candidates, a reduction ratio of ~99.94%. Raising the word cap to 50
+# adds ~3,000 pairs and no positive; lowering it to 10 still finds all 592 (the title rules overlap on purpose).
+BLOCKING_SETTINGS = BlockingSettings(
+    rules=(
+        BlockingRule("title_exact", "titles", "titles", max_pairs_per_key=100,
+                     doc="film title or original title = release title or the film named in its qualifier"),
+        BlockingRule("release_title_in_film_title", "title_affixes", "titles", max_pairs_per_key=100,
+                     doc="the release title is the leading or trailing words of a film title "
+                         "('The French Dispatch' / 'The French Dispatch of the Liberty, Kansas Evening Sun')"),
+        BlockingRule("film_title_in_release_title", "titles", "title_affixes", max_pairs_per_key=100,
+                     doc="a film title is the leading or trailing words of the release title "
+                         "(\"Quentin Tarantino's Once Upon a Time in Hollywood\", 'Indiana Jones and the Raiders...')"),
+        BlockingRule("rare_title_word", "title_words", "title_words", max_pairs_per_key=20,
+                     doc="the titles share a word that few films and releases have ('Borg vs McEnroe' / 'Borg McEnroe')"),
+        BlockingRule("composer_artist", "composer_title_words", "credited_name_title_words", max_pairs_per_key=500,
+                     doc="a film composer is a release artist or credited composer and the titles share a word; the "
+                         "key is (name, word), because the name alone pairs all films of a prolific composer with all "
+                         "their albums"),
+    ),
+    stopwords=STOPWORDS,
+)
+
+
+# --- keys ----------------------------------------------------------------------------------------------------------
+EMPTY = F.array().cast("array<string>")
+
+
+def _non_empty(values: Column) -> Column:
+    return F.filter(values, lambda v: v.isNotNull() & (v != ""))
+
+
+def _affixes(key: Column) -> Column:
+    """Every proper leading and trailing run of words of a key: 'a b c' -> ['a', 'a b', 'c', 'b c']."""
+    words = F.split(key, " ")
+    n = F.size(words)
+    positions = F.when(n > 1, F.sequence(F.lit(1), n - 1)).otherwise(F.array().cast("array<int>"))
+    leading = F.transform(positions, lambda i: F.array_join(F.slice(words, 1, i), " "))
+    trailing = F.transform(positions, lambda i: F.array_join(F.slice(words, i + 1, n - i), " "))
+    return F.concat(leading, trailing)
+
+
+def _words(titles: Column, stopwords: frozenset[str]) -> Column:
+    words = F.flatten(F.transform(titles, lambda t: F.split(t, " ")))
+    return F.filter(words, lambda w: (w != "") & ~w.isin(*sorted(stopwords)))
+
+
+def _name_word_pairs(names: Column, words: Column) -> Column:
+    """'name | word' for every name x title word: a key that needs both the person and a shared word."""
+    return F.flatten(F.transform(_non_empty(names), lambda n: F.transform(words, lambda w: F.concat_ws(" | ", n, w))))
+
+
+def _film_titles() -> Column:
+    return _non_empty(F.array(F.col("title_norm"), F.col("original_title_norm")))
+
+
+def _release_titles() -> Column:
+    return _non_empty(F.array(F.col("title_norm"), F.col("film_hint_norm")))
+
+
+def _credited_names() -> Column:
+    return F.concat(F.coalesce(F.col("artists_norm"), EMPTY), normalised_names(F.coalesce(F.col("credits"), EMPTY)))
+
+
+KeyBuilder = Callable[[BlockingSettings], Column]
+
+FILM_KEYS: dict[str, KeyBuilder] = {
+    "titles": lambda s: _film_titles(),
+    "title_affixes": lambda s: F.flatten(F.transform(_film_titles(), _affixes)),
+    "title_words": lambda s: _words(_film_titles(), s.stopwords),
+    "composer_title_words": lambda s: _name_word_pairs(F.coalesce(F.col("composers_norm"), EMPTY),
+                                                       F.array_distinct(_words(_film_titles(), s.stopwords))),
+}
+RELEASE_KEYS: dict[str, KeyBuilder] = {
+    "titles": lambda s: _release_titles(),
+    "title_affixes": lambda s: F.flatten(F.transform(_release_titles(), _affixes)),
+    "title_words": lambda s: _words(_release_titles(), s.stopwords),
+    "credited_name_title_words": lambda s: _name_word_pairs(F.array_distinct(_credited_names()),
+                                                            F.array_distinct(_words(_release_titles(), s.stopwords))),
+}
+
+
+def _keys(df: DataFrame, ids: list[str], builders: Mapping[str, KeyBuilder], side: str,
+          settings: BlockingSettings) -> DataFrame:
+    """(ids..., rule, key) for every rule at once; each id's keys are distinct within a rule."""
+    per_rule = F.array(*[F.struct(F.lit(rule.name).alias("rule"),
+                                  F.array_distinct(_non_empty(builders[getattr(rule, side)](settings))).alias("keys"))
+                         for rule in settings.rules])
+    present = F.lit(True)
+    for col in ids:
+        present = present & F.col(col).isNotNull()
+    return (df.filter(present)
+            .select(*ids, F.explode(per_rule).alias("r"))
+            .select(*ids, F.col("r.rule").alias("rule"), F.explode("r.keys").alias("key")))
+
+
+# --- pairs ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Blocking:
+    pairs: DataFrame       # tmdb_id, source, release_id, rules (SILVER_CANDIDATE_PAIRS)
+    key_stats: DataFrame   # rule, source, key, n_films, n_releases, pairs, kept: every key both sides share
+    _persisted: tuple[DataFrame, ...] = ()
+
+    def persist(self) -> "Blocking":
+        """Keep the keys and their statistics, so that writing the pairs and reporting the skew guard read them once."""
+        for df in self._persisted:
+            df.persist()
+        return self
+
+    def unpersist(self) -> None:
+        for df in self._persisted:
+            df.unpersist()
+
+
+def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings = BLOCKING_SETTINGS) -> Blocking:
+    """Every rule's pairs in one pass (keys are namespaced by rule), de-duplicated, with the rules that proposed each.
+
+    Films and releases without ids are left out: a pair needs both ends (step 04 quarantines such rows anyway).
+    """
+    film_keys = _keys(films, ["tmdb_id"], FILM_KEYS, "film_keys", settings)
+    release_keys = _keys(releases, RELEASE_KEY, RELEASE_KEYS, "release_keys", settings)
+    caps = F.create_map(*[x for rule in settings.rules for x in (F.lit(rule.name), F.lit(rule.max_pairs_per_key))])
+    key_stats = (film_keys.groupBy("rule", "key").agg(F.count(F.lit(1)).alias("n_films"))
+                 .join(release_keys.groupBy("rule", "source", "key").agg(F.count(F.lit(1)).alias("n_releases")),
+                       ["rule", "key"])
+                 .withColumn("pairs", F.col("n_films") * F.col("n_releases"))
+                 .withColumn("kept", F.col("pairs") <= caps[F.col("rule")])
+                 .select("rule", "source", "key", "n_films", "n_releases", "pairs", "kept"))
+    kept = release_keys.join(key_stats.filter("kept").select("rule", "source", "key"), ["rule", "source", "key"],
+                             "left_semi")
+    pairs = (film_keys.join(kept, ["rule", "key"])
+             .groupBy(*PAIR_KEY).agg(F.array_sort(F.collect_set("rule")).alias("rules"))
+             .select(*[F.col(f.name).cast(f.dataType) for f in SILVER_CANDIDATE_PAIRS.fields]))
+    return Blocking(pairs, key_stats, (film_keys, release_keys, key_stats))
+
+
+def candidate_pairs(films: DataFrame, releases: DataFrame,
+                    settings: BlockingSettings = BLOCKING_SETTINGS) -> DataFrame:
+    """silver candidate pairs (SILVER_CANDIDATE_PAIRS) of Silver films and releases."""
+    return block(films, releases, settings).pairs
+
+
+def skew_report(key_stats: DataFrame, settings: BlockingSettings = BLOCKING_SETTINGS) -> dict:
+    """Per rule: keys dropped by the skew guard, the pairs they would have proposed, and the largest few."""
+    dropped = key_stats.filter(~F.col("kept"))
+    totals = {r["rule"]: (r["keys"], r["pairs"]) for r in dropped.groupBy("rule").agg(
+        F.count(F.lit(1)).alias("keys"), F.sum("pairs").alias("pairs")).collect()}
+    rank = F.row_number().over(Window.partitionBy("rule").orderBy(F.desc("pairs"), "key", "source"))
+    largest = dropped.withColumn("rank", rank).filter(F.col("rank") <= settings.skew_examples).collect()
+    report = {}
+    for rule in settings.rules:
+        keys, pairs = totals.get(rule.name, (0, 0))
+        examples = sorted((r for r in largest if r["rule"] == rule.name), key=lambda r: r["rank"])
+        report[rule.name] = {
+            "max_pairs_per_key": rule.max_pairs_per_key, "keys_dropped": keys, "pairs_avoided": pairs,
+            "largest_dropped": [f"{r['key']} ({r['source']}: {r['n_films']} x {r['n_releases']})" for r in examples]}
+    return report
+
+
+# --- quality against labels ----------------------------------------------------------------------------------------
+LABELS_DDL = "source string, tmdb_id long, release_id string, label int, note string"
+
+
+def label_positives(spark: SparkSession, labels_path: str) -> DataFrame:
+    """Labelled positive pairs (source, tmdb_id, release_id) of a labels CSV (data/eval/dev_labels.csv)."""
+    return (spark.read.schema(LABELS_DDL).option("header", True).option("escape", '"').csv(str(labels_path))
+            .filter((F.col("label") == 1) & F.col("source").isNotNull() & F.col("tmdb_id").isNotNull()
+                    & F.col("release_id").isNotNull())
+            .select("source", "tmdb_id", "release_id").distinct())
+
+
+def blocking_quality(candidates_df: DataFrame, films_count: int, releases_count: int | Mapping[str, int],
+                     labels_path: str) -> dict:
+    """Per labelled source: pair completeness (labelled positives that are candidates), found, positives,
+    candidates, and the reduction ratio 1 - candidates / (films x releases).
+
+    `releases_count` is the number of Silver releases of each source ({'musicbrainz': n, 'discogs': m}); a single
+    int is taken as every source's release count (the comparison space then spans all releases).
+    """
+    spark = candidates_df.sparkSession
+    positives = label_positives(spark, labels_path).cache()
+    candidates = candidates_df.select("source", "tmdb_id", "release_id").distinct()
+    by_source = {r["source"]: r["n"] for r in candidates.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    found = {r["source"]: r["n"] for r in positives.join(candidates, ["source", "tmdb_id", "release_id"], "left_semi")
+             .groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    n_positives = {r["source"]: r["n"] for r in positives.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    positives.unpersist()
+    out = {}
+    for source in sorted(n_positives):
+        n_releases = releases_count.get(source, 0) if isinstance(releases_count, Mapping) else releases_count
+        space = films_count * n_releases
+        n_candidates = by_source.get(source, 0)
+        out[source] = {
+            "pair_completeness": round(found.get(source, 0) / n_positives[source], 4),
+            "found": found.get(source, 0),
+            "positives": n_positives[source],
+            "candidates": n_candidates,
+            "reduction_ratio": round(1 - n_candidates / space, 6) if space else None,
+        }
+    return out

@@ -1,0 +1,250 @@
+"""Data contracts of the Silver tables, declared in one place, and the split into valid and quarantined rows.
+
+Each contract says: the declared schema (column names and types), the key (not null, unique), the columns that
+must be present, value ranges, allowed values, table-specific row rules, and the tables its keys must reference.
+`check_rows` evaluates every rule as a Spark column expression in one pass and lists the rules each row breaks;
+`valid_rows` / `quarantine_rows` split on that; `systemic_faults` names the table, rule and counts when a table is
+broken as a whole (empty, mostly null keys, more than MAX_QUARANTINE_SHARE of its rows quarantined), because
+quarantining 100% of a table row by row would hide the fault (the original's Silver had 100% null ids).
+
+Why the checks are declared here rather than with pandera: pandera 0.35's PySpark backend (tried with pyspark 4.3
+and pandas 2.3) validates columns and reports error counts per check, but it does not say which rows failed and its
+`unique` check is not implemented for PySpark. Quarantine needs the failing rows with their reasons, so the checks
+are data below, evaluated by plain Spark expressions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from ..schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_QUARANTINE, SILVER_RELEASES
+
+# The first films were shot in the late 1870s (Muybridge 1878); TMDB lists 1874 astronomy plates as films, but
+# nothing in the catalogue predates 1870, so an earlier year is a parse error.
+FIRST_YEAR = 1870
+
+# Share of null keys above which a table counts as having "mostly null keys" whatever MAX_QUARANTINE_SHARE says:
+# a table whose keys are mostly null is broken upstream (a renamed field), not dirty.
+MAX_NULL_KEY_SHARE = 0.5
+
+FAILED = "_failed"   # array<struct<rule, reason>> added by check_rows
+
+
+def next_year() -> int:
+    """Films and albums are announced up to a year ahead; later than that is an error."""
+    return date.today().year + 1
+
+
+@dataclass(frozen=True)
+class RowRule:
+    name: str
+    reason: str
+    holds: Callable[[], Column]   # true when the row keeps the rule; a null result breaks it
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str
+    columns: tuple[str, ...]      # this table's columns ...
+    table: str                    # ... must be the key of a valid row of that table
+
+
+@dataclass(frozen=True)
+class Contract:
+    table: str
+    schema: StructType
+    key: tuple[str, ...]
+    required: tuple[str, ...] = ()                                              # not null, not blank
+    ranges: Mapping[str, tuple[float | None, float | Callable[[], float] | None]] = field(default_factory=dict)
+    allowed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    row_rules: tuple[RowRule, ...] = ()
+    references: tuple[Reference, ...] = ()
+    pointer: str | None = "_bronze_ref"                                         # column pointing to the raw record
+
+    @property
+    def name(self) -> str:
+        return self.table.split("/", 1)[1]
+
+
+def _has_word(col: str) -> Callable[[], Column]:
+    return lambda: F.col(col).rlike(r"[\p{L}\p{N}]")
+
+
+CONTRACTS: dict[str, Contract] = {c.table: c for c in (
+    Contract(
+        table="silver/films", schema=SILVER_FILMS, key=("tmdb_id",),
+        required=("title", "title_norm"),
+        ranges={"tmdb_id": (1, None), "year": (FIRST_YEAR, next_year), "popularity": (0, None),
+                "vote_count": (0, None), "vote_average": (0, 10)},
+        row_rules=(RowRule("title_norm_has_word", "normalised title has no letter or digit", _has_word("title_norm")),),
+    ),
+    Contract(
+        table="silver/releases", schema=SILVER_RELEASES, key=("source", "release_id"),
+        required=("release_kind", "title", "title_norm"),
+        ranges={"year": (FIRST_YEAR, next_year)},
+        allowed={"source": ("musicbrainz", "discogs"), "release_kind": ("release_group", "master", "release")},
+        row_rules=(
+            RowRule("title_norm_has_word", "normalised title has no letter or digit", _has_word("title_norm")),
+            RowRule("kind_matches_source", "MusicBrainz rows are release groups, Discogs rows masters or releases",
+                    lambda: F.when(F.col("source") == "musicbrainz", F.col("release_kind") == "release_group")
+                    .when(F.col("source") == "discogs", F.col("release_kind").isin("master", "release"))
+                    .otherwise(F.lit(True))),
+        ),
+    ),
+    Contract(
+        table="silver/candidate_pairs", schema=SILVER_CANDIDATE_PAIRS, key=("tmdb_id", "source", "release_id"),
+        allowed={"source": ("musicbrainz", "discogs")},
+        row_rules=(RowRule("rules_present", "no blocking rule named for the pair",
+                           lambda: F.coalesce(F.size("rules"), F.lit(0)) > 0),),
+        references=(Reference("film_exists", ("tmdb_id",), "silver/films"),
+                    Reference("release_exists", ("source", "release_id"), "silver/releases")),
+        pointer=None,
+    ),
+)}
+
+
+class ContractViolation(RuntimeError):
+    """A table is broken as a whole; the message names the table, the rule and the counts."""
+
+
+def check_schema(df: DataFrame, contract: Contract) -> None:
+    """Every declared column present with its declared type (a systemic fault, so it raises)."""
+    actual = {f.name: f.dataType for f in df.schema.fields}
+    problems = [f"{f.name} missing" if f.name not in actual else f"{f.name} is {actual[f.name].simpleString()}, "
+                f"declared {f.dataType.simpleString()}"
+                for f in contract.schema.fields if actual.get(f.name) != f.dataType]
+    if problems:
+        raise ContractViolation(f"{contract.table}: rule schema failed: {'; '.join(problems)}")
+
+
+def _all_present(columns: tuple[str, ...]) -> Column:
+    present = F.lit(True)
+    for col in columns:
+        present = present & F.col(col).isNotNull()
+    return present
+
+
+def _range_rule(col: str, low, high) -> RowRule:
+    def holds() -> Column:
+        hi = high() if callable(high) else high
+        cond = F.lit(True)
+        if low is not None:
+            cond = cond & (F.col(col) >= low)
+        if hi is not None:
+            cond = cond & (F.col(col) <= hi)
+        return F.col(col).isNull() | cond
+
+    shown_high = "" if high is None else ("next year" if callable(high) else str(high))
+    return RowRule(f"range:{col}", f"{col} outside {'' if low is None else low}..{shown_high}", holds)
+
+
+def row_rules(contract: Contract) -> list[RowRule]:
+    """The contract's row-level rules, in the order they are reported (the first broken one names the row's rule)."""
+    key = contract.key
+    rules = [RowRule("key_not_null", f"key ({', '.join(key)}) is null", lambda: _all_present(key))]
+    for col in contract.required:
+        rules.append(RowRule(f"not_null:{col}", f"{col} is null or blank",
+                             lambda col=col: F.col(col).isNotNull() & (F.trim(F.col(col).cast("string")) != "")))
+    for col, (low, high) in contract.ranges.items():
+        rules.append(_range_rule(col, low, high))
+    for col, values in contract.allowed.items():
+        rules.append(RowRule(f"allowed:{col}", f"{col} not one of {', '.join(values)}",
+                             lambda col=col, values=values: F.col(col).isin(*values)))
+    rules.extend(contract.row_rules)
+    return rules
+
+
+def _failure(name: str, reason: str) -> Column:
+    return F.struct(F.lit(name).alias("rule"), F.lit(reason).alias("reason"))
+
+
+def check_rows(df: DataFrame, contract: Contract, references: Mapping[str, DataFrame] | None = None) -> DataFrame:
+    """`df` plus `_failed`: the rules each row breaks (empty when the row is valid).
+
+    Key uniqueness keeps the first row of a key (by Bronze pointer) and quarantines the others; references are
+    checked against the valid rows of the referenced tables (`references[table]`).
+    """
+    checked = df
+    failures = [F.when(~F.coalesce(rule.holds(), F.lit(False)), _failure(rule.name, rule.reason))
+                for rule in row_rules(contract)]
+    key = [F.col(k) for k in contract.key]
+    order = F.col(contract.pointer) if contract.pointer else F.to_json(F.struct(*df.columns))
+    duplicate_rank = F.row_number().over(Window.partitionBy(*key).orderBy(order))
+    checked = checked.withColumn("_duplicate", _all_present(contract.key) & (duplicate_rank > 1))
+    failures.append(F.when(F.col("_duplicate"), _failure("key_unique", f"another row has the same "
+                                                                       f"{', '.join(contract.key)}")))
+    for ref in contract.references:
+        target = CONTRACTS[ref.table]
+        keys = (references or {})[ref.table].select(*[F.col(t).alias(c) for c, t in zip(ref.columns, target.key)])
+        flag = f"_ref_{ref.name}"
+        checked = checked.join(F.broadcast(keys.distinct().withColumn(flag, F.lit(True))), list(ref.columns), "left")
+        failures.append(F.when(F.col(flag).isNull(),
+                               _failure(ref.name, f"{', '.join(ref.columns)} not among the valid rows of {ref.table}")))
+    return (checked.withColumn(FAILED, F.filter(F.array(*failures), lambda f: f.isNotNull()))
+            .select(*df.columns, FAILED))
+
+
+def valid_rows(checked: DataFrame, contract: Contract) -> DataFrame:
+    return checked.filter(F.size(FAILED) == 0).select(*[f.name for f in contract.schema.fields])
+
+
+def quarantine_rows(checked: DataFrame, contract: Contract) -> DataFrame:
+    """SILVER_QUARANTINE rows: table, first broken rule, every reason, the record's key, Bronze pointer and JSON."""
+    key = F.concat_ws(":", *[F.coalesce(F.col(k).cast("string"), F.lit("null")) for k in contract.key])
+    pointer = F.col(contract.pointer) if contract.pointer else F.lit(None).cast("string")
+    record = F.to_json(F.struct(*[F.col(f.name) for f in contract.schema.fields]))
+    return (checked.filter(F.size(FAILED) > 0)
+            .select(F.lit(contract.name).alias("table"),
+                    F.col(FAILED)[0]["rule"].alias("rule"),
+                    F.array_join(F.transform(FAILED, lambda f: F.concat_ws(": ", f["rule"], f["reason"])), "; ")
+                    .alias("reason"),
+                    key.alias("record_key"), pointer.alias("_bronze_ref"), record.alias("record"))
+            .select(*[F.col(f.name).cast(f.dataType) for f in SILVER_QUARANTINE.fields]))
+
+
+@dataclass
+class ContractCounts:
+    table: str
+    rows: int
+    quarantined: int
+    by_rule: dict[str, int]
+
+    @property
+    def valid(self) -> int:
+        return self.rows - self.quarantined
+
+    def as_metrics(self) -> dict:
+        return {"staged": self.rows, "valid": self.valid, "quarantined": self.quarantined,
+                "by_rule": dict(sorted(self.by_rule.items()))}
+
+
+def contract_counts(checked: DataFrame, contract: Contract) -> ContractCounts:
+    """Rows, quarantined rows and rows breaking each rule (a row can break several): two small aggregates."""
+    totals = checked.agg(F.count(F.lit(1)).alias("rows"),
+                         F.coalesce(F.sum((F.size(FAILED) > 0).cast("long")), F.lit(0)).alias("quarantined")).first()
+    by_rule = {r["rule"]: r["n"] for r in checked.select(F.explode(FAILED).alias("f"))
+               .groupBy(F.col("f.rule").alias("rule")).agg(F.count(F.lit(1)).alias("n")).collect()}
+    return ContractCounts(contract.table, totals["rows"], totals["quarantined"], by_rule)
+
+
+def systemic_faults(counts: ContractCounts, max_quarantine_share: float) -> list[str]:
+    """Messages naming table, rule and counts when the table is broken as a whole; empty when it is fine."""
+    table, rows = counts.table, counts.rows
+    if rows == 0:
+        return [f"{table}: rule table_not_empty failed: the staged table has 0 rows"]
+    faults = []
+    null_keys = counts.by_rule.get("key_not_null", 0)
+    if null_keys / rows > MAX_NULL_KEY_SHARE:
+        faults.append(f"{table}: rule key_not_null failed on {null_keys} of {rows} rows ({null_keys / rows:.1%}), "
+                      f"more than {MAX_NULL_KEY_SHARE:.0%}: keys are mostly null")
+    if counts.quarantined / rows > max_quarantine_share:
+        worst = sorted(counts.by_rule.items(), key=lambda kv: (-kv[1], kv[0]))
+        detail = ", ".join(f"{rule} {n}" for rule, n in worst)
+        faults.append(f"{table}: {counts.quarantined} of {rows} rows ({counts.quarantined / rows:.1%}) break the "
+                      f"contract, more than MAX_QUARANTINE_SHARE={max_quarantine_share:.0%}; rows per rule: {detail}")
+    return faults

@@ -1,0 +1,62 @@
+"""Gold tables built from decided links: the review queue and the analytics-ready film_soundtracks."""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from ..schemas import GOLD_FILM_SOUNDTRACKS, GOLD_REVIEW_QUEUE
+
+
+def _conform(df: DataFrame, schema) -> DataFrame:
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def _clean_labels(col: Column) -> Column:
+    return F.filter(F.transform(F.coalesce(col, F.array().cast("array<string>")), lambda x: F.lower(F.trim(x))),
+                    lambda x: x.isNotNull() & (x != ""))
+
+
+def soundtrack_genres(genres: Column, styles: Column, secondary_types: Column) -> Column:
+    """One vocabulary for both sources: Discogs genres + styles, MusicBrainz tags (Silver `genres`) + secondary
+    types; lower-cased, distinct, sorted ('Soundtrack' from either source becomes one 'soundtrack')."""
+    return F.array_sort(F.array_distinct(F.concat(_clean_labels(genres), _clean_labels(styles),
+                                                  _clean_labels(secondary_types))))
+
+
+def decade(year: Column) -> Column:
+    """1990 for 1990-1999; null when there is no year."""
+    return (F.floor(year / 10) * 10).cast("int")
+
+
+def _film_fields(films: DataFrame) -> DataFrame:
+    return films.select("tmdb_id", "imdb_id", F.col("title").alias("film_title"), F.col("year").alias("film_year"),
+                        F.col("genres").alias("film_genres"), "popularity", "vote_average", "vote_count",
+                        "composers", F.col("composers").alias("film_composers"))
+
+
+def _release_fields(releases: DataFrame) -> DataFrame:
+    return releases.select("source", "release_id",
+                           F.col("title").alias("release_title"), F.col("year").alias("release_year"),
+                           F.col("artists").alias("release_artists"), F.col("genres").alias("release_genres"),
+                           F.col("styles").alias("release_styles"),
+                           F.col("secondary_types").alias("release_secondary_types"))
+
+
+def review_queue(links: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
+    """Links in the review band, with both sides' titles, years and artists next to the reasons (GOLD_REVIEW_QUEUE)."""
+    band = links.filter(F.col("decision") == "review").select("tmdb_id", "source", "release_id", "release_kind",
+                                                              "match_score", "reasons")
+    joined = band.join(_film_fields(films), "tmdb_id", "left").join(_release_fields(releases),
+                                                                    ["source", "release_id"], "left")
+    return _conform(joined.orderBy(F.col("match_score").desc(), "source", "release_id"), GOLD_REVIEW_QUEUE)
+
+
+def film_soundtracks(links: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
+    """Matched links only, each with the film's and the release's fields for analytics (GOLD_FILM_SOUNDTRACKS)."""
+    matched = links.filter(F.col("decision") == "match").select("tmdb_id", "source", "release_id", "release_kind",
+                                                                "match_score")
+    joined = (matched.join(_film_fields(films), "tmdb_id").join(_release_fields(releases), ["source", "release_id"])
+              .withColumn("decade", decade(F.col("film_year")))
+              .withColumn("soundtrack_genres", soundtrack_genres(F.col("release_genres"), F.col("release_styles"),
+                                                                 F.col("release_secondary_types"))))
+    return _conform(joined, GOLD_FILM_SOUNDTRACKS)

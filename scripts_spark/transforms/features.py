@@ -1,0 +1,380 @@
+"""Pair features for the soundtrack matcher, computed in Spark.
+
+`pair_features(candidates, films, releases)` turns Silver candidate pairs into one row per pair with the
+numeric features the fitted model scores (`MODEL_FEATURES`) plus a few descriptive values that go into
+each link's reasons (`year_diff`, `composer_sim`, ...). Everything cheap is a native Spark expression;
+the string similarities run batch-wise inside `mapInPandas` with `rapidfuzz.process.cpdist` (C++, one call
+per similarity per Arrow batch), never a Python loop over rows.
+
+Every feature is in 0..1 so the fitted weights read as "how much this signal moves the log-odds".
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+
+PAIR_KEY = ("tmdb_id", "source", "release_id")
+
+# The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
+# below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
+FEATURE_VERSION = "4"
+FEATURE_DOCS: dict[str, str] = {
+    "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
+    "title_token_set": "best token-set ratio over the same combinations (word order and extra words ignored)",
+    "title_exact": "some title combination is equal after normalisation",
+    "title_specificity": "how rare the words the two titles share are in the catalogue (0 = only common words)",
+    "year_same": "release year equals film year",
+    "year_adjacent": "one year apart (festival premiere vs release, late-December films)",
+    "year_near": "2 to 5 years apart",
+    "year_far": "more than 5 years apart (no year on either side: all year flags 0, no evidence either way)",
+    "composer_match": "a film composer is a release artist or credited composer",
+    "composer_mismatch": "both sides name people and none agree (nothing to compare, e.g. only 'Various Artists': 0)",
+    "release_is_soundtrack": "MusicBrainz secondary type Soundtrack / Discogs Stage & Screen with Score or Soundtrack",
+    "release_is_single_or_ep": "MusicBrainz primary type Single/EP, Discogs format Single/EP",
+    "release_nonfilm_style": "Musical, Story, Spoken Word, Video Game (Discogs styles, MusicBrainz types/tags)",
+    "title_nonfilm_marker": "release title words for stage casts or games that the film title does not have",
+    "title_film_marker": "release title says Motion Picture / Film / Movie (and the film title does not)",
+    "number_mismatch": "sequel or part numbers differ ('II' vs 'III', 'Ted' vs 'Ted 2', 'Shaft 2019')",
+    "franchise_prefix_only": "one title is only the other's franchise prefix ('Predator' vs 'Predator: Badlands')",
+}
+MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DOCS)
+
+# The sign each fitted weight is held to (+1: evidence for a link, -1: evidence against, 0: either, as the data
+# says). A title that matches better never counts against a link, a far year never counts for it; without these
+# bounds, correlated title similarities trade signs between folds and a link's reasons stop making sense.
+FEATURE_SIGNS: dict[str, int] = {
+    "title_ratio": 1, "title_token_set": 1, "title_exact": 1, "title_specificity": 1,
+    "year_same": 1, "year_adjacent": 0, "year_near": -1, "year_far": -1,
+    "composer_match": 1, "composer_mismatch": -1,
+    "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "release_nonfilm_style": -1,
+    "title_nonfilm_marker": -1, "title_film_marker": 1, "number_mismatch": -1, "franchise_prefix_only": 0,
+}
+
+# Name similarity (0..100, token-sort ratio after folding) from which a composer and an artist count as the same
+# person. Measured on the candidate pairs of the labelled releases (run m1): true pairs score 100 or 85.7 ('Tim
+# Williams' / 'Timothy Williams') or below 75 (a different credited artist); wrong pairs never fall between 75 and
+# 95; distinct composers with a shared name stay far below ('Thomas Newman' / 'Randy Newman' 64).
+COMPOSER_MATCH_MIN = 85.0
+
+# Release artists that say nothing about the composer.
+NON_CREDIT_ARTISTS = ("various artists", "various", "unknown", "[unknown]", "soundtrack", "original soundtrack")
+
+# Film composer entries that are placeholders in TMDB ('Unknown' appears 77 times in the catalogue).
+UNKNOWN_COMPOSERS = ("unknown", "")
+
+# A title token's rarity is idf / log(N): 1.0 for a word seen once in the catalogue, ~0 for 'the'. A pair's title
+# specificity sums the rarities of the words both titles share, capped at this many "unique-word equivalents"
+# (then scaled to 0..1): two rare shared words already identify a title in a catalogue of this size, while 'Love'
+# or 'Home' alone stay low however exactly they match.
+SPECIFICITY_CAP = 2.0
+
+# Release-style vocabulary (case-insensitive): Discogs styles from the issue, and the MusicBrainz secondary types and
+# tags that mean the same. MusicBrainz's 'musical' tag is left out: film musicals carry it too ('Frozen II').
+DISCOGS_NONFILM_STYLES = ("musical", "story", "spoken word", "video game", "audiobook")
+MUSICBRAINZ_NONFILM_LABELS = ("audiobook", "audio drama", "spokenword", "interview", "video game music",
+                              "video game", "game music", "cast recording")
+SOUNDTRACK_STYLES = ("score", "soundtrack")
+
+# A Discogs release this many years or more after the film may be a reissue (see add_year_features).
+REISSUE_MIN_GAP = 2
+
+# Words in a release title that mark a stage cast recording or a game album when the film's own title lacks them
+# (a 'Les Misérables (1991 Dutch cast)' album is not the 2012 film's; 'The Imitation Game' keeps 'game'). 'Musical'
+# is not one of them: 'Mank: Original Musical Score' is the film's.
+NONFILM_TITLE_WORDS = ("cast", "broadway", "game", "games", "gaming", "videogame", "update", "dlc", "esports", "arcade")
+FILM_TITLE_PATTERN = r"\b(motion picture|film|movie|cinema)\b"
+
+# rapidfuzz threads per cpdist call. 1 inside Spark: each Python worker already has a core of its own
+# (bench/match_throughput.py measures the alternative).
+CPDIST_WORKERS = 1
+
+# Columns computed in the Python workers (add_string_similarities); every other feature is a Spark expression.
+SIMILARITY_OUTPUTS = ("title_ratio", "title_token_set", "title_exact", "composer_sim", "composer_match",
+                      "composer_mismatch")
+
+
+def _lower_array(col: Column) -> Column:
+    return F.transform(F.coalesce(col, F.array().cast("array<string>")), lambda x: F.lower(F.trim(x)))
+
+
+def _any_in(col: Column, values: tuple[str, ...]) -> Column:
+    return F.exists(_lower_array(col), lambda x: x.isin(*values))
+
+
+def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
+    """Candidate pairs with the film's and the release's fields they are compared on (`film_*`, `release_*`)."""
+    film_side = films.select(
+        "tmdb_id",
+        F.col("title").alias("film_title"),
+        F.col("original_title").alias("film_original_title"),
+        F.col("title_norm").alias("film_title_norm"),
+        F.col("original_title_norm").alias("film_original_title_norm"),
+        F.col("title_tokens").alias("film_title_tokens"),
+        F.col("year").alias("film_year"),
+        F.col("composers_norm").alias("film_composers_norm"),
+    )
+    release_side = releases.select(
+        "source", "release_id", "release_kind",
+        F.col("title").alias("release_title"),
+        F.col("title_norm").alias("release_title_norm"),
+        F.col("title_tokens").alias("release_title_tokens"),
+        F.col("film_hint_norm").alias("release_film_hint_norm"),
+        F.col("year").alias("release_year"),
+        F.col("primary_type").alias("release_primary_type"),
+        F.col("secondary_types").alias("release_secondary_types"),
+        F.col("genres").alias("release_genres"),
+        F.col("styles").alias("release_styles"),
+        F.col("formats").alias("release_formats"),
+        F.col("artists_norm").alias("release_artists_norm"),
+        F.col("credits").alias("release_credits"),
+    )
+    return (candidates.select(*PAIR_KEY)
+            .join(film_side, "tmdb_id")
+            .join(release_side, ["source", "release_id"]))
+
+
+def title_token_rarity(films: DataFrame, releases: DataFrame) -> DataFrame:
+    """(token, rarity): idf of each title token over all film and release titles, divided by log(N) (0..1)."""
+    docs = (films.select(F.array_distinct("title_tokens").alias("tokens"))
+            .unionByName(releases.select(F.array_distinct("title_tokens").alias("tokens"))))
+    n_docs = docs.agg(F.count(F.lit(1)).alias("n_docs"))
+    return (docs.select(F.explode("tokens").alias("token"))
+            .groupBy("token").agg(F.count(F.lit(1)).alias("df"))
+            .crossJoin(F.broadcast(n_docs))
+            .select("token",
+                    F.when(F.col("n_docs") > 1, F.log(F.col("n_docs") / F.col("df")) / F.log(F.col("n_docs")))
+                    .otherwise(F.lit(1.0)).alias("rarity")))
+
+
+def _film_words() -> Column:
+    original = F.split(F.coalesce(F.col("film_original_title_norm"), F.lit("")), " ")
+    return F.array_union(F.coalesce(F.col("film_title_tokens"), F.array().cast("array<string>")), original)
+
+
+def _release_words() -> Column:
+    hint = F.split(F.coalesce(F.col("release_film_hint_norm"), F.lit("")), " ")
+    return F.array_union(F.coalesce(F.col("release_title_tokens"), F.array().cast("array<string>")), hint)
+
+
+def add_title_specificity(pairs: DataFrame, rarity: DataFrame) -> DataFrame:
+    """title_specificity: summed rarity of the words the film's titles and the release's title/hint share, capped,
+    in 0..1 (an explode of the few shared words per pair, a join to the rarity table, a sum per pair)."""
+    shared = (pairs.select(*PAIR_KEY, F.explode(F.array_intersect(_film_words(), _release_words())).alias("token"))
+              .filter(F.col("token") != "")
+              .join(rarity, "token")
+              .groupBy(*PAIR_KEY)
+              .agg((F.least(F.sum("rarity"), F.lit(SPECIFICITY_CAP)) / SPECIFICITY_CAP).alias("title_specificity")))
+    return (pairs.join(shared, list(PAIR_KEY), "left")
+            .withColumn("title_specificity", F.coalesce("title_specificity", F.lit(0.0))))
+
+
+def add_year_features(pairs: DataFrame) -> DataFrame:
+    """Year difference as buckets. A missing year is its own value, all flags 0: no evidence either way, and the
+    reasons show it with a null year_diff (half the MusicBrainz rows have no date).
+
+    A Discogs year later than the film's is not evidence against either: Discogs keeps the year of the pressings it
+    has seen, and reissues come decades after the film (the 2016 'Back To The Future - Original Score', the 2024-only
+    'Raiders of the Lost Ark'). A MusicBrainz release group's date is its first release, so there it counts."""
+    diff = F.abs(F.col("film_year") - F.col("release_year"))
+    possible_reissue = (F.col("source") == "discogs") & (F.col("release_year") - F.col("film_year") >= REISSUE_MIN_GAP)
+    flag = lambda cond: F.when(possible_reissue, F.lit(0.0)).otherwise(F.coalesce(cond.cast("double"), F.lit(0.0)))  # noqa: E731
+    return (pairs.withColumn("year_diff", diff.cast("int"))
+            .withColumn("year_same", flag(diff == 0))
+            .withColumn("year_adjacent", flag(diff == 1))
+            .withColumn("year_near", flag((diff >= 2) & (diff <= 5)))
+            .withColumn("year_far", flag(diff > 5)))
+
+
+def add_release_type_signals(pairs: DataFrame) -> DataFrame:
+    """What kind of record the release is, from the source's own typing (types, genres, styles, formats)."""
+    is_mb = F.col("source") == "musicbrainz"
+    mb_soundtrack = F.exists(_lower_array(F.col("release_secondary_types")), lambda x: x.contains("soundtrack"))
+    discogs_soundtrack = (_any_in(F.col("release_genres"), ("stage & screen",))
+                          & _any_in(F.col("release_styles"), SOUNDTRACK_STYLES))
+    single_or_ep = (F.lower(F.coalesce(F.col("release_primary_type"), F.lit(""))).isin("single", "ep")
+                    | _any_in(F.col("release_formats"), ("single", "ep", "maxi-single")))
+    mb_labels = F.concat(_lower_array(F.col("release_secondary_types")), _lower_array(F.col("release_genres")))
+    nonfilm = F.when(is_mb, F.exists(mb_labels, lambda x: x.isin(*MUSICBRAINZ_NONFILM_LABELS))).otherwise(
+        _any_in(F.col("release_styles"), DISCOGS_NONFILM_STYLES))
+    return (pairs
+            .withColumn("release_is_soundtrack",
+                        F.when(is_mb, mb_soundtrack).otherwise(discogs_soundtrack).cast("double"))
+            .withColumn("release_is_single_or_ep", single_or_ep.cast("double"))
+            .withColumn("release_nonfilm_style", nonfilm.cast("double")))
+
+
+def _words(col: Column) -> Column:
+    """Lower-cased word tokens of a raw title (letters and digits, any script)."""
+    return F.filter(F.split(F.lower(F.coalesce(col, F.lit(""))), r"[^\p{L}\p{N}]+"), lambda w: w != "")
+
+
+def add_title_markers(pairs: DataFrame) -> DataFrame:
+    """Qualifier words in the raw release title (bracketed text included, which normalisation removes)."""
+    film_words = F.array_union(_words(F.col("film_title")), _words(F.col("film_original_title")))
+    release_words = _words(F.col("release_title"))
+    extra_words = F.array_except(release_words, film_words)
+    film_marker = (F.lower(F.coalesce("release_title", F.lit(""))).rlike(FILM_TITLE_PATTERN)
+                   & ~F.lower(F.coalesce("film_title", F.lit(""))).rlike(FILM_TITLE_PATTERN))
+    return (pairs
+            .withColumn("title_nonfilm_marker",
+                        F.exists(extra_words, lambda w: w.isin(*NONFILM_TITLE_WORDS)).cast("double"))
+            .withColumn("title_film_marker", film_marker.cast("double")))
+
+
+def _numbers(col: Column) -> Column:
+    return F.array_sort(F.array_distinct(F.regexp_extract_all(F.coalesce(col, F.lit("")), F.lit(r"\b(\d+)\b"), 1)))
+
+
+def add_sequel_and_franchise(pairs: DataFrame) -> DataFrame:
+    """Sequel/part numbers that differ, and titles that share only a franchise prefix.
+
+    Roman numerals are already digits in the normalised titles. A four-digit number equal to the film's year
+    is a date qualifier ('Aladdin 2019'), not a sequel number, and is ignored on the release side.
+    """
+    film_year = F.coalesce(F.col("film_year").cast("string"), F.lit(""))
+    release_numbers = F.filter(_numbers(F.coalesce("release_film_hint_norm", "release_title_norm")),
+                               lambda n: n != film_year)
+    release_numbers_title = F.filter(_numbers(F.col("release_title_norm")), lambda n: n != film_year)
+    agrees_with = lambda film_col: ((_numbers(F.col(film_col)) == release_numbers)  # noqa: E731
+                                    | (_numbers(F.col(film_col)) == release_numbers_title))
+    same_numbers = agrees_with("film_title_norm") | agrees_with("film_original_title_norm")
+
+    def prefix_only(film_col: str) -> Column:
+        film, release = F.coalesce(F.col(film_col), F.lit("")), F.coalesce(F.col("release_title_norm"), F.lit(""))
+        proper_prefix = lambda a, b: (F.length(a) > 0) & (F.length(a) < F.length(b)) & b.startswith(F.concat(a, F.lit(" ")))  # noqa: E731
+        return proper_prefix(film, release) | proper_prefix(release, film)
+
+    same_title = ((F.col("film_title_norm") == F.col("release_title_norm"))
+                  | (F.col("film_original_title_norm") == F.col("release_title_norm"))
+                  | (F.col("film_title_norm") == F.col("release_film_hint_norm")))
+    return (pairs
+            .withColumn("number_mismatch", (~same_numbers).cast("double"))
+            .withColumn("franchise_prefix_only",
+                        (~F.coalesce(same_title, F.lit(False))
+                         & (prefix_only("film_title_norm") | prefix_only("film_original_title_norm"))).cast("double")))
+
+
+# --- string similarities, batch-wise in the Python workers ----------------------------------------------------
+SIMILARITY_INPUTS = ("film_title_norm", "film_original_title_norm", "release_title_norm", "release_film_hint_norm",
+                     "film_composers_norm", "release_artists_norm", "release_credits")
+
+
+def _best_pairwise(scorer, left: list[pd.Series], right: list[pd.Series]) -> np.ndarray:
+    """Row-wise maximum of `scorer` over every (left, right) column combination; a null side scores 0."""
+    from rapidfuzz import process
+
+    best = np.zeros(len(left[0]), dtype=np.float64)
+    for lcol in left:
+        for rcol in right:
+            present = (lcol.notna() & rcol.notna() & (lcol != "") & (rcol != "")).to_numpy()
+            if not present.any():
+                continue
+            scores = process.cpdist(lcol[present].tolist(), rcol[present].tolist(), scorer=scorer,
+                                    workers=CPDIST_WORKERS, dtype=np.float64)
+            best[present] = np.maximum(best[present], scores)
+    return best / 100.0
+
+
+def _fold_names(names: pd.Series) -> pd.Series:
+    """Person names compared loosely: case, punctuation, Discogs '(4)' disambiguation numbers."""
+    return (names.str.lower()
+            .str.replace(r"\(\d+\)", " ", regex=True)
+            .str.replace(r"[^\w]+", " ", regex=True)
+            .str.strip())
+
+
+def _name_lists(frame: pd.DataFrame, columns: tuple[str, ...], exclude: tuple[str, ...]) -> pd.DataFrame:
+    """Long frame (row, name) of the usable names in list columns, folded, placeholders removed."""
+    parts = []
+    for col in columns:
+        exploded = frame[col].explode()
+        parts.append(pd.DataFrame({"row": exploded.index.to_numpy(), "name": exploded.to_numpy()}))
+    names = pd.concat(parts, ignore_index=True).dropna()
+    names["name"] = _fold_names(names["name"].astype(str))
+    return names[~names["name"].isin(exclude)].drop_duplicates()
+
+
+def best_composer_similarity(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: best similarity (0..1) of a film composer to a release artist or credit, and whether there was
+    anything to compare on both sides. All name pairs of the batch go through one cpdist call."""
+    from rapidfuzz import fuzz, process
+
+    n = len(frame)
+    composers = _name_lists(frame, ("film_composers_norm",), UNKNOWN_COMPOSERS)
+    artists = _name_lists(frame, ("release_artists_norm", "release_credits"), NON_CREDIT_ARTISTS)
+    comparable = np.zeros(n, dtype=bool)
+    comparable[np.intersect1d(composers["row"].unique(), artists["row"].unique()).astype(int)] = True
+    best = np.zeros(n, dtype=np.float64)
+    combos = composers.merge(artists, on="row", suffixes=("_film", "_release"))
+    if len(combos):
+        scores = process.cpdist(combos["name_film"].tolist(), combos["name_release"].tolist(),
+                                scorer=fuzz.token_sort_ratio, workers=CPDIST_WORKERS, dtype=np.float64)
+        per_row = pd.Series(scores, index=combos["row"].to_numpy()).groupby(level=0).max()
+        best[per_row.index.to_numpy().astype(int)] = per_row.to_numpy() / 100.0
+    return best, comparable
+
+
+def similarity_batch(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every string similarity of one Arrow batch: a handful of cpdist calls over whole columns."""
+    from rapidfuzz import fuzz
+
+    frame = frame.reset_index(drop=True)
+    films = [frame["film_title_norm"], frame["film_original_title_norm"]]
+    releases = [frame["release_title_norm"], frame["release_film_hint_norm"]]
+    out = frame.drop(columns=list(SIMILARITY_INPUTS))
+    out["title_ratio"] = _best_pairwise(fuzz.ratio, films, releases)
+    out["title_token_set"] = _best_pairwise(fuzz.token_set_ratio, films, releases)
+    out["title_exact"] = (out["title_ratio"] >= 1.0).astype(np.float64)
+    composer_sim, comparable = best_composer_similarity(frame)
+    out["composer_sim"] = np.where(comparable, composer_sim, np.nan)
+    matched = composer_sim >= COMPOSER_MATCH_MIN / 100.0
+    out["composer_match"] = matched.astype(np.float64)
+    out["composer_mismatch"] = (comparable & ~matched).astype(np.float64)
+    return out
+
+
+def _similarities_in_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for frame in batches:
+        yield similarity_batch(frame)
+
+
+def add_string_similarities(pairs: DataFrame) -> DataFrame:
+    """Title and composer similarities through mapInPandas (Arrow batches, rapidfuzz cpdist per column pair)."""
+    kept = [f for f in pairs.schema.fields if f.name not in SIMILARITY_INPUTS]
+    out_schema = StructType(kept + [StructField(name, DoubleType(), True) for name in SIMILARITY_OUTPUTS])
+    return pairs.mapInPandas(_similarities_in_batches, out_schema)
+
+
+# Descriptive values kept next to the model features for the reasons JSON and the review queue.
+DESCRIPTIVE = ("year_diff", "composer_sim")
+
+FEATURES_SCHEMA = StructType(
+    [StructField("tmdb_id", LongType(), True), StructField("source", StringType(), True),
+     StructField("release_id", StringType(), True), StructField("release_kind", StringType(), True),
+     StructField("year_diff", IntegerType(), True), StructField("composer_sim", DoubleType(), True)]
+    + [StructField(name, DoubleType(), True) for name in MODEL_FEATURES])
+
+
+def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
+    """One row per candidate pair: key, release_kind, descriptive values and every model feature (FEATURES_SCHEMA)."""
+    rarity = title_token_rarity(films, releases)
+    native = (pair_sides(candidates, films, releases)
+              .transform(add_year_features)
+              .transform(add_release_type_signals)
+              .transform(add_title_markers)
+              .transform(add_sequel_and_franchise)
+              .transform(lambda df: add_title_specificity(df, rarity)))
+    native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS]
+    narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, *SIMILARITY_INPUTS)
+    return (narrowed.transform(add_string_similarities)
+            .select(*[F.col(f.name).cast(f.dataType) for f in FEATURES_SCHEMA.fields]))
+
+
+__all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
+           "title_token_rarity", "add_title_specificity", "add_year_features", "add_release_type_signals",
+           "add_title_markers", "add_sequel_and_franchise", "add_string_similarities", "best_composer_similarity"]

@@ -1,0 +1,452 @@
+"""Recommender transforms: movie stats, a time-aware split, two baselines, an ALS grid, top-N with soundtracks.
+
+Evaluation protocol (the same for every model, so the figures compare):
+- split: per user, the latest `holdout_fraction` of ratings are held out (`holdout_latest`); the training part
+  is split the same way again into fit + validation for choosing hyper-parameters; the test part is scored once.
+- RMSE: on held-out ratings whose user and film both appear in training (what ALS's cold-start `drop` keeps);
+  predictions are clipped to the rating scale for every model.
+- precision@k / NDCG@k: each model ranks the same candidates (films with enough training ratings that the user
+  has not rated in training); a hit is a held-out film rated >= `relevant_rating`; averaged over users with at
+  least one such film. Candidates are all (user, eligible film) pairs: fine for ml-latest-small (610 x ~1,000);
+  a catalogue of ml-25m's size needs the support threshold, or a cluster.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from itertools import product
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from ..recommend_settings import RecommendSettings
+from .movielens import RATING_MAX, RATING_MIN
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.ml.recommendation import ALSModel
+
+    from ..log import EventLogger
+
+STR_ARRAY = ArrayType(StringType(), True)
+
+# --- Gold tables of step 07 (to be registered in schemas.TABLES) ------------------------------------------------
+SOUNDTRACK = StructType([
+    StructField("match_score", DoubleType(), True),
+    StructField("source", StringType(), True),
+    StructField("release_id", StringType(), True),
+    StructField("release_kind", StringType(), True),
+    StructField("release_title", StringType(), True),
+    StructField("release_year", IntegerType(), True),
+    StructField("release_artists", STR_ARRAY, True),
+])
+
+GOLD_RECOMMENDATIONS = StructType([
+    StructField("user_id", IntegerType(), False),
+    StructField("rank", IntegerType(), False),               # 1 = best
+    StructField("movie_id", IntegerType(), False),
+    StructField("tmdb_id", LongType(), True),                # null: MovieLens has no TMDB link for the film
+    StructField("title", StringType(), True),
+    StructField("year", IntegerType(), True),
+    StructField("genres", STR_ARRAY, True),
+    StructField("predicted_rating", DoubleType(), False),
+    StructField("composers", STR_ARRAY, True),               # from Gold, when the film has a matched soundtrack
+    StructField("soundtrack_count", IntegerType(), False),
+    StructField("soundtracks", ArrayType(SOUNDTRACK, True), False),  # best match first; empty when none matched
+])
+
+GOLD_MOVIE_STATS = StructType([
+    StructField("movie_id", IntegerType(), False),
+    StructField("tmdb_id", LongType(), True),
+    StructField("imdb_id", StringType(), True),
+    StructField("title", StringType(), True),
+    StructField("year", IntegerType(), True),
+    StructField("genres", STR_ARRAY, True),
+    StructField("ratings_count", LongType(), False),
+    StructField("rating_mean", DoubleType(), True),          # null: nobody rated the film
+    StructField("rating_bayesian_mean", DoubleType(), False),  # shrunk towards the mean of all ratings
+    StructField("bayesian_rank", IntegerType(), False),     # 1 = best by the shrunk mean
+    StructField("top_tags", STR_ARRAY, True),                # most used tags, most frequent first
+    StructField("soundtrack_count", IntegerType(), False),   # matched soundtrack releases in Gold
+])
+
+GOLD_MODEL_METRICS = StructType([
+    # global_mean | baseline_biases | most_popular | als | als_unfiltered (ALS ranking every film, for the record)
+    StructField("model", StringType(), False),
+    StructField("split", StringType(), False),        # validation | test
+    StructField("params", StringType(), False),       # JSON of the hyper-parameters
+    StructField("rmse", DoubleType(), True),          # null for a model that ranks without predicting ratings
+    StructField("precision_at_k", DoubleType(), True),  # null for a model that cannot rank (global mean)
+    StructField("ndcg_at_k", DoubleType(), True),
+    StructField("k", IntegerType(), False),
+    StructField("rated_pairs", LongType(), False),    # held-out ratings scored for RMSE
+    StructField("ranked_users", LongType(), False),   # users scored for precision/NDCG
+    StructField("selected", BooleanType(), False),    # the configuration chosen on validation (and served)
+    StructField("fit_seconds", DoubleType(), True),
+])
+
+
+# --- movie stats ------------------------------------------------------------------------------------------------
+def movie_stats(ratings: DataFrame, movies: DataFrame, links: DataFrame, tags: DataFrame,
+                film_soundtracks: DataFrame, prior_ratings: float, top_tags: int = 5) -> DataFrame:
+    """One row per film (in movies.csv or rated): count, mean, Bayesian-shrunk mean and its rank, tags, soundtracks."""
+    global_mean = F.lit(ratings.agg(F.avg("rating")).first()[0]).cast("double")
+    per_film = ratings.groupBy("movie_id").agg(F.count("*").alias("ratings_count"),
+                                               F.avg("rating").alias("rating_mean"))
+    tag_counts = tags.groupBy("movie_id", F.lower("tag").alias("tag")).agg(F.count("*").alias("n"))
+    by_use = Window.partitionBy("movie_id").orderBy(F.desc("n"), "tag")
+    film_tags = (tag_counts.withColumn("i", F.row_number().over(by_use)).filter(F.col("i") <= top_tags)
+                 .groupBy("movie_id").agg(F.sort_array(F.collect_list(F.struct("i", "tag"))).alias("t"))
+                 .select("movie_id", F.col("t.tag").alias("top_tags")))
+    soundtracks = film_soundtracks.groupBy("tmdb_id").agg(F.count("*").cast("int").alias("soundtrack_count"))
+    n = F.coalesce(F.col("ratings_count"), F.lit(0))
+    shrunk = (n * F.coalesce(F.col("rating_mean"), F.lit(0.0)) + F.lit(float(prior_ratings)) * global_mean) \
+        / (n + F.lit(float(prior_ratings)))
+    best_first = Window.orderBy(F.desc("rating_bayesian_mean"), F.desc("ratings_count"), "movie_id")
+    return (movies.join(per_film, "movie_id", "full")
+            .join(links.select("movie_id", "tmdb_id", "imdb_id"), "movie_id", "left")
+            .join(film_tags, "movie_id", "left")
+            .join(soundtracks, "tmdb_id", "left")
+            .withColumn("ratings_count", n.cast("long"))
+            .withColumn("rating_bayesian_mean", shrunk)
+            .withColumn("soundtrack_count", F.coalesce("soundtrack_count", F.lit(0)))
+            # One ranking over the whole catalogue: a single-partition window, fine for ~10^5 films.
+            .withColumn("bayesian_rank", F.row_number().over(best_first))
+            .select(*[f.name for f in GOLD_MOVIE_STATS.fields]))
+
+
+# --- split ------------------------------------------------------------------------------------------------------
+def holdout_latest(fraction: float, min_ratings: int):
+    """Mark each user's latest `fraction` of ratings (at least one) as `is_holdout`; light users stay in training."""
+    def mark(ratings: DataFrame) -> DataFrame:
+        per_user = Window.partitionBy("user_id")
+        latest_first = per_user.orderBy(F.col("rated_at").desc_nulls_last(), F.col("movie_id").desc())
+        n = F.count("*").over(per_user)
+        return ratings.withColumn(
+            "is_holdout", (n >= min_ratings) & (F.row_number().over(latest_first) <= F.ceil(n * F.lit(fraction))))
+    return mark
+
+
+@dataclass
+class EvalSet:
+    """Training ratings and the held-out ratings every model is judged on."""
+    train: DataFrame
+    rated: DataFrame       # held-out (user, film, rating) whose user and film are both in `train`
+    relevant: DataFrame    # (user, film) pairs of `rated` with rating >= relevant_rating
+    users: DataFrame       # users with at least one relevant film: the ones ranking quality is averaged over
+    film_support: DataFrame  # (movie_id, n): training ratings per film
+    counts: dict[str, int] = field(default_factory=dict)
+    _candidates: dict[int, DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, train: DataFrame, holdout: DataFrame, relevant_rating: float) -> "EvalSet":
+        train = train.select("user_id", "movie_id", "rating").persist()
+        known_users = train.select("user_id").distinct()
+        support = train.groupBy("movie_id").agg(F.count("*").alias("n")).persist()
+        rated = (holdout.select("user_id", "movie_id", "rating").join(known_users, "user_id")
+                 .join(support.select("movie_id"), "movie_id").persist())
+        relevant = rated.filter(F.col("rating") >= relevant_rating).select("user_id", "movie_id").persist()
+        users = relevant.select("user_id").distinct().persist()
+        counts = {"train_ratings": train.count(), "holdout_ratings": holdout.count(), "rated_pairs": rated.count(),
+                  "ranked_users": users.count()}
+        counts["cold_start_holdout_ratings"] = counts["holdout_ratings"] - counts["rated_pairs"]
+        return cls(train, rated, relevant, users, support, counts)
+
+    def candidates(self, min_item_ratings: int) -> DataFrame:
+        """(user, film) pairs to rank: evaluated users x films with enough support, minus films rated in training."""
+        if min_item_ratings not in self._candidates:
+            films = self.film_support.filter(F.col("n") >= min_item_ratings).select("movie_id")
+            self._candidates[min_item_ratings] = (self.users.crossJoin(films)
+                                                  .join(self.train, ["user_id", "movie_id"], "left_anti").persist())
+        return self._candidates[min_item_ratings]
+
+    def release(self) -> None:
+        for df in [self.train, self.rated, self.relevant, self.users, self.film_support, *self._candidates.values()]:
+            df.unpersist()
+
+
+# --- metrics ------------------------------------------------------------------------------------------------------
+def clipped(col: str = "prediction") -> Column:
+    return F.least(F.lit(RATING_MAX), F.greatest(F.lit(RATING_MIN), F.col(col)))
+
+
+def rmse(predictions: DataFrame) -> float:
+    """Root mean squared error of `prediction` (clipped to the rating scale) against `rating`."""
+    return predictions.agg(F.sqrt(F.avg((clipped() - F.col("rating")) ** 2))).first()[0]
+
+
+def top_k(scored: DataFrame, k: int, score: str = "score") -> DataFrame:
+    """Best `k` films per user by `score` (ties broken by movie_id, so lists are reproducible), ranked from 1."""
+    best_first = Window.partitionBy("user_id").orderBy(F.desc(score), "movie_id")
+    return (scored.withColumn("rank", F.row_number().over(best_first)).filter(F.col("rank") <= k)
+            .select("user_id", "movie_id", F.col(score).alias("score"), "rank"))
+
+
+def ranking_quality(top: DataFrame, relevant: DataFrame, users: DataFrame, k: int) -> dict[str, float]:
+    """Mean precision@k and NDCG@k (binary relevance) over `users`; a user with no list scores 0."""
+    hits = top.join(relevant.withColumn("hit", F.lit(1.0)), ["user_id", "movie_id"], "left").fillna(0.0, ["hit"])
+    per_user = hits.groupBy("user_id").agg(F.sum("hit").alias("hits"),
+                                           F.sum(F.col("hit") / F.log2(F.col("rank") + 1)).alias("dcg"))
+    ideal_hits = F.least(F.col("relevant"), F.lit(k))
+    idcg = F.aggregate(F.sequence(F.lit(1), ideal_hits), F.lit(0.0), lambda acc, i: acc + 1.0 / F.log2(i + 1))
+    scored = (relevant.groupBy("user_id").agg(F.count("*").alias("relevant")).join(users, "user_id")
+              .join(per_user, "user_id", "left").fillna(0.0, ["hits", "dcg"]))
+    row = scored.agg(F.avg(F.col("hits") / k).alias("p"), F.avg(F.col("dcg") / idcg).alias("ndcg")).first()
+    return {"precision_at_k": row["p"] or 0.0, "ndcg_at_k": row["ndcg"] or 0.0}
+
+
+# --- baselines -------------------------------------------------------------------------------------------------------
+@dataclass
+class BiasModel:
+    """r(u, i) = mu + b_u + b_i with damped means (Koren 2008, "baseline predictors")."""
+    global_mean: float
+    item_bias: DataFrame   # movie_id, b_i
+    user_bias: DataFrame   # user_id, b_u
+
+    def predict(self, pairs: DataFrame) -> DataFrame:
+        return (pairs.join(self.item_bias, "movie_id", "left").join(self.user_bias, "user_id", "left")
+                .withColumn("prediction", F.lit(self.global_mean) + F.coalesce("b_u", F.lit(0.0))
+                            + F.coalesce("b_i", F.lit(0.0)))
+                .drop("b_u", "b_i"))
+
+
+def fit_biases(train: DataFrame, reg_item: float, reg_user: float) -> BiasModel:
+    mu = train.agg(F.avg("rating")).first()[0]
+    item_bias = train.groupBy("movie_id").agg((F.sum(F.col("rating") - mu) / (F.count("*") + reg_item)).alias("b_i"))
+    user_bias = (train.join(item_bias, "movie_id").groupBy("user_id")
+                 .agg((F.sum(F.col("rating") - mu - F.col("b_i")) / (F.count("*") + reg_user)).alias("b_u")))
+    return BiasModel(mu, item_bias, user_bias)
+
+
+def score_by_film(candidates: DataFrame, film_scores: DataFrame) -> DataFrame:
+    """The same score for every user: film popularity, or a film's bias (a user's bias does not change the order)."""
+    return candidates.join(film_scores, "movie_id")
+
+
+# --- ALS ------------------------------------------------------------------------------------------------------
+def fit_als(train: DataFrame, rank: int, reg_param: float, params: RecommendSettings) -> "ALSModel":
+    from pyspark.ml.recommendation import ALS
+
+    blocks = params.als_blocks or train.sparkSession.sparkContext.defaultParallelism
+    als = ALS(userCol="user_id", itemCol="movie_id", ratingCol="rating", rank=rank, regParam=reg_param,
+              maxIter=params.als_max_iter, implicitPrefs=False, nonnegative=True, coldStartStrategy="drop",
+              numUserBlocks=blocks, numItemBlocks=blocks, seed=params.seed)
+    return als.fit(train)
+
+
+def als_scores(model: "ALSModel", candidates: DataFrame) -> DataFrame:
+    return model.transform(candidates).withColumnRenamed("prediction", "score")
+
+
+# --- evaluation and model choice ---------------------------------------------------------------------------------
+@dataclass
+class Choice:
+    """What validation chose, and every figure measured on the way (rows of GOLD_MODEL_METRICS)."""
+    bias_reg: tuple[float, float]
+    bias_min_item_ratings: int
+    als: dict[str, Any]                     # rank, reg_param, max_iter, min_item_ratings
+    metrics: list[dict[str, Any]]
+    counts: dict[str, dict[str, int]]
+
+    def test_figures(self) -> dict[str, dict[str, float | None]]:
+        return {m["model"]: {"rmse": m["rmse"], "precision_at_k": m["precision_at_k"], "ndcg_at_k": m["ndcg_at_k"]}
+                for m in self.metrics if m["split"] == "test"}
+
+    def chosen(self) -> dict[str, Any]:
+        return {"als": self.als, "baseline_biases": {"reg_item": self.bias_reg[0], "reg_user": self.bias_reg[1],
+                                                     "min_item_ratings": self.bias_min_item_ratings}}
+
+    def als_beats_baselines(self) -> dict[str, bool]:
+        """Per test metric: does ALS beat both baselines (lower RMSE; higher precision and NDCG)?"""
+        test = self.test_figures()
+
+        def better(metric: str, baseline: str) -> bool:
+            ours, theirs = test["als"][metric], test[baseline][metric]
+            if theirs is None:  # the baseline has no such figure (most-popular predicts no ratings)
+                return True
+            return ours is not None and (ours < theirs if metric == "rmse" else ours > theirs)
+        return {metric: better(metric, "baseline_biases") and better(metric, "most_popular")
+                for metric in ("rmse", "precision_at_k", "ndcg_at_k")}
+
+    def summary(self, k: int) -> list[str]:
+        """Lines for the run's notes: the choice, the test figures, and where ALS does not win."""
+        def fmt(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.4f}"
+        lines = [f"ALS chosen on validation: rank {self.als['rank']}, regParam {self.als['reg_param']}, candidate "
+                 f"films with >= {self.als['min_item_ratings']} ratings. Test split: " + "; ".join(
+                     f"{model} RMSE {fmt(v['rmse'])}, precision@{k} {fmt(v['precision_at_k'])}, "
+                     f"NDCG@{k} {fmt(v['ndcg_at_k'])}" for model, v in self.test_figures().items())]
+        losses = [metric for metric, wins in self.als_beats_baselines().items() if not wins]
+        if losses:
+            lines.append("ALS does not beat both baselines on: " + ", ".join(losses))
+        return lines
+
+
+def _row(model: str, split: str, params: dict, k: int, evs: EvalSet, rmse_value: float | None = None,
+         ranking: dict | None = None, selected: bool = False, seconds: float | None = None) -> dict[str, Any]:
+    """One GOLD_MODEL_METRICS row."""
+    ranking = ranking or {}
+    return {"model": model, "split": split, "params": json.dumps(params, sort_keys=True), "rmse": rmse_value,
+            "precision_at_k": ranking.get("precision_at_k"), "ndcg_at_k": ranking.get("ndcg_at_k"), "k": k,
+            "rated_pairs": evs.counts["rated_pairs"] if rmse_value is not None else 0,
+            "ranked_users": evs.counts["ranked_users"] if ranking else 0, "selected": selected,
+            "fit_seconds": None if seconds is None else round(seconds, 3)}
+
+
+def _ranked(evs: EvalSet, scored: DataFrame, k: int) -> dict[str, float]:
+    return ranking_quality(top_k(scored, k), evs.relevant, evs.users, k)
+
+
+def tune_biases(evs: EvalSet, params: RecommendSettings) -> tuple[list[dict], tuple[float, float], int]:
+    """Regularisation by validation RMSE (a rating predictor), then its candidate threshold by validation NDCG."""
+    k, rows = params.eval_k, []
+    for reg_item, reg_user in params.bias_reg_grid:
+        rows.append(_row("baseline_biases", "validation", {"reg_item": reg_item, "reg_user": reg_user}, k, evs,
+                         rmse(fit_biases(evs.train, reg_item, reg_user).predict(evs.rated))))
+    best_reg_row = min(rows, key=lambda r: r["rmse"])
+    reg = tuple(json.loads(best_reg_row["params"])[key] for key in ("reg_item", "reg_user"))
+    item_scores = fit_biases(evs.train, *reg).item_bias.withColumnRenamed("b_i", "score")
+    ranked = [_row("baseline_biases", "validation", {"reg_item": reg[0], "reg_user": reg[1], "min_item_ratings": m},
+                   k, evs, best_reg_row["rmse"], _ranked(evs, score_by_film(evs.candidates(m), item_scores), k))
+              for m in params.min_item_ratings_grid]
+    best = max(ranked, key=lambda r: r["ndcg_at_k"])  # the first (smallest threshold) on a tie
+    best["selected"] = True
+    return rows + ranked, reg, json.loads(best["params"])["min_item_ratings"]
+
+
+def _selection_key(params: RecommendSettings, row: dict) -> tuple[float, float]:
+    if params.selection_metric == "rmse":
+        return (row["rmse"], -row["ndcg_at_k"])
+    return (-row["ndcg_at_k"], row["rmse"])
+
+
+def tune_als(evs: EvalSet, params: RecommendSettings, log: "EventLogger | None" = None) -> tuple[list[dict], dict]:
+    """Every (rank, regParam) fitted once on the fit part; each candidate threshold ranked with that model."""
+    k, rows = params.eval_k, []
+    for rank, reg_param in product(params.als_ranks, params.als_reg_params):
+        t0 = time.perf_counter()
+        model = fit_als(evs.train, rank, reg_param, params)
+        seconds = time.perf_counter() - t0
+        value = rmse(model.transform(evs.rated))
+        # Scored once on the widest candidate set; each threshold then only filters by support.
+        scores = (als_scores(model, evs.candidates(min(params.min_item_ratings_grid)))
+                  .join(evs.film_support, "movie_id").persist())
+        for m in params.min_item_ratings_grid:
+            point = {"rank": rank, "reg_param": reg_param, "max_iter": params.als_max_iter, "min_item_ratings": m}
+            rows.append(_row("als", "validation", point, k, evs, value,
+                             _ranked(evs, scores.filter(F.col("n") >= m), k), seconds=seconds))
+        scores.unpersist()
+        if log:
+            log.info("als_grid_point", rank=rank, reg_param=reg_param, rmse=round(value, 4),
+                     best_ndcg_at_k=round(max(r["ndcg_at_k"] for r in rows[-len(params.min_item_ratings_grid):]), 4),
+                     fit_seconds=round(seconds, 1))
+    best = min(rows, key=lambda r: _selection_key(params, r))
+    best["selected"] = True
+    return rows, json.loads(best["params"])
+
+
+def score_on_test(test: EvalSet, params: RecommendSettings, bias_reg: tuple[float, float], bias_min: int,
+                  als_point: dict) -> list[dict[str, Any]]:
+    """Refit the chosen configurations on the whole training part and score every model once on the test part."""
+    k, rows = params.eval_k, []
+    mu = test.train.agg(F.avg("rating")).first()[0]
+    rows.append(_row("global_mean", "test", {}, k, test, rmse(test.rated.withColumn("prediction", F.lit(mu))),
+                     selected=True))
+
+    smallest = min(params.min_item_ratings_grid)
+    popularity = test.film_support.withColumnRenamed("n", "score")
+    rows.append(_row("most_popular", "test", {"min_item_ratings": smallest}, k, test, None,
+                     _ranked(test, score_by_film(test.candidates(smallest), popularity), k), selected=True))
+
+    t0 = time.perf_counter()
+    biases = fit_biases(test.train, *bias_reg)
+    seconds = time.perf_counter() - t0
+    rows.append(_row("baseline_biases", "test", {"reg_item": bias_reg[0], "reg_user": bias_reg[1],
+                                                 "min_item_ratings": bias_min}, k, test,
+                     rmse(biases.predict(test.rated)),
+                     _ranked(test, score_by_film(test.candidates(bias_min),
+                                                 biases.item_bias.withColumnRenamed("b_i", "score")), k),
+                     selected=True, seconds=seconds))
+
+    t0 = time.perf_counter()
+    model = fit_als(test.train, als_point["rank"], als_point["reg_param"], params)
+    seconds = time.perf_counter() - t0
+    als_rmse = rmse(model.transform(test.rated))
+    rows.append(_row("als", "test", als_point, k, test, als_rmse,
+                     _ranked(test, als_scores(model, test.candidates(als_point["min_item_ratings"])), k),
+                     selected=True, seconds=seconds))
+    # The same model ranking every unrated film, for the record: what the candidate threshold buys.
+    rows.append(_row("als_unfiltered", "test", {**als_point, "min_item_ratings": 1}, k, test, als_rmse,
+                     _ranked(test, als_scores(model, test.candidates(1)), k)))
+    return rows
+
+
+def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "EventLogger | None" = None) -> Choice:
+    """Choose every model's settings on validation, then score each model once on the test split."""
+    split = holdout_latest(params.holdout_fraction, params.min_ratings_to_hold_out)
+    marked = ratings.transform(split).persist()
+    train_all = marked.filter(~F.col("is_holdout")).drop("is_holdout")
+    fit_part = train_all.transform(split).persist()
+    validation = EvalSet.build(fit_part.filter(~F.col("is_holdout")), fit_part.filter("is_holdout"),
+                               params.relevant_rating)
+    test = EvalSet.build(train_all, marked.filter("is_holdout"), params.relevant_rating)
+    try:
+        bias_rows, bias_reg, bias_min = tune_biases(validation, params)
+        als_rows, als_point = tune_als(validation, params, log)
+        if log:
+            log.info("models_chosen", als=als_point, bias_reg=list(bias_reg), bias_min_item_ratings=bias_min)
+        test_rows = score_on_test(test, params, bias_reg, bias_min, als_point)
+        counts = {"validation": validation.counts, "test": test.counts}
+    finally:
+        validation.release()
+        test.release()
+        fit_part.unpersist()
+        marked.unpersist()
+    return Choice(bias_reg, bias_min, als_point, bias_rows + als_rows + test_rows, counts)
+
+
+# --- serving ---------------------------------------------------------------------------------------------------------
+def recommend_for_all_users(ratings: DataFrame, als: dict[str, Any], params: RecommendSettings) -> DataFrame:
+    """Top-N per user from ALS (`als`: rank, reg_param, min_item_ratings) fitted on every rating.
+
+    Returns (user_id, movie_id, rank, predicted_rating); films the user rated are never recommended.
+    """
+    model = fit_als(ratings, als["rank"], als["reg_param"], params)
+    rated = ratings.select("user_id", "movie_id")
+    films = (ratings.groupBy("movie_id").agg(F.count("*").alias("n"))
+             .filter(F.col("n") >= als["min_item_ratings"]).select("movie_id"))
+    candidates = ratings.select("user_id").distinct().crossJoin(films).join(rated, ["user_id", "movie_id"], "left_anti")
+    return (top_k(als_scores(model, candidates), params.top_n)
+            .select("user_id", "movie_id", "rank", clipped("score").alias("predicted_rating")))
+
+
+def soundtracks_by_film(film_soundtracks: DataFrame) -> DataFrame:
+    """Gold's film-soundtrack rows folded to one row per TMDB film: releases best match first, composers."""
+    release = F.struct(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in SOUNDTRACK.fields])
+    return film_soundtracks.groupBy("tmdb_id").agg(
+        F.sort_array(F.collect_list(release), asc=False).alias("soundtracks"),
+        F.max("composers").alias("composers"))
+
+
+def with_films_and_soundtracks(recommendations: DataFrame, movies: DataFrame, links: DataFrame,
+                               film_soundtracks: DataFrame) -> DataFrame:
+    """Recommendations with title, year, genres and, through links.tmdb_id, the film's soundtracks from Gold."""
+    empty = F.array().cast(ArrayType(SOUNDTRACK, True))
+    return (recommendations
+            .join(movies.select("movie_id", "title", "year", "genres"), "movie_id", "left")
+            .join(links.select("movie_id", "tmdb_id"), "movie_id", "left")
+            .join(soundtracks_by_film(film_soundtracks), "tmdb_id", "left")
+            .withColumn("soundtracks", F.coalesce("soundtracks", empty))
+            .withColumn("soundtrack_count", F.size("soundtracks"))
+            .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in GOLD_RECOMMENDATIONS.fields]))

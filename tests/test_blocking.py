@@ -1,0 +1,127 @@
+"""Blocking rules, the skew guard and blocking quality on tiny Silver frames built with the real normaliser.
+
+Completeness on the dev labels over the bundled sample is measured end to end in tests/test_silver_steps.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES
+from scripts_spark.transforms.blocking import (BLOCKING_SETTINGS, block, blocking_quality, candidate_pairs,
+                                               skew_report)
+from scripts_spark.transforms.normalise import normalise_names, normalise_title
+
+
+def film(tmdb_id, title, year=None, composers=(), original_title=None):
+    norm, original = normalise_title(title), normalise_title(original_title or title)
+    return dict(tmdb_id=tmdb_id, title=title, original_title=original_title or title, year=year,
+                composers=list(composers), title_norm=norm.title_norm, original_title_norm=original.title_norm,
+                title_tokens=norm.title_norm.split(), composers_norm=normalise_names(composers),
+                title_norm_is_fallback=norm.is_fallback, _bronze_ref=f"bronze/tmdb_movies:{tmdb_id}")
+
+
+def release(release_id, title, year=None, artists=(), source="musicbrainz", credits=()):
+    norm = normalise_title(title)
+    return dict(source=source, release_id=release_id,
+                release_kind="release_group" if source == "musicbrainz" else "master", title=title,
+                artists=list(artists), year=year, credits=list(credits), title_norm=norm.title_norm,
+                title_tokens=norm.title_norm.split(), film_hint_norm=norm.film_hint_norm,
+                artists_norm=normalise_names(artists), title_norm_is_fallback=norm.is_fallback,
+                _bronze_ref=f"bronze/x:{release_id}")
+
+
+FILMS = [
+    film(240, "The Godfather Part II", 1974, ["Nino Rota"]),
+    film(542178, "The French Dispatch of the Liberty, Kansas Evening Sun", 2021),
+    film(466272, "Once Upon a Time... in Hollywood", 2019),
+    film(397538, "Borg vs McEnroe", 2017),
+    film(269149, "Zootopia", 2016, ["Michael Giacchino"]),
+    film(671, "Harry Potter and the Philosopher's Stone", 2001, ["John Williams"]),
+    film(537915, "tick, tick...BOOM!", 2021),
+    film(496243, "Parasite", 2019, original_title="기생충"),
+]
+RELEASES = [
+    release("godfather-2", "The Godfather: Part II", 2008),   # a reissue 34 years later: years do not gate
+    release("dispatch", "The French Dispatch: Original Score", 2021),
+    release("hollywood", "Quentin Tarantino’s Once Upon a Time in Hollywood: Original Motion Picture Soundtrack"),
+    release("borg", "Borg McEnroe", 2017),
+    release("46342", "Harry Potter And The Sorcerer's Stone", 2001, ["John Williams (4)"], source="discogs"),
+    release("try-everything", "Try Everything", 2016, ["Shakira"]),
+    release("louder", 'Louder Than Words (From "tick, tick... BOOM!")', 2021),
+    release("parasite", "기생충 OST", 2019),
+]
+
+
+@pytest.fixture(scope="module")
+def proposed(spark):
+    films = spark.createDataFrame([{**f, **{k: None for k in SILVER_FILMS.fieldNames() if k not in f}} for f in FILMS],
+                                  SILVER_FILMS)
+    releases = spark.createDataFrame(
+        [{**r, **{k: None for k in SILVER_RELEASES.fieldNames() if k not in r}} for r in RELEASES], SILVER_RELEASES)
+    return {(r["tmdb_id"], r["release_id"]): r["rules"] for r in candidate_pairs(films, releases).collect()}
+
+
+def test_each_rule_proposes_the_pairs_it_is_made_for_and_names_itself(proposed):
+    assert "title_exact" in proposed[(240, "godfather-2")]
+    assert "release_title_in_film_title" in proposed[(542178, "dispatch")]
+    assert "film_title_in_release_title" in proposed[(466272, "hollywood")]
+    assert proposed[(397538, "borg")] == ["rare_title_word"]
+    assert "composer_artist" in proposed[(671, "46342")]
+    assert "title_exact" in proposed[(537915, "louder")]          # through the film named in the qualifier
+    assert "title_exact" in proposed[(496243, "parasite")]        # through the original title
+
+
+def test_a_reissue_decades_after_the_film_is_still_proposed(proposed):
+    assert (240, "godfather-2") in proposed
+
+
+def test_a_release_sharing_nothing_with_any_film_gets_no_candidate(proposed):
+    assert not [pair for pair in proposed if pair[1] == "try-everything"]
+
+
+def test_pairs_are_unique_and_every_pair_names_sorted_rules(proposed):
+    assert all(rules == sorted(set(rules)) and rules for rules in proposed.values())
+
+
+def test_rows_without_ids_are_never_paired(spark):
+    films = spark.createDataFrame([{**film(None, "Jaws"), "tmdb_id": None}, film(578, "Jaws")], SILVER_FILMS)
+    releases = spark.createDataFrame([{**release(None, "Jaws"), "release_id": None}, release("jaws", "Jaws")],
+                                     SILVER_RELEASES)
+    assert [(r["tmdb_id"], r["release_id"]) for r in candidate_pairs(films, releases).collect()] == [(578, "jaws")]
+
+
+def test_skew_guard_drops_a_word_shared_by_every_title_instead_of_pairing_everything(spark):
+    n = 40   # 'love' is in 40 film titles and 40 release titles: 1,600 pairs if it were a key
+    films = spark.createDataFrame([film(i, f"Love Zq{i}x") for i in range(1, n + 1)], SILVER_FILMS)
+    releases = spark.createDataFrame([release(f"r{i}", f"Zq{i}x Love Music") for i in range(1, n + 1)],
+                                     SILVER_RELEASES)
+
+    guarded = block(films, releases, BLOCKING_SETTINGS)
+    pairs = {(r["tmdb_id"], r["release_id"]) for r in guarded.pairs.collect()}
+    assert pairs == {(i, f"r{i}") for i in range(1, n + 1)}       # only the rare word pairs
+    report = skew_report(guarded.key_stats, BLOCKING_SETTINGS)["rare_title_word"]
+    assert report["keys_dropped"] == 1 and report["pairs_avoided"] == n * n
+    assert report["largest_dropped"] == [f"love (musicbrainz: {n} x {n})"]
+
+    loose_rules = tuple(dataclasses.replace(r, max_pairs_per_key=10_000) for r in BLOCKING_SETTINGS.rules)
+    unguarded = block(films, releases, dataclasses.replace(BLOCKING_SETTINGS, rules=loose_rules))
+    assert unguarded.pairs.count() == n * n
+
+
+def test_blocking_quality_reports_completeness_and_reduction_per_source(spark, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("source,tmdb_id,release_id,label,note\n"
+                      "musicbrainz,1,a,1,found\nmusicbrainz,2,b,1,missed\nmusicbrainz,3,c,0,negative\n"
+                      "discogs,1,100,1,\"found, with a comma\"\n", encoding="utf-8")
+    candidates = spark.createDataFrame([(1, "musicbrainz", "a", ["title_exact"]), (3, "musicbrainz", "c", ["x"]),
+                                        (1, "discogs", "100", ["x"])], SILVER_CANDIDATE_PAIRS)
+    quality = blocking_quality(candidates, 100, {"musicbrainz": 10, "discogs": 5}, str(labels))
+    assert quality == {
+        "musicbrainz": {"pair_completeness": 0.5, "found": 1, "positives": 2, "candidates": 2,
+                        "reduction_ratio": 0.998},
+        "discogs": {"pair_completeness": 1.0, "found": 1, "positives": 1, "candidates": 1, "reduction_ratio": 0.998},
+    }
+    # one release count for every source: the comparison space spans all releases
+    assert blocking_quality(candidates, 100, 20, str(labels))["discogs"]["reduction_ratio"] == 0.9995

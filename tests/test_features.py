@@ -1,0 +1,211 @@
+"""Pair features on tiny hand-made Silver frames (SILVER_* schemas)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES
+from scripts_spark.transforms import features as feat
+
+
+def film_row(tmdb_id, title, year, composers=(), title_norm=None, original_title=None, original_title_norm=None):
+    title_norm = title_norm if title_norm is not None else title.lower()
+    original_title = original_title or title
+    return dict(tmdb_id=tmdb_id, title=title, original_title=original_title, year=year, composers=list(composers),
+                title_norm=title_norm, original_title_norm=original_title_norm or original_title.lower(),
+                title_tokens=title_norm.split(), composers_norm=[c.lower() for c in composers],
+                genres=["Drama"], popularity=1.5, vote_count=10, vote_average=6.5, imdb_id=f"tt{tmdb_id:07d}")
+
+
+def release_row(release_id, title, year, artists=(), title_norm=None, source="musicbrainz", primary_type="Album",
+                secondary_types=("Soundtrack",), genres=(), styles=(), formats=(), film_hint_norm=None, credits=()):
+    title_norm = title_norm if title_norm is not None else title.lower()
+    return dict(source=source, release_id=release_id,
+                release_kind="release_group" if source == "musicbrainz" else "master",
+                title=title, artists=list(artists), year=year, primary_type=primary_type,
+                secondary_types=list(secondary_types), genres=list(genres), styles=list(styles), formats=list(formats),
+                title_norm=title_norm, title_tokens=title_norm.split(), film_hint_norm=film_hint_norm,
+                artists_norm=[a.lower() for a in artists], credits=list(credits))
+
+
+def frames(spark, films, releases, pairs=None):
+    """Silver frames; `pairs` defaults to every film x release of the same source."""
+    films_df = spark.createDataFrame(films, SILVER_FILMS)
+    releases_df = spark.createDataFrame(releases, SILVER_RELEASES)
+    if pairs is None:
+        pairs = [(f["tmdb_id"], r["source"], r["release_id"]) for f in films for r in releases]
+    candidates = spark.createDataFrame([(t, s, r, ["title"]) for t, s, r in pairs], SILVER_CANDIDATE_PAIRS)
+    return candidates, films_df, releases_df
+
+
+def features_of(spark, films, releases, pairs=None) -> dict:
+    out = feat.pair_features(*frames(spark, films, releases, pairs)).collect()
+    return {(r["tmdb_id"], r["release_id"]): r.asDict() for r in out}
+
+
+# Every case below in one catalogue, featurised once for the module (each Spark job costs seconds).
+FILMS = [
+    film_row(1, "Dumbo", 2019, ["Danny Elfman"]), film_row(2, "Dumbo", 1941, ["Frank Churchill"]),
+    film_row(11, "Lion", 2016),
+    film_row(21, "By the Grace of God", 2019, original_title="Grâce à Dieu", original_title_norm="grace a dieu"),
+    film_row(22, "Zootopia", 2016),
+    film_row(31, "Brother", 2000),
+    film_row(41, "All of Us Strangers", 2023, ["Emilie Levienaise-Farrouch"]),
+    film_row(42, "Jaws", 1975, ["John Williams"]), film_row(43, "Coco", 2017, ["Michael Giacchino"]),
+    film_row(52, "mother!", 2017, ["Unknown"]), film_row(53, "Serenity", 2019, ["Benjamin Wallfisch"]),
+    film_row(61, "E.T.", 1982),
+    film_row(71, "Les Misérables", 2012, title_norm="les miserables"), film_row(72, "The Imitation Game", 2014),
+    film_row(81, "Ted 2", 2015), film_row(82, "Ted", 2012), film_row(83, "Aladdin", 2019),
+    film_row(84, "Shaft", 2000), film_row(85, "The Godfather Part II", 1974, title_norm="the godfather part 2"),
+    film_row(91, "Predator: Badlands", 2025, title_norm="predator badlands"), film_row(92, "Predators", 2010),
+    *[film_row(100 + i, f"Love {w}", 2000 + i) for i, w in enumerate(["Actually", "Story", "Hurts", "Me"])],
+    film_row(109, "Love", 2015), film_row(110, "Oppenheimer", 2023),
+]
+RELEASES = [
+    release_row("rg1", "Dumbo", 2019, ["Danny Elfman"]),
+    release_row("same", "Lion", 2016), release_row("next", "Lion x", 2017), release_row("near", "Lion y", 2020),
+    release_row("far", "Lion z", 1990), release_row("undated", "Lion w", None),
+    release_row("orig", "Grâce à Dieu", 2019, title_norm="grace a dieu"),
+    release_row("hint", 'Try Everything (From "Zootopia")', 2016, title_norm="try everything",
+                film_hint_norm="zootopia"),
+    release_row("bb", "Big Brother 2003", 2003, title_norm="big brother 2003"),
+    release_row("hyphen", "All of Us Strangers", 2023, ["Emilie Levienaise\u2010Farrouch"]),
+    release_row("numbered", "Jaws", 1975, ["John Williams (4)"], source="discogs"),
+    release_row("credit", "Coco", 2017, ["Various Artists"], credits=["Michael Giacchino"]),
+    release_row("va", "Coco", 2017, ["Various Artists"]), release_row("m", "Mother", 2017, ["Someone"]),
+    release_row("other", "Serenity", 2019, ["Stefan Nilsson"]),
+    release_row("mb-single", "E.T.", 1982, primary_type="Single"),
+    release_row("dg-score", "E.T.", 1982, source="discogs", primary_type=None, secondary_types=(),
+                genres=["Stage & Screen"], styles=["Score"]),
+    release_row("dg-story", "E.T.", 1982, source="discogs", primary_type=None, secondary_types=(),
+                genres=["Children's", "Stage & Screen"], styles=["Story"]),
+    release_row("dg-ep", "E.T.", 1982, source="discogs", primary_type=None, secondary_types=(),
+                genres=["Electronic"], styles=["Techno"], formats=["Vinyl", '12"', "EP"]),
+    release_row("cast", "Les Misérables (1991 Dutch cast)", 1991, title_norm="les miserables"),
+    release_row("ost", "The Imitation Game (Original Motion Picture Soundtrack)", 2014, title_norm="the imitation game"),
+    release_row("ted2", "Ted 2", 2015, title_norm="ted 2"),
+    release_row("aladdin", "Aladdin 2019", 2019, title_norm="aladdin 2019"),
+    release_row("shaft", "Shaft 2019", 2019, title_norm="shaft 2019"),
+    release_row("gf2", "The Godfather: Part II", 1974, title_norm="the godfather part 2"),
+    release_row("p", "Predator", 1987, title_norm="predator"),
+    release_row("pb", "Predator: Badlands", 2025, title_norm="predator badlands"),
+    release_row("l", "Love", 2015), release_row("o", "Oppenheimer", 2023),
+]
+_SOURCE = {r["release_id"]: r["source"] for r in RELEASES}
+PAIRS = [(t, _SOURCE[r], r) for t, r in [
+    (1, "rg1"), (2, "rg1"), *[(11, r) for r in ("same", "next", "near", "far", "undated")],
+    (21, "orig"), (22, "hint"), (31, "bb"), (41, "hyphen"), (42, "numbered"), (43, "credit"), (43, "va"),
+    (52, "m"), (53, "other"), *[(61, r) for r in ("mb-single", "dg-score", "dg-story", "dg-ep")],
+    (71, "cast"), (72, "ost"), (81, "ted2"), (82, "ted2"), (83, "aladdin"), (84, "shaft"), (85, "gf2"),
+    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o")]]
+
+
+@pytest.fixture(scope="module")
+def featurised(spark):
+    return feat.pair_features(*frames(spark, FILMS, RELEASES, PAIRS)).cache()
+
+
+@pytest.fixture(scope="module")
+def rows(featurised) -> dict:
+    return {(r["tmdb_id"], r["release_id"]): r.asDict() for r in featurised.collect()}
+
+
+def test_pair_features_give_one_row_per_candidate_with_the_declared_schema(featurised, rows):
+    assert [(f.name, f.dataType) for f in featurised.schema] == [(f.name, f.dataType) for f in feat.FEATURES_SCHEMA]
+    assert len(rows) == len(PAIRS)
+    for row in rows.values():
+        for name in feat.MODEL_FEATURES:
+            assert 0.0 <= row[name] <= 1.0, (name, row[name])
+
+
+def test_remake_and_original_get_different_year_and_composer_evidence(rows):
+    assert rows[(1, "rg1")]["year_same"] == 1.0 and rows[(1, "rg1")]["composer_match"] == 1.0
+    assert rows[(2, "rg1")]["year_far"] == 1.0 and rows[(2, "rg1")]["composer_mismatch"] == 1.0
+
+
+def test_year_difference_has_buckets_and_a_missing_year_is_its_own_value(rows):
+    buckets = lambda r: (r["year_same"], r["year_adjacent"], r["year_near"], r["year_far"])  # noqa: E731
+    assert buckets(rows[(11, "same")]) == (1, 0, 0, 0)
+    assert buckets(rows[(11, "next")]) == (0, 1, 0, 0)
+    assert buckets(rows[(11, "near")]) == (0, 0, 1, 0)
+    assert buckets(rows[(11, "far")]) == (0, 0, 0, 1) and rows[(11, "far")]["year_diff"] == 26
+    assert buckets(rows[(11, "undated")]) == (0, 0, 0, 0) and rows[(11, "undated")]["year_diff"] is None
+
+
+def test_title_similarities_use_the_original_title_and_the_film_hint_of_a_qualifier(rows):
+    assert rows[(21, "orig")]["title_exact"] == 1.0 and rows[(21, "orig")]["title_ratio"] == 1.0
+    assert rows[(22, "hint")]["title_exact"] == 1.0
+
+
+def test_token_set_ignores_extra_words_but_levenshtein_ratio_does_not(rows):
+    assert rows[(31, "bb")]["title_token_set"] == 1.0
+    assert rows[(31, "bb")]["title_ratio"] < 0.7
+
+
+def test_composer_agrees_across_typographic_hyphens_discogs_numbers_and_credits(rows):
+    for key in [(41, "hyphen"), (42, "numbered"), (43, "credit")]:
+        assert rows[key]["composer_match"] == 1.0 and rows[key]["composer_mismatch"] == 0.0, key
+
+
+def test_various_artists_or_an_unknown_composer_is_no_evidence_rather_than_disagreement(rows):
+    for key in [(43, "va"), (52, "m")]:
+        assert rows[key]["composer_mismatch"] == 0.0 and rows[key]["composer_match"] == 0.0, key
+        assert rows[key]["composer_sim"] is None, key
+    assert rows[(53, "other")]["composer_mismatch"] == 1.0 and rows[(53, "other")]["composer_match"] == 0.0
+    assert rows[(53, "other")]["composer_sim"] < 0.6
+
+
+def test_release_type_signals_from_musicbrainz_types_and_discogs_genres_and_styles(rows):
+    assert rows[(61, "mb-single")]["release_is_soundtrack"] == 1.0
+    assert rows[(61, "mb-single")]["release_is_single_or_ep"] == 1.0
+    assert rows[(61, "dg-score")]["release_is_soundtrack"] == 1.0
+    assert rows[(61, "dg-score")]["release_nonfilm_style"] == 0.0
+    assert rows[(61, "dg-story")]["release_nonfilm_style"] == 1.0
+    assert rows[(61, "dg-story")]["release_is_soundtrack"] == 0.0
+    assert rows[(61, "dg-ep")]["release_is_single_or_ep"] == 1.0
+    assert rows[(61, "dg-ep")]["release_is_soundtrack"] == 0.0
+
+
+def test_stage_cast_and_game_words_mark_a_release_only_when_the_film_title_lacks_them(rows):
+    assert rows[(71, "cast")]["title_nonfilm_marker"] == 1.0 and rows[(71, "cast")]["title_film_marker"] == 0.0
+    assert rows[(72, "ost")]["title_nonfilm_marker"] == 0.0 and rows[(72, "ost")]["title_film_marker"] == 1.0
+
+
+def test_sequel_numbers_that_differ_mismatch_but_the_film_year_in_a_release_title_does_not(rows):
+    assert rows[(81, "ted2")]["number_mismatch"] == 0.0
+    assert rows[(82, "ted2")]["number_mismatch"] == 1.0
+    assert rows[(83, "aladdin")]["number_mismatch"] == 0.0
+    assert rows[(84, "shaft")]["number_mismatch"] == 1.0
+    assert rows[(85, "gf2")]["number_mismatch"] == 0.0
+
+
+def test_franchise_prefix_only_when_one_title_is_a_proper_word_prefix_of_the_other(rows):
+    assert rows[(91, "p")]["franchise_prefix_only"] == 1.0
+    assert rows[(91, "pb")]["franchise_prefix_only"] == 0.0
+    assert rows[(92, "p")]["franchise_prefix_only"] == 0.0  # 'predator' is not a word prefix of 'predators'
+
+
+def test_title_made_of_common_words_is_less_specific_than_a_rare_title(rows):
+    assert rows[(109, "l")]["title_specificity"] < rows[(110, "o")]["title_specificity"]
+    assert rows[(110, "o")]["title_specificity"] > 0.0
+
+
+def test_similarity_batch_scores_whole_columns_and_handles_null_sides():
+    frame = pd.DataFrame({
+        "tmdb_id": [1, 2], "source": ["musicbrainz"] * 2, "release_id": ["a", "b"],
+        "film_title_norm": ["jaws", "up"], "film_original_title_norm": [None, "up"],
+        "release_title_norm": ["jaws", "down"], "release_film_hint_norm": [None, None],
+        "film_composers_norm": [["john williams"], []], "release_artists_norm": [["john williams"], None],
+        "release_credits": [[], None],
+    })
+    out = feat.similarity_batch(frame)
+    assert list(out["title_exact"]) == [1.0, 0.0]
+    assert out.loc[0, "composer_match"] == 1.0 and out.loc[1, "composer_mismatch"] == 0.0
+    assert pd.isna(out.loc[1, "composer_sim"])
+    assert "film_title_norm" not in out.columns
+
+
+@pytest.mark.parametrize("names, expected", [(["John Williams (4)"], "john williams"),
+                                             (["Dustin O\u2019Halloran"], "dustin o halloran")])
+def test_person_names_fold_case_punctuation_and_discogs_numbers(names, expected):
+    assert feat._fold_names(pd.Series(names)).tolist() == [expected]
