@@ -39,7 +39,7 @@ DEFAULT_OUT = REPO_ROOT / "scripts_spark" / "match_settings.json"
 CV_FOLDS = 5
 CV_SEED = 20251125
 # Inverse L2 strengths tried; features are 0..1, so C=1 is a moderate prior on weights of a few log-odds.
-C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 # The issue's precision target for MusicBrainz links: the match threshold maximises out-of-fold F1 among the
 # thresholds whose out-of-fold precision reaches it.
 MATCH_MIN_PRECISION = 0.995
@@ -171,18 +171,20 @@ def fit_models(frame: pd.DataFrame, c: float) -> FittedMatcher:
 
 
 def out_of_fold_scores(frame: pd.DataFrame, c: float, folds: int = CV_FOLDS,
-                       seed: int = CV_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold (ranker log-odds, match score): each release's pairs are scored by models that never saw it."""
+                       seed: int = CV_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold (ranker log-odds, match score, fold number): each release's pairs are scored by models that
+    never saw that release."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     x, y = _x(frame), frame["label"].to_numpy()
-    rank, score = np.zeros(len(frame)), np.zeros(len(frame))
+    rank, score, fold = np.zeros(len(frame)), np.zeros(len(frame)), np.zeros(len(frame), dtype=int)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(x, y, groups=release_groups(frame)):
+    for k, (train, test) in enumerate(splitter.split(x, y, groups=release_groups(frame))):
         fitted = fit_models(frame.iloc[train], c)
         rank[test] = fitted.ranker.decision_function(x[test])
         score[test] = fitted.decider.predict_proba(x[test])[:, 1]
-    return rank, score
+        fold[test] = k
+    return rank, score, fold
 
 
 def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
@@ -196,16 +198,22 @@ def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
 
 
 def choose_c(frame: pd.DataFrame, grid=C_GRID, folds: int = CV_FOLDS, seed: int = CV_SEED) -> tuple[float, dict]:
-    """The C with the lowest out-of-fold log loss of the match score on each release's best film (the population
-    step 05 decides on); ties go to the smaller C, the simpler model."""
+    """C by the one-standard-error rule on out-of-fold log loss of the match score, measured on each release's
+    best film (the population step 05 decides on): the smallest C (the most regularised model) whose mean fold
+    loss is within one standard error of the best mean."""
     from sklearn.metrics import log_loss
 
-    losses = {}
+    table = {}
     for c in grid:
-        best = best_per_release(frame, *out_of_fold_scores(frame, c, folds, seed))
-        losses[c] = float(log_loss(best["label"], np.clip(best["score"], 1e-9, 1 - 1e-9), labels=[0, 1]))
-    chosen = min(grid, key=lambda c: (round(losses[c], 4), c))
-    return chosen, {str(c): round(v, 5) for c, v in losses.items()}
+        rank, score, fold = out_of_fold_scores(frame, c, folds, seed)
+        best = best_per_release(frame.assign(_fold=fold), rank, score)
+        per_fold = [log_loss(g["label"], np.clip(g["score"], 1e-9, 1 - 1e-9), labels=[0, 1])
+                    for _, g in best.groupby("_fold")]
+        table[c] = (float(np.mean(per_fold)), float(np.std(per_fold, ddof=1) / np.sqrt(len(per_fold))))
+    best_c = min(grid, key=lambda c: table[c][0])
+    limit = table[best_c][0] + table[best_c][1]
+    chosen = min(c for c in grid if table[c][0] <= limit)
+    return chosen, {str(c): {"mean": round(m, 5), "se": round(se, 5)} for c, (m, se) in table.items()}
 
 
 def _linked(best: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -284,7 +292,8 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
     """Choose C, fit both models on all rows (see fit_models), choose thresholds on out-of-fold predictions;
     returns the `matcher` section of the settings file."""
     c, losses = choose_c(frame, folds=folds, seed=seed)
-    best = best_per_release(frame, *out_of_fold_scores(frame, c, folds, seed))
+    rank, score, _ = out_of_fold_scores(frame, c, folds, seed)
+    best = best_per_release(frame, rank, score)
     thresholds = choose_thresholds(best, positives)
     final = fit_models(frame, c)
     weights = lambda model: {name: round(float(w), 6) for name, w in zip(MODEL_FEATURES, model.coef_[0])}  # noqa: E731
@@ -308,6 +317,7 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
         "cross_validation": {
             "folds": folds, "splitter": "StratifiedGroupKFold (groups = release, shuffled)", "seed": seed,
             "C_grid_oof_log_loss": losses, "chosen_C": c,
+            "C_rule": "smallest C within one standard error of the lowest mean fold log loss",
             "threshold_rule": (f"match: highest out-of-fold F1 with pooled precision >= {MATCH_MIN_PRECISION} "
                                "(middle of the F1 plateau, in log-odds); review: the band ends before the first "
                                f"out-of-fold link whose local precision (window of {REVIEW_WINDOW} links) is below "

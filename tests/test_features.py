@@ -60,6 +60,8 @@ FILMS = [
     film_row(91, "Predator: Badlands", 2025, title_norm="predator badlands"), film_row(92, "Predators", 2010),
     *[film_row(100 + i, f"Love {w}", 2000 + i) for i, w in enumerate(["Actually", "Story", "Hurts", "Me"])],
     film_row(109, "Love", 2015), film_row(110, "Oppenheimer", 2023),
+    film_row(121, "Raiders of the Lost Ark", 1981),
+    film_row(122, "Indiana Jones and the Dial of Destiny", 2023),
 ]
 RELEASES = [
     release_row("rg1", "Dumbo", 2019, ["Danny Elfman"]),
@@ -90,6 +92,8 @@ RELEASES = [
     release_row("p", "Predator", 1987, title_norm="predator"),
     release_row("pb", "Predator: Badlands", 2025, title_norm="predator badlands"),
     release_row("l", "Love", 2015), release_row("o", "Oppenheimer", 2023),
+    release_row("ij", "Indiana Jones And The Raiders Of The Lost Ark", 2024, source="discogs",
+                title_norm="indiana jones and the raiders of the lost ark"),
 ]
 _SOURCE = {r["release_id"]: r["source"] for r in RELEASES}
 PAIRS = [(t, _SOURCE[r], r) for t, r in [
@@ -97,7 +101,7 @@ PAIRS = [(t, _SOURCE[r], r) for t, r in [
     (21, "orig"), (22, "hint"), (31, "bb"), (41, "hyphen"), (42, "numbered"), (43, "credit"), (43, "va"),
     (52, "m"), (53, "other"), *[(61, r) for r in ("mb-single", "dg-score", "dg-story", "dg-ep")],
     (71, "cast"), (72, "ost"), (81, "ted2"), (82, "ted2"), (83, "aladdin"), (84, "shaft"), (85, "gf2"),
-    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o")]]
+    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o"), (121, "ij"), (122, "ij")]]
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +141,17 @@ def test_title_similarities_use_the_original_title_and_the_film_hint_of_a_qualif
     assert rows[(22, "hint")]["title_exact"] == 1.0
 
 
-def test_token_set_ignores_extra_words_but_levenshtein_ratio_does_not(rows):
-    assert rows[(31, "bb")]["title_token_set"] == 1.0
+def test_coverage_says_which_side_has_words_the_other_lacks(rows):
+    assert rows[(31, "bb")]["film_title_coverage"] == 1.0           # 'brother' is inside 'big brother 2003'
+    assert rows[(31, "bb")]["release_title_coverage"] < 0.7         # 'big' and '2003' are not in 'brother'
     assert rows[(31, "bb")]["title_ratio"] < 0.7
+
+
+def test_a_franchise_release_covers_the_film_it_names_and_not_its_sequels(rows):
+    raiders, dial = rows[(121, "ij")], rows[(122, "ij")]
+    assert raiders["film_title_coverage"] == 1.0
+    assert dial["film_title_coverage"] < 0.8
+    assert raiders["release_title_coverage"] < 1.0 and dial["release_title_coverage"] < 1.0
 
 
 def test_composer_agrees_across_typographic_hyphens_discogs_numbers_and_credits(rows):
@@ -188,6 +200,13 @@ def test_franchise_prefix_only_when_one_title_is_a_proper_word_prefix_of_the_oth
 def test_title_made_of_common_words_is_less_specific_than_a_rare_title(rows):
     assert rows[(109, "l")]["title_specificity"] < rows[(110, "o")]["title_specificity"]
     assert rows[(110, "o")]["title_specificity"] > 0.0
+    assert rows[(110, "o")]["film_title_coverage"] == rows[(110, "o")]["release_title_coverage"] == 1.0
+
+
+def test_a_discogs_reissue_decades_after_the_film_is_no_year_evidence_but_a_musicbrainz_date_is(rows):
+    ij = rows[(121, "ij")]
+    assert ij["year_diff"] == 43 and (ij["year_far"], ij["year_near"], ij["year_same"]) == (0.0, 0.0, 0.0)
+    assert rows[(11, "far")]["year_far"] == 1.0    # MusicBrainz, 26 years
 
 
 def test_similarity_batch_scores_whole_columns_and_handles_null_sides():

@@ -39,6 +39,9 @@ def key(title: str) -> str:
      "Metro Boomin Presents Spider‐Man: Across the Spider‐Verse (Soundtrack From and Inspired by the Motion Picture)"),
     ("E.T. the Extra-Terrestrial", "E.T. The Extra-Terrestrial Original Motion Picture Soundtrack"),
     ("Star Wars: Episode I - The Phantom Menace", "Star Wars: Episode I – The Phantom Menace"),
+    ("One Piece Film: GOLD", "ONE PIECE FILM GOLD オリジナル・サウンドトラック"),
+    ("Spider-Man: Across the Spider-Verse", "METRO BOOMIN PRESENTS SPIDER‐MAN: ACROSS THE SPIDER‐VERSE: SOUNDTRACK "
+                                            "FROM AND INSPIRED BY THE MOTION PICTURE"),
 ])
 def test_film_title_and_soundtrack_title_normalise_to_the_same_key(film, release):
     assert key(film) == key(release)

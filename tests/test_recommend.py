@@ -15,9 +15,8 @@ from scripts_spark.transforms import recommend as rec
 
 T0 = datetime(2020, 1, 1)
 # Small enough for a test (a few seconds per fit), large enough to recover a rank-2 structure.
-TINY = RecommendSettings(als_ranks=(2,), als_reg_params=(0.01, 0.1), als_max_iter=10, min_item_ratings_grid=(1, 3),
-                         bias_reg_grid=((1.0, 1.0), (5.0, 5.0)), top_n=2, eval_k=2, holdout_fraction=0.25,
-                         min_ratings_to_hold_out=4)
+TINY = RecommendSettings(als_ranks=(2,), als_reg_params=(0.01, 0.1), als_max_iter=10, min_item_ratings_grid=(1,),
+                         bias_reg_grid=((1.0, 1.0),), top_n=2, eval_k=2, holdout_fraction=0.25, min_ratings_to_hold_out=4)
 
 
 def ratings_frame(spark, triples, start=T0):
@@ -109,13 +108,15 @@ def test_bias_baseline_recovers_hand_computed_biases(spark):
 
 
 # --- ALS on a planted structure ---------------------------------------------------------------------------------------
-def two_taste_groups():
-    """12 users x 12 films in two taste groups: group A (users 1-6) loves films 1-6 (5.0) and dislikes films 7-12
-    (1.0); group B the reverse. Each user leaves two films of each group unrated, a different pair per user."""
+def two_taste_groups(size: int = 6):
+    """`2 x size` users and films in two taste groups: group A (the first `size` users) loves films 1..size (5.0) and
+    dislikes the others (1.0); group B the reverse. Each user leaves two films of each group unrated, a different
+    pair per user."""
     triples = []
-    for u in range(1, 13):
-        own, other = (range(1, 7), range(7, 13)) if u <= 6 else (range(7, 13), range(1, 7))
-        unrated = {own[u % 6], own[(u + 1) % 6], other[u % 6], other[(u + 1) % 6]}
+    for u in range(1, 2 * size + 1):
+        group_a, group_b = range(1, size + 1), range(size + 1, 2 * size + 1)
+        own, other = (group_a, group_b) if u <= size else (group_b, group_a)
+        unrated = {own[u % size], own[(u + 1) % size], other[u % size], other[(u + 1) % size]}
         triples += [(u, m, 5.0 if m in own else 1.0) for m in [*own, *other] if m not in unrated]
     return triples
 
@@ -136,19 +137,21 @@ def test_als_recovers_two_taste_groups_and_recommends_each_user_its_own_groups_f
 
 
 def test_model_choice_reports_every_model_on_the_same_test_split(spark):
-    # Timestamps make each user's own-group films the latest ones: the test part asks "what will they love next".
-    triples = sorted(two_taste_groups(), key=lambda t: (t[2], t[0], t[1]))
+    # Rating times scrambled per user, so every split holds out a mix of loved and disliked films.
+    triples = sorted(two_taste_groups(size=8), key=lambda t: ((t[1] * 7 + t[0] * 3) % 13, t[0], t[1]))
     choice = rec.choose_and_evaluate(ratings_frame(spark, triples), TINY)
 
     test = choice.test_figures()
     assert set(test) == {"global_mean", "most_popular", "baseline_biases", "als", "als_unfiltered"}
-    assert test["als"]["rmse"] < 0.5 < test["global_mean"]["rmse"]
+    # ALS recovers the two groups; the global mean and the biases cannot tell a 5.0 fan from a 1.0 hater.
+    assert test["als"]["rmse"] < 0.5 < 1.5 < test["global_mean"]["rmse"]
+    assert test["als"]["rmse"] < test["baseline_biases"]["rmse"]
     assert test["most_popular"]["rmse"] is None and test["global_mean"]["precision_at_k"] is None
     assert choice.als_beats_baselines()["rmse"] is True
     test_rows = [m for m in choice.metrics if m["split"] == "test"]
     assert len({(m["rated_pairs"]) for m in test_rows if m["rmse"] is not None}) == 1   # the same held-out ratings
     validation_als = [m for m in choice.metrics if m["model"] == "als" and m["split"] == "validation"]
-    assert len(validation_als) == 2 * 2 and sum(m["selected"] for m in validation_als) == 1
+    assert len(validation_als) == 2 and sum(m["selected"] for m in validation_als) == 1
     chosen = json.loads(next(m["params"] for m in validation_als if m["selected"]))
     assert chosen == choice.als and choice.chosen()["als"] == choice.als
     assert choice.counts["test"]["ranked_users"] > 0

@@ -233,7 +233,7 @@ def history_lines(run_ids: Sequence[str], series: dict[str, list[float | None]],
             if name.startswith("musicbrainz_"):   # ratios in 0..1
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.3f}"))
                 if known and max(known) - min(known) < 0.01:
-                    ax.set_ylim(min(known) - 0.01, max(known) + 0.01)
+                    ax.set_ylim(min(known) - 0.01, min(max(known) + 0.01, 1.0))
             else:                                 # counts and seconds
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
                 ax.yaxis.set_major_formatter(FuncFormatter(_figure_value))

@@ -58,6 +58,7 @@ p.lead { color:var(--muted); margin-top:0; }
 table { border-collapse:collapse; width:100%; font-size:13.5px; margin:6px 0 10px; }
 th, td { text-align:left; padding:6px 9px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:#f0f4f8; font-weight:600; }
+table.compact { font-size:12.5px; } table.compact th, table.compact td { padding:5px 6px; }
 td.n, th.n { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 tr.total td { font-weight:700; border-top:2px solid var(--muted); }
 .scroll { overflow-x:auto; }
@@ -115,7 +116,7 @@ def _decade(value: Any) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = (),
-          row_classes: Sequence[str] | None = None) -> str:
+          row_classes: Sequence[str] | None = None, css: str = "") -> str:
     """`rows` hold ready HTML cells; columns whose index is in `numeric` are right-aligned."""
     head = "".join(f'<th class="n">{e(h)}</th>' if i in numeric else f"<th>{e(h)}</th>" for i, h in enumerate(headers))
     body = []
@@ -123,7 +124,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequen
         cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
         cells = "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    return (f'<div class="scroll"><table class="{css}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def tiles(items: Sequence[tuple[str, str]]) -> str:
@@ -478,7 +480,7 @@ def history_section(data: ReportData) -> str:
     out.append('<p class="lead">▲▼ mark changes from the run before; red marks bad news (fewer matches, lower '
                "precision or recall, more quarantined or rejected rows).</p>")
     out.append(table(["run", "status", "config", *HISTORY_FIGURES.values()], rows,
-                     numeric=tuple(range(3, 3 + len(HISTORY_FIGURES))), row_classes=classes))
+                     numeric=tuple(range(3, 3 + len(HISTORY_FIGURES))), row_classes=classes, css="compact"))
     return "".join(out)
 
 

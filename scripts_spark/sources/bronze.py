@@ -8,14 +8,16 @@ worked out in Python for the rejected rows only, so the cost of a helpful reason
 """
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..schemas import BRONZE_REJECTS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 KEPT, REJECTED, FILTERED = "kept", "rejected", "filtered"
@@ -23,6 +25,30 @@ STATUSES = (KEPT, REJECTED, FILTERED)
 # Reject rows keep the raw record for replay; a pathological multi-megabyte record is cut to this many
 # characters so that one bad element cannot blow up the reject table (the full record stays in the input).
 MAX_REJECT_RAW_CHARS = 1_000_000
+PREVIEW_RECORDS = 3  # records per input file shown by the dry run
+
+
+def read_json_lines(spark: "SparkSession", files: list[str]) -> "DataFrame":
+    """(payload, _source_uri) for every non-blank line of JSON-lines files, streamed by Spark's text source."""
+    from pyspark.sql import functions as F
+
+    return (spark.read.text(files)
+            .where(F.trim("value") != "")
+            .select(F.col("value").alias("payload"), F.col("_metadata.file_path").alias("_source_uri")))
+
+
+def preview_json_lines(files: list[str], parse: Callable[[dict], dict[str, Any]], n: int = PREVIEW_RECORDS) -> list[str]:
+    """The first parsed records of each file, in plain Python (dry run: no Spark, nothing written)."""
+    lines = []
+    for path in files:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for number, line in enumerate(islice((ln for ln in fh if ln.strip()), n), start=1):
+                try:
+                    lines.append(f"{path} #{number}: {parse(json.loads(line))}")
+                except ValueError:
+                    lines.append(f"{path} #{number}: would be rejected: {json_reject_reason(line)}")
+    return lines
 
 
 def json_reject_reason(text: str | None, required: str = "id") -> str:

@@ -27,13 +27,14 @@ import re
 import xml.etree.ElementTree as ET
 from typing import IO, TYPE_CHECKING, Any, Iterator
 
+import requests
+
 from .bronze import FILTERED, KEPT, REJECTED
 from .checkpoint import Checkpoint, fetch_in_batches, record_line
 from .http import Progress, RateLimitedSession
 from .urls import strip_secrets_column, strip_text_secrets, strip_url_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
-    import requests
     from pyspark.sql import Column, DataFrame
 
     from ..config import Settings
@@ -462,10 +463,8 @@ class DiscogsClient:
             http.limiter.pause(spacing * (RATELIMIT_RESERVE - remaining + 1))
 
     def first_search_url(self, result_type: str) -> str:
-        req_params = {"type": result_type, "genre": SEARCH_GENRE, "style": SEARCH_STYLE, "per_page": SEARCH_PER_PAGE}
-        import requests
-
-        return requests.Request("GET", f"{self.base_url}/database/search", params=req_params).prepare().url
+        params = {"type": result_type, "genre": SEARCH_GENRE, "style": SEARCH_STYLE, "per_page": SEARCH_PER_PAGE}
+        return requests.Request("GET", f"{self.base_url}/database/search", params=params).prepare().url
 
     def search_page(self, url: str):
         """One search page; its `pagination.urls.next` (credentials stripped) is the next page to fetch."""

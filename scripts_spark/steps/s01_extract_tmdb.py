@@ -5,44 +5,18 @@ bronze/tmdb_movies (kept) + bronze/tmdb_rejects (unparseable lines, films gone b
 """
 from __future__ import annotations
 
-import gzip
-import json
 from datetime import datetime, timezone
-from itertools import islice
 
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..pipeline import input_files
 from ..schemas import BRONZE_TMDB_MOVIES
 from ..sources import tmdb
-from ..sources.bronze import REJECTED, json_reject_reason, kept_rows, reject_rows, status_counts
+from ..sources.bronze import (REJECTED, json_reject_reason, kept_rows, preview_json_lines, read_json_lines,
+                              reject_rows, status_counts)
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MOVIES_TABLE = "bronze/tmdb_movies"
 REJECTS_TABLE = "bronze/tmdb_rejects"
-PREVIEW_RECORDS = 3
-
-
-def read_json_lines(spark, files: list[str]):
-    """(payload, _source_uri) for every non-blank line of the files, streamed by Spark's text source."""
-    from pyspark.sql import functions as F
-
-    return (spark.read.text(files)
-            .where(F.trim("value") != "")
-            .select(F.col("value").alias("payload"), F.col("_metadata.file_path").alias("_source_uri")))
-
-
-def preview_json_lines(files: list[str], parse, n: int = PREVIEW_RECORDS) -> list[str]:
-    """The first parsed records of each file, in plain Python (dry run: no Spark, nothing written)."""
-    lines = []
-    for path in files:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for number, line in enumerate(islice((ln for ln in fh if ln.strip()), n), start=1):
-                try:
-                    lines.append(f"{path} #{number}: {parse(json.loads(line))}")
-                except ValueError as exc:
-                    lines.append(f"{path} #{number}: would be rejected: {json_reject_reason(line)} ({exc})")
-    return lines
 
 
 class ExtractTmdb(BaseStep):

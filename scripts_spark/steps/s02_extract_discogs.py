@@ -19,9 +19,9 @@ from ..pipeline import input_files
 from ..schemas import (BRONZE_DISCOGS_MASTERS, BRONZE_DISCOGS_RELEASES, BRONZE_DISCOGS_SEARCH_RESULTS,
                        BRONZE_MUSICBRAINZ_RELEASE_GROUPS)
 from ..sources import discogs, musicbrainz
-from ..sources.bronze import FILTERED, KEPT, REJECTED, json_reject_reason, kept_rows, reject_rows, status_counts
+from ..sources.bronze import (FILTERED, KEPT, PREVIEW_RECORDS, REJECTED, json_reject_reason, kept_rows,
+                              preview_json_lines, read_json_lines, reject_rows, status_counts)
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
-from .s01_extract_tmdb import PREVIEW_RECORDS, preview_json_lines, read_json_lines
 
 MB_TABLE = "bronze/musicbrainz_release_groups"
 MASTERS_TABLE = "bronze/discogs_masters"

@@ -73,7 +73,8 @@ BLOCKING_SETTINGS = BlockingSettings(
 
 
 # --- keys ----------------------------------------------------------------------------------------------------------
-EMPTY = F.array().cast("array<string>")
+def _empty() -> Column:
+    return F.array().cast("array<string>")
 
 
 def _non_empty(values: Column) -> Column:
@@ -109,7 +110,7 @@ def _release_titles() -> Column:
 
 
 def _credited_names() -> Column:
-    return F.concat(F.coalesce(F.col("artists_norm"), EMPTY), normalised_names(F.coalesce(F.col("credits"), EMPTY)))
+    return F.concat(F.coalesce(F.col("artists_norm"), _empty()), normalised_names(F.coalesce(F.col("credits"), _empty())))
 
 
 KeyBuilder = Callable[[BlockingSettings], Column]
@@ -118,7 +119,7 @@ FILM_KEYS: dict[str, KeyBuilder] = {
     "titles": lambda s: _film_titles(),
     "title_affixes": lambda s: F.flatten(F.transform(_film_titles(), _affixes)),
     "title_words": lambda s: _words(_film_titles(), s.stopwords),
-    "composer_title_words": lambda s: _name_word_pairs(F.coalesce(F.col("composers_norm"), EMPTY),
+    "composer_title_words": lambda s: _name_word_pairs(F.coalesce(F.col("composers_norm"), _empty()),
                                                        F.array_distinct(_words(_film_titles(), s.stopwords))),
 }
 RELEASE_KEYS: dict[str, KeyBuilder] = {

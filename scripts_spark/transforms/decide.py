@@ -161,7 +161,8 @@ def with_reasons(links: DataFrame, settings: MatchSettings) -> DataFrame:
         F.filter("contributions", lambda c: c["contribution"] != 0).alias("contributions"),
         F.lit(settings.version).alias("settings_version"),
     )
-    return links.withColumn("reasons", F.to_json(reasons))
+    # Nulls are kept: a missing year_diff or runner-up is part of the explanation.
+    return links.withColumn("reasons", F.to_json(reasons, {"ignoreNullFields": "false"}))
 
 
 def soundtrack_matches(links: DataFrame) -> DataFrame:

@@ -18,16 +18,19 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
+from .blocking import STOPWORDS
+
 PAIR_KEY = ("tmdb_id", "source", "release_id")
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "4"
+FEATURE_VERSION = "5"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
-    "title_token_set": "best token-set ratio over the same combinations (word order and extra words ignored)",
     "title_exact": "some title combination is equal after normalisation",
     "title_specificity": "how rare the words the two titles share are in the catalogue (0 = only common words)",
+    "film_title_coverage": "share of the film title's words (weighted by rarity) found in the release title or hint",
+    "release_title_coverage": "share of the release title's words (weighted by rarity) found in the film's titles",
     "year_same": "release year equals film year",
     "year_adjacent": "one year apart (festival premiere vs release, late-December films)",
     "year_near": "2 to 5 years apart",
@@ -48,7 +51,8 @@ MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DOCS)
 # says). A title that matches better never counts against a link, a far year never counts for it; without these
 # bounds, correlated title similarities trade signs between folds and a link's reasons stop making sense.
 FEATURE_SIGNS: dict[str, int] = {
-    "title_ratio": 1, "title_token_set": 1, "title_exact": 1, "title_specificity": 1,
+    "title_ratio": 1, "title_exact": 1, "title_specificity": 1, "film_title_coverage": 1,
+    "release_title_coverage": 1,
     "year_same": 1, "year_adjacent": 0, "year_near": -1, "year_far": -1,
     "composer_match": 1, "composer_mismatch": -1,
     "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "release_nonfilm_style": -1,
@@ -94,8 +98,7 @@ FILM_TITLE_PATTERN = r"\b(motion picture|film|movie|cinema)\b"
 CPDIST_WORKERS = 1
 
 # Columns computed in the Python workers (add_string_similarities); every other feature is a Spark expression.
-SIMILARITY_OUTPUTS = ("title_ratio", "title_token_set", "title_exact", "composer_sim", "composer_match",
-                      "composer_mismatch")
+SIMILARITY_OUTPUTS = ("title_ratio", "title_exact", "composer_sim", "composer_match", "composer_mismatch")
 
 
 def _lower_array(col: Column) -> Column:
@@ -114,7 +117,6 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
         F.col("original_title").alias("film_original_title"),
         F.col("title_norm").alias("film_title_norm"),
         F.col("original_title_norm").alias("film_original_title_norm"),
-        F.col("title_tokens").alias("film_title_tokens"),
         F.col("year").alias("film_year"),
         F.col("composers_norm").alias("film_composers_norm"),
     )
@@ -122,7 +124,6 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
         "source", "release_id", "release_kind",
         F.col("title").alias("release_title"),
         F.col("title_norm").alias("release_title_norm"),
-        F.col("title_tokens").alias("release_title_tokens"),
         F.col("film_hint_norm").alias("release_film_hint_norm"),
         F.col("year").alias("release_year"),
         F.col("primary_type").alias("release_primary_type"),
@@ -138,12 +139,18 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
             .join(release_side, ["source", "release_id"]))
 
 
+def _split_words(col: str) -> Column:
+    return F.filter(F.split(F.coalesce(F.col(col), F.lit("")), " "), lambda w: w != "")
+
+
 def title_token_rarity(films: DataFrame, releases: DataFrame) -> DataFrame:
-    """(token, rarity): idf of each title token over all film and release titles, divided by log(N) (0..1)."""
-    docs = (films.select(F.array_distinct("title_tokens").alias("tokens"))
-            .unionByName(releases.select(F.array_distinct("title_tokens").alias("tokens"))))
+    """(token, rarity): idf of each normalised title word over all films (title + original title) and releases
+    (title + film hint), divided by log(N) so it lies in 0..1."""
+    docs = (films.select(F.array_union(_split_words("title_norm"), _split_words("original_title_norm")).alias("t"))
+            .unionByName(releases.select(F.array_union(_split_words("title_norm"), _split_words("film_hint_norm"))
+                                         .alias("t"))))
     n_docs = docs.agg(F.count(F.lit(1)).alias("n_docs"))
-    return (docs.select(F.explode("tokens").alias("token"))
+    return (docs.select(F.explode("t").alias("token"))
             .groupBy("token").agg(F.count(F.lit(1)).alias("df"))
             .crossJoin(F.broadcast(n_docs))
             .select("token",
@@ -151,26 +158,43 @@ def title_token_rarity(films: DataFrame, releases: DataFrame) -> DataFrame:
                     .otherwise(F.lit(1.0)).alias("rarity")))
 
 
-def _film_words() -> Column:
-    original = F.split(F.coalesce(F.col("film_original_title_norm"), F.lit("")), " ")
-    return F.array_union(F.coalesce(F.col("film_title_tokens"), F.array().cast("array<string>")), original)
+# The four word sets a pair's title overlap is measured on.
+_WORD_SETS = {"ft": "film_title_norm", "fo": "film_original_title_norm", "rt": "release_title_norm",
+              "rh": "release_film_hint_norm"}
 
 
-def _release_words() -> Column:
-    hint = F.split(F.coalesce(F.col("release_film_hint_norm"), F.lit("")), " ")
-    return F.array_union(F.coalesce(F.col("release_title_tokens"), F.array().cast("array<string>")), hint)
-
-
-def add_title_specificity(pairs: DataFrame, rarity: DataFrame) -> DataFrame:
-    """title_specificity: summed rarity of the words the film's titles and the release's title/hint share, capped,
-    in 0..1 (an explode of the few shared words per pair, a join to the rarity table, a sum per pair)."""
-    shared = (pairs.select(*PAIR_KEY, F.explode(F.array_intersect(_film_words(), _release_words())).alias("token"))
-              .filter(F.col("token") != "")
-              .join(rarity, "token")
-              .groupBy(*PAIR_KEY)
-              .agg((F.least(F.sum("rarity"), F.lit(SPECIFICITY_CAP)) / SPECIFICITY_CAP).alias("title_specificity")))
-    return (pairs.join(shared, list(PAIR_KEY), "left")
-            .withColumn("title_specificity", F.coalesce("title_specificity", F.lit(0.0))))
+def add_title_overlap(pairs: DataFrame, rarity: DataFrame) -> DataFrame:
+    """Rarity-weighted word overlap of the titles (Splink's term-frequency idea: a shared rare word says more than
+    a shared 'love'; blocking's stopwords weigh nothing), from one explode of each pair's distinct words, a join to the rarity table and a sum per pair:
+    - title_specificity: rarity of the words both sides share, capped at SPECIFICITY_CAP, scaled to 0..1;
+    - film_title_coverage: share of the film title's rarity found in the release title or hint (best of the film's
+      title and original title): 'Raiders of the Lost Ark' is covered by 'Indiana Jones and the Raiders of the Lost
+      Ark', 'Indiana Jones and the Dial of Destiny' is not;
+    - release_title_coverage: share of the release title's (or hint's) rarity found in the film's titles:
+      'Big Brother 2003' is not covered by 'Brother'."""
+    words = {k: _split_words(c) for k, c in _WORD_SETS.items()}
+    film_words = F.array_union(words["ft"], words["fo"])
+    release_words = F.array_union(words["rt"], words["rh"])
+    exploded = pairs.select(*PAIR_KEY, *[w.alias(k) for k, w in words.items()],
+                            F.explode(F.array_union(film_words, release_words)).alias("token"),
+                            film_words.alias("fw"), release_words.alias("rw"))
+    weighted = (exploded.join(rarity, "token", "left")
+                .withColumn("r", F.when(F.col("token").isin(*sorted(STOPWORDS)), F.lit(0.0))
+                            .otherwise(F.coalesce("rarity", F.lit(1.0)))))
+    in_set = lambda k: F.array_contains(k, F.col("token"))  # noqa: E731
+    shared_with = {"f": in_set("rw"), "r": in_set("fw")}
+    sums = [F.sum(F.when(in_set(k), F.col("r")).otherwise(0.0)).alias(f"m_{k}") for k in _WORD_SETS]
+    sums += [F.sum(F.when(in_set(k) & shared_with[k[0]], F.col("r")).otherwise(0.0)).alias(f"s_{k}")
+             for k in _WORD_SETS]
+    sums.append(F.sum(F.when(in_set("fw") & in_set("rw"), F.col("r")).otherwise(0.0)).alias("s_shared"))
+    coverage = lambda k: F.when(F.col(f"m_{k}") > 0, F.col(f"s_{k}") / F.col(f"m_{k}")).otherwise(0.0)  # noqa: E731
+    overlap = (weighted.groupBy(*PAIR_KEY).agg(*sums)
+               .select(*PAIR_KEY,
+                       (F.least(F.col("s_shared"), F.lit(SPECIFICITY_CAP)) / SPECIFICITY_CAP).alias("title_specificity"),
+                       F.greatest(coverage("ft"), coverage("fo")).alias("film_title_coverage"),
+                       F.greatest(coverage("rt"), coverage("rh")).alias("release_title_coverage")))
+    return (pairs.join(overlap, list(PAIR_KEY), "left")
+            .fillna(0.0, subset=["title_specificity", "film_title_coverage", "release_title_coverage"]))
 
 
 def add_year_features(pairs: DataFrame) -> DataFrame:
@@ -328,7 +352,6 @@ def similarity_batch(frame: pd.DataFrame) -> pd.DataFrame:
     releases = [frame["release_title_norm"], frame["release_film_hint_norm"]]
     out = frame.drop(columns=list(SIMILARITY_INPUTS))
     out["title_ratio"] = _best_pairwise(fuzz.ratio, films, releases)
-    out["title_token_set"] = _best_pairwise(fuzz.token_set_ratio, films, releases)
     out["title_exact"] = (out["title_ratio"] >= 1.0).astype(np.float64)
     composer_sim, comparable = best_composer_similarity(frame)
     out["composer_sim"] = np.where(comparable, composer_sim, np.nan)
@@ -368,7 +391,7 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame) 
               .transform(add_release_type_signals)
               .transform(add_title_markers)
               .transform(add_sequel_and_franchise)
-              .transform(lambda df: add_title_specificity(df, rarity)))
+              .transform(lambda df: add_title_overlap(df, rarity)))
     native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS]
     narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, *SIMILARITY_INPUTS)
     return (narrowed.transform(add_string_similarities)
@@ -376,5 +399,5 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame) 
 
 
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
-           "title_token_rarity", "add_title_specificity", "add_year_features", "add_release_type_signals",
+           "title_token_rarity", "add_title_overlap", "add_year_features", "add_release_type_signals",
            "add_title_markers", "add_sequel_and_franchise", "add_string_similarities", "best_composer_similarity"]

@@ -317,9 +317,12 @@ def tune_biases(evs: EvalSet, params: RecommendSettings) -> tuple[list[dict], tu
     best_reg_row = min(rows, key=lambda r: r["rmse"])
     reg = tuple(json.loads(best_reg_row["params"])[key] for key in ("reg_item", "reg_user"))
     item_scores = fit_biases(evs.train, *reg).item_bias.withColumnRenamed("b_i", "score")
+    scores = score_by_film(evs.candidates(min(params.min_item_ratings_grid)), item_scores) \
+        .join(evs.film_support, "movie_id").persist()
     ranked = [_row("baseline_biases", "validation", {"reg_item": reg[0], "reg_user": reg[1], "min_item_ratings": m},
-                   k, evs, best_reg_row["rmse"], _ranked(evs, score_by_film(evs.candidates(m), item_scores), k))
+                   k, evs, best_reg_row["rmse"], _ranked(evs, scores.filter(F.col("n") >= m), k))
               for m in params.min_item_ratings_grid]
+    scores.unpersist()
     best = max(ranked, key=lambda r: r["ndcg_at_k"])  # the first (smallest threshold) on a tie
     best["selected"] = True
     return rows + ranked, reg, json.loads(best["params"])["min_item_ratings"]

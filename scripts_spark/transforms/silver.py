@@ -26,7 +26,9 @@ COMPOSER_ROLE_PATTERN = r"(?i)\b(composed by|composer|music by|score)\b"
 # the master itself (dump, then search), then the master's main release, then any release (earliest first).
 PRIORITY_DUMP_MASTER, PRIORITY_SEARCH_MASTER, PRIORITY_MAIN_RELEASE, PRIORITY_OTHER_RELEASE = 0, 1, 2, 3
 
-EMPTY_STRINGS = F.array().cast("array<string>")
+
+def _no_strings() -> Column:
+    return F.array().cast("array<string>")
 
 
 def bronze_ref(table: str) -> Column:
@@ -44,14 +46,14 @@ def _words(title_norm: Column) -> Column:
 
 
 def _sorted_union(col: str) -> Column:
-    return F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.coalesce(F.col(col), EMPTY_STRINGS)))))
+    return F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.coalesce(F.col(col), _no_strings())))))
 
 
 # --- films ---------------------------------------------------------------------------------------------------------
 def films_from_bronze(tmdb: DataFrame) -> DataFrame:
     """bronze/tmdb_movies -> silver films (SILVER_FILMS), one row per Bronze row."""
     unknown = [name.lower() for name in UNKNOWN_COMPOSERS]
-    composers = F.filter(F.coalesce(F.col("composers"), EMPTY_STRINGS),
+    composers = F.filter(F.coalesce(F.col("composers"), _no_strings()),
                          lambda c: c.isNotNull() & (F.trim(c) != "") & ~F.lower(F.trim(c)).isin(*unknown))
     return (tmdb
             .withColumn("composers", composers)
@@ -80,10 +82,10 @@ def musicbrainz_releases(release_groups: DataFrame) -> DataFrame:
         year_of(F.col("first_release_date")).alias("year"),
         "primary_type",
         split_comma_joined(F.col("secondary_types")).alias("secondary_types"),
-        F.coalesce(F.col("tags"), EMPTY_STRINGS).alias("genres"),
-        EMPTY_STRINGS.alias("styles"), EMPTY_STRINGS.alias("formats"),
+        F.coalesce(F.col("tags"), _no_strings()).alias("genres"),
+        _no_strings().alias("styles"), _no_strings().alias("formats"),
         F.lit(None).cast("string").alias("country"),
-        EMPTY_STRINGS.alias("member_release_ids"), EMPTY_STRINGS.alias("credits"),
+        _no_strings().alias("member_release_ids"), _no_strings().alias("credits"),
         bronze_ref("bronze/musicbrainz_release_groups").alias("_bronze_ref"),
     )
 
@@ -95,11 +97,11 @@ def _discogs_row(df: DataFrame, *, kind: Column, group_id: Column, priority: Col
     return df.select(
         kind.alias("release_kind"), group_id.cast("string").alias("group_id"), priority.alias("priority"),
         member.cast("string").alias("member_release_id"), title.alias("title"),
-        without_disambiguation(F.coalesce(artists, EMPTY_STRINGS)).alias("artists"), year.alias("year"),
-        F.coalesce(F.col("genres"), EMPTY_STRINGS).alias("genres"),
-        F.coalesce(F.col("styles"), EMPTY_STRINGS).alias("styles"),
-        F.coalesce(formats, EMPTY_STRINGS).alias("formats"), country.alias("country"),
-        without_disambiguation(F.coalesce(credits, EMPTY_STRINGS)).alias("credits"),
+        without_disambiguation(F.coalesce(artists, _no_strings())).alias("artists"), year.alias("year"),
+        F.coalesce(F.col("genres"), _no_strings()).alias("genres"),
+        F.coalesce(F.col("styles"), _no_strings()).alias("styles"),
+        F.coalesce(formats, _no_strings()).alias("formats"), country.alias("country"),
+        without_disambiguation(F.coalesce(credits, _no_strings())).alias("credits"),
         bronze_ref(table).alias("_bronze_ref"),
     )
 
@@ -114,7 +116,7 @@ def discogs_records(masters: DataFrame, releases: DataFrame, search: DataFrame) 
     from_masters = _discogs_row(
         masters, kind=F.lit("master"), group_id=F.col("master_id"), priority=F.lit(PRIORITY_DUMP_MASTER),
         member=null_str, title=F.col("title"), artists=F.col("artists"), year=year_of(F.col("year")),
-        formats=EMPTY_STRINGS, country=null_str, credits=EMPTY_STRINGS, table="bronze/discogs_masters")
+        formats=_no_strings(), country=null_str, credits=_no_strings(), table="bronze/discogs_masters")
 
     composer_credits = F.transform(
         F.filter(F.coalesce(F.col("extra_artists"), F.array()),
@@ -139,7 +141,7 @@ def discogs_records(masters: DataFrame, releases: DataFrame, search: DataFrame) 
                   .when(_has_master("master_id"), F.col("master_id")).otherwise(F.col("result_id")),
         priority=F.when(is_master_result, F.lit(PRIORITY_SEARCH_MASTER)).otherwise(F.lit(PRIORITY_OTHER_RELEASE)),
         member=F.when(~is_master_result, F.col("result_id")), title=split["title"], artists=split["artists"],
-        year=year_of(F.col("year")), formats=F.col("formats"), country=F.col("country"), credits=EMPTY_STRINGS,
+        year=year_of(F.col("year")), formats=F.col("formats"), country=F.col("country"), credits=_no_strings(),
         table="bronze/discogs_search_results")
     return from_masters.unionByName(from_releases).unionByName(from_search)
 
@@ -147,14 +149,15 @@ def discogs_records(masters: DataFrame, releases: DataFrame, search: DataFrame) 
 def fold_discogs(records: DataFrame) -> DataFrame:
     """One row per Discogs master (or master-less release).
 
-    Title, artists, country and the Bronze pointer come from the best record (master, then main release, then the
-    earliest release); the year is the master's own year, else the earliest release's (reissues carry their own,
-    often decades later); genres, styles, formats, credits and member release ids are the union of all records.
+    Title, artists and the Bronze pointer come from the best record (master, then main release, then the earliest
+    release), the country from the best record that has one; the year is the master's own year, else the earliest
+    release's (reissues carry their own, often decades later); genres, styles, formats, credits and member release
+    ids are the union of all records.
     A record without an id stays a row of its own (with a null id, for step 04 to quarantine), never merged.
     """
     best_order = F.struct(F.col("title").isNull(), "priority", F.coalesce("year", F.lit(9999)),
                           F.length(F.coalesce("title", F.lit(""))), "_bronze_ref")
-    best = F.struct("title", "artists", "country", "_bronze_ref")
+    best = F.struct("title", "artists", "_bronze_ref")
     master_year = F.when(F.col("priority") <= PRIORITY_SEARCH_MASTER, F.col("year"))
     return (records
             .withColumn("group_key", F.coalesce(F.col("group_id"),
@@ -162,14 +165,16 @@ def fold_discogs(records: DataFrame) -> DataFrame:
             .groupBy("release_kind", "group_key")
             .agg(F.first("group_id", ignorenulls=True).alias("release_id"),
                  F.min_by(best, best_order).alias("best"),
+                 # masters carry no country: the best record that has one
+                 F.min_by("country", F.when(F.col("country").isNotNull(), best_order)).alias("country"),
                  F.coalesce(F.min(master_year), F.min("year")).alias("year"),
                  _sorted_union("genres").alias("genres"), _sorted_union("styles").alias("styles"),
                  _sorted_union("formats").alias("formats"), _sorted_union("credits").alias("credits"),
                  F.array_sort(F.array_distinct(F.collect_list("member_release_id"))).alias("member_release_ids"))
             .select(F.lit("discogs").alias("source"), "release_id", "release_kind",
                     F.col("best.title").alias("title"), F.col("best.artists").alias("artists"), "year",
-                    F.lit(None).cast("string").alias("primary_type"), EMPTY_STRINGS.alias("secondary_types"),
-                    "genres", "styles", "formats", F.col("best.country").alias("country"),
+                    F.lit(None).cast("string").alias("primary_type"), _no_strings().alias("secondary_types"),
+                    "genres", "styles", "formats", "country",
                     "member_release_ids", "credits", F.col("best._bronze_ref").alias("_bronze_ref")))
 
 
