@@ -23,7 +23,11 @@ Determinism: the output depends only on the arguments (not on --workers): every 
 generator, planted cases from theirs, and gzip headers carry mtime 0 and no file name. Memory: records are
 generated and written one by one (`iter_*` functions are generators); only the vocabulary is held.
 Speed: one process per shard (`--workers`, default all cores); a .gz file is one Spark partition, so shards also
-let the pipeline read in parallel.
+let the pipeline read in parallel. Measured on the 2-core project machine: the 1% input (10,000 films, 180,000
+releases, 24,000 masters, 35,000 groups; 111 MB) takes 26 CPU seconds, 85% of them in zlib compressing the
+releases; the cost per record is constant, so the full size takes about 2,600 CPU seconds (about 22 minutes on two
+free cores) and writes about 11 GB (releases 10.3 GB, as the real dump). `--compresslevel 1` is about 40% faster
+for 25% more bytes.
 """
 from __future__ import annotations
 

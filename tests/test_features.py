@@ -60,7 +60,7 @@ FILMS = [
     film_row(91, "Predator: Badlands", 2025, title_norm="predator badlands"), film_row(92, "Predators", 2010),
     *[film_row(100 + i, f"Love {w}", 2000 + i) for i, w in enumerate(["Actually", "Story", "Hurts", "Me"])],
     film_row(109, "Love", 2015), film_row(110, "Oppenheimer", 2023),
-    film_row(121, "Raiders of the Lost Ark", 1981),
+    film_row(121, "Raiders of the Lost Ark", 1981), film_row(131, "Blade Runner 2049", 2017),
     film_row(122, "Indiana Jones and the Dial of Destiny", 2023),
 ]
 RELEASES = [
@@ -92,6 +92,7 @@ RELEASES = [
     release_row("p", "Predator", 1987, title_norm="predator"),
     release_row("pb", "Predator: Badlands", 2025, title_norm="predator badlands"),
     release_row("l", "Love", 2015), release_row("o", "Oppenheimer", 2023),
+    release_row("br", "Blade Runner 2049 (Original Motion Picture Soundtrack)", 2017, title_norm="blade runner 2049"),
     release_row("ij", "Indiana Jones And The Raiders Of The Lost Ark", 2024, source="discogs",
                 title_norm="indiana jones and the raiders of the lost ark"),
 ]
@@ -101,7 +102,7 @@ PAIRS = [(t, _SOURCE[r], r) for t, r in [
     (21, "orig"), (22, "hint"), (31, "bb"), (41, "hyphen"), (42, "numbered"), (43, "credit"), (43, "va"),
     (52, "m"), (53, "other"), *[(61, r) for r in ("mb-single", "dg-score", "dg-story", "dg-ep")],
     (71, "cast"), (72, "ost"), (81, "ted2"), (82, "ted2"), (83, "aladdin"), (84, "shaft"), (85, "gf2"),
-    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o"), (121, "ij"), (122, "ij")]]
+    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o"), (121, "ij"), (122, "ij"), (131, "br")]]
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +190,14 @@ def test_sequel_numbers_that_differ_mismatch_but_the_film_year_in_a_release_titl
     assert rows[(83, "aladdin")]["number_mismatch"] == 0.0
     assert rows[(84, "shaft")]["number_mismatch"] == 1.0
     assert rows[(85, "gf2")]["number_mismatch"] == 0.0
+
+
+def test_a_year_in_the_release_title_other_than_the_films_is_a_mismatch(rows):
+    assert rows[(71, "cast")]["title_year_mismatch"] == 1.0       # 'Les Misérables (1991 Dutch cast)' vs 2012
+    assert rows[(84, "shaft")]["title_year_mismatch"] == 1.0      # 'Shaft 2019' vs 2000
+    assert rows[(83, "aladdin")]["title_year_mismatch"] == 0.0    # 'Aladdin 2019' for the 2019 film
+    assert rows[(131, "br")]["title_year_mismatch"] == 0.0        # 2049 is part of the film's title
+    assert rows[(11, "same")]["title_year_mismatch"] == 0.0
 
 
 def test_franchise_prefix_only_when_one_title_is_a_proper_word_prefix_of_the_other(rows):

@@ -87,7 +87,7 @@ def test_duplicate_keys_or_a_lost_batch_are_caught_before_the_swap(spark, pg_ser
     postgres.replace_table(frame(spark, FIRST), "films", pg_settings, primary_key=["id"])
     with pytest.raises(postgres.PostgresError, match=r"Key \(id\)=\(1\) is duplicated"):
         postgres.replace_table(frame(spark, FIRST + FIRST[:1]), "films", pg_settings, primary_key=["id"])
-    with pytest.raises(postgres.PostgresError, match="staging table holds 2 rows, expected 3"):
+    with pytest.raises(postgres.PostgresError, match="staging table for films holds 2 rows, expected 3"):
         postgres.replace_table(frame(spark, FIRST), "films", pg_settings, expected_rows=3)
     assert query(pg_server, f"SELECT count(*) FROM {pg_settings.pg_schema}.films") == [(2,)]
     assert tables_in(pg_server, pg_settings.pg_schema) == ["films"]
@@ -135,6 +135,22 @@ def test_readiness_check_names_the_missing_driver_jar_and_returns_the_server_ver
 def test_table_names_that_would_need_quoting_are_refused(spark, pg_settings):
     with pytest.raises(postgres.PostgresError, match="plain lower-case SQL identifier"):
         postgres.replace_table(frame(spark, FIRST), "films; DROP TABLE x", pg_settings)
+
+
+def test_several_tables_are_swapped_together_or_not_at_all(spark, pg_server, pg_settings):  # noqa: F811
+    postgres.replace_tables([postgres.TableLoad(frame(spark, FIRST), "films", primary_key=("id",)),
+                             postgres.TableLoad(frame(spark, FIRST), "stats", primary_key=("id",))], pg_settings)
+    new_films = postgres.TableLoad(frame(spark, [(3, "Ran", None, [])]), "films", primary_key=("id",))
+    broken_stats = postgres.TableLoad(frame(spark, FIRST + FIRST), "stats", primary_key=("id",))
+    with pytest.raises(postgres.PostgresError, match="films, t_.*stats .* failed; the previous tables are unchanged"):
+        postgres.replace_tables([new_films, broken_stats], pg_settings)
+    schema = pg_settings.pg_schema
+    assert query(pg_server, f"SELECT id FROM {schema}.films ORDER BY id") == [(1,), (2,)]   # not swapped alone
+    assert tables_in(pg_server, schema) == ["films", "stats"]
+    rows = postgres.replace_tables([new_films, postgres.TableLoad(frame(spark, FIRST[:1]), "stats", expected_rows=1)],
+                                   pg_settings)
+    assert rows == {f"{schema}.films": 1, f"{schema}.stats": 1}
+    assert query(pg_server, f"SELECT id FROM {schema}.films") == [(3,)]
 
 
 def test_spark_types_map_to_postgres_column_types():

@@ -16,6 +16,7 @@ from scripts_spark.lake import Lake
 from scripts_spark.log import get_logger
 from scripts_spark.metrics import headline_figures, metrics_document
 from scripts_spark.report import write_report
+from scripts_spark.report.gather import gather_evaluation
 from scripts_spark.report.html import _change, _reasons
 from scripts_spark.schemas import GOLD_FILM_SOUNDTRACKS, GOLD_REVIEW_QUEUE, GOLD_SOUNDTRACK_MATCHES
 from scripts_spark.steps.s06_marts import BuildMarts
@@ -191,7 +192,9 @@ def test_report_renders_in_headless_chromium(full_report, tmp_path):
 
 def test_a_run_with_zero_matches_renders_and_says_so(spark, settings, tmp_path):
     settings = settings.replace(labels_path=str(tmp_path / "absent.csv"))
-    make_run(spark, settings, "empty", matched=[], reviews=0)
+    steps = upstream_steps(0, 0) + [step("06", "marts", 0, 0, metrics={"films": 0},
+                                         notes=["no matched films in gold/film_soundtracks for run empty"])]
+    make_run(spark, settings, "empty", matched=[], reviews=0, steps=steps, marts=False)
     html = Path(write_report(settings, "empty")).read_text()
     assert "No matches in this run" in section(html, "quality")
     assert "No matched films in this run" in section(html, "analytics")
@@ -217,10 +220,10 @@ def test_report_evaluates_the_run_when_labels_exist_and_no_evaluation_was_saved(
                       "musicbrainz,5,mb-5,0,z\n")
     labelled = settings.replace(labels_path=str(labels))
     lake = make_run(spark, labelled, "scored", marts=False)
-    html = Path(write_report(labelled, "scored")).read_text()
-    saved = json.loads(Path(lake.run_file("scored", "evaluation.json")).read_text())
-    assert saved["sources"]["musicbrainz"]["tp"] == 1
-    assert "evaluated while writing this report" in html
+    manifest = json.loads(Path(lake.run_file("scored", "manifest.json")).read_text())
+    evaluation, note = gather_evaluation(labelled, "scored", manifest, lake, spark)
+    assert evaluation["sources"]["musicbrainz"]["tp"] == 1 and "evaluated while writing this report" in note
+    assert json.loads(Path(lake.run_file("scored", "evaluation.json")).read_text()) == evaluation
 
 
 def test_report_of_an_unknown_run_is_a_configuration_error(spark, settings):

@@ -10,8 +10,9 @@ from scripts_spark.lake import Lake
 from scripts_spark.log import get_logger
 from scripts_spark.pipeline import run_pipeline
 from scripts_spark.schemas import (BRONZE_DISCOGS_MASTERS, BRONZE_DISCOGS_RELEASES, BRONZE_DISCOGS_SEARCH_RESULTS,
-                                   BRONZE_MUSICBRAINZ_RELEASE_GROUPS, BRONZE_TMDB_MOVIES, schema_of)
-from scripts_spark.steps.s03_candidates import NormaliseAndBlock
+                                   BRONZE_MUSICBRAINZ_RELEASE_GROUPS, BRONZE_TMDB_MOVIES, SILVER_CANDIDATE_PAIRS,
+                                   schema_of)
+from scripts_spark.steps.s03_candidates import NormaliseAndBlock, accounting
 from scripts_spark.steps.s04_validate import Validate
 from scripts_spark.transforms.blocking import blocking_quality
 from scripts_spark.transforms.silver import films_from_bronze, releases_from_bronze
@@ -172,12 +173,21 @@ def test_a_run_with_broken_rows_quarantines_and_counts_them(spark, settings):
 
 
 def test_a_run_whose_keys_are_all_null_fails_naming_table_rule_and_counts(spark, settings):
-    films = [tmdb(None, title, sha=f"null-{i}") for i, title in enumerate(WORDS[:5])]
-    releases = [mb(f"r{i}", title) for i, title in enumerate(WORDS[:5])]
-    lake = _write_bronze(spark, settings, "nullkeys", films, releases)
+    # The original's Silver had 100% null ids: staged films like that must stop the run, not vanish into quarantine.
+    lake = Lake(settings.lake_root)
+    films = films_from_bronze(spark.createDataFrame([tmdb(None, t, sha=f"null-{i}") for i, t in enumerate(WORDS[:5])],
+                                                    BRONZE_TMDB_MOVIES))
+    releases = releases_from_bronze(
+        spark.createDataFrame([mb(f"r{i}", t) for i, t in enumerate(WORDS[:5])], BRONZE_MUSICBRAINZ_RELEASE_GROUPS),
+        empty(spark, BRONZE_DISCOGS_MASTERS), empty(spark, BRONZE_DISCOGS_RELEASES),
+        empty(spark, BRONZE_DISCOGS_SEARCH_RESULTS))
+    lake.write_table(films, "silver/staged/films", "nullkeys")
+    lake.write_table(releases, "silver/staged/releases", "nullkeys")
+    lake.write_table(empty(spark, SILVER_CANDIDATE_PAIRS), "silver/staged/candidate_pairs", "nullkeys")
+    lake.write_table(films.limit(1), "silver/films", "nullkeys")           # an earlier attempt's output
 
     with pytest.raises(StepFailed) as failure:
-        run_pipeline(settings, "nullkeys", "03-04", spark=spark)
+        run_pipeline(settings, "nullkeys", "04", spark=spark)
 
     message = str(failure.value)
     assert failure.value.step == "04_validate"
@@ -186,6 +196,15 @@ def test_a_run_whose_keys_are_all_null_fails_naming_table_rule_and_counts(spark,
     assert lake.read_table(spark, "silver/films", "nullkeys", schema_of("silver/films")).count() == 0
     assert lake.read_table(spark, "silver/quarantine/films", "nullkeys",
                            schema_of("silver/quarantine/films")).count() == 5
+
+
+def test_a_film_lost_between_bronze_and_staged_silver_fails_the_accounting():
+    bronze_rows = {"bronze/tmdb_movies": 3, "bronze/musicbrainz_release_groups": 2, "bronze/discogs_masters": 1,
+                   "bronze/discogs_releases": 4, "bronze/discogs_search_results": 5}
+    assert accounting(bronze_rows, 3, {"musicbrainz": 2, "discogs": 6})["discogs"] == {
+        "bronze_records": 10, "staged": 6, "folded_into_masters": 4}
+    with pytest.raises(RuntimeError, match="films bronze 3 != staged 2"):
+        accounting(bronze_rows, 2, {"musicbrainz": 2})
 
 
 def test_dry_run_previews_list_the_input_tables_without_spark(settings):

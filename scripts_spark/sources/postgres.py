@@ -1,10 +1,10 @@
 """PostgreSQL as a serving store: whole-table replacement that a reader never sees half done.
 
-`replace_table` writes a DataFrame through Spark's JDBC writer into a fresh staging table, checks it (row count,
-primary key), then swaps it in for the live table inside one transaction. PostgreSQL's DDL is transactional, so
-a reader sees either the previous table or the new one: never an empty or half-loaded table. Any failure before
-the commit (a Spark task that dies mid-write, a duplicate key, a lock that cannot be taken) drops the staging
-table and leaves the live table as it was.
+`replace_tables` writes each DataFrame through Spark's JDBC writer into a fresh staging table, checks it (row
+count, primary key), then swaps all of them in for the live tables inside one transaction. PostgreSQL's DDL is
+transactional, so a reader sees either the previous tables or the new ones: never an empty or half-loaded table,
+never a mix of two writes. Any failure before the commit (a Spark task that dies mid-write, a duplicate key, a
+lock that cannot be taken) drops the staging tables and leaves the live tables as they were.
 
 The password goes only to the driver (JDBC properties, psycopg2 argument); it is never part of a URL, a log
 field or an error message we raise.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -125,47 +126,66 @@ def jsonb_as_text(df: "DataFrame") -> "DataFrame":
                        for f in df.schema.fields])
 
 
-def replace_table(df: "DataFrame", table: str, settings: Settings, *, schema: "StructType | None" = None,
-                  primary_key: Iterable[str] = (), expected_rows: int | None = None,
-                  log: "EventLogger | None" = None) -> int:
-    """Make `<PG_SCHEMA>.<table>` hold exactly the rows of `df`, atomically. Returns the rows now in the table.
+@dataclass(frozen=True)
+class TableLoad:
+    """One table to replace: its rows, name, declared schema, primary key and expected row count.
 
     `schema` is the declared schema the table is created from (column types and NOT NULL); by default df's own
     (Spark marks every column read from Parquet nullable, so pass the declared one for lake tables).
     `expected_rows` (df's row count, when the caller already knows it) is checked against what reached the
     staging table before the swap: a lost or duplicated write batch must never go live.
     """
-    schema = schema or df.schema
-    if [f.name for f in schema.fields] != df.columns:
-        df = df.select(*[f.name for f in schema.fields])
-    schema_name, table = _identifier(settings.pg_schema), _identifier(table)
-    staging = f"{table}__staging_{secrets.token_hex(4)}"
-    key = [_identifier(c) for c in primary_key]
-    expected = df.count() if expected_rows is None else expected_rows
+    df: "DataFrame"
+    table: str
+    schema: "StructType | None" = None
+    primary_key: tuple[str, ...] = ()
+    expected_rows: int | None = None
+
+
+def replace_table(df: "DataFrame", table: str, settings: Settings, *, schema: "StructType | None" = None,
+                  primary_key: Iterable[str] = (), expected_rows: int | None = None,
+                  log: "EventLogger | None" = None) -> int:
+    """Make `<PG_SCHEMA>.<table>` hold exactly the rows of `df`, atomically. Returns the rows now in the table."""
+    load = TableLoad(df, table, schema, tuple(primary_key), expected_rows)
+    return replace_tables([load], settings, log=log)[f"{settings.pg_schema}.{table}"]
+
+
+def replace_tables(loads: list[TableLoad], settings: Settings, log: "EventLogger | None" = None) -> dict[str, int]:
+    """Replace several tables in one swap transaction: a reader sees all of them from the previous write or all of
+    them from this one (recommendations never point at another run's movie stats). Returns rows per table."""
+    schema_name = _identifier(settings.pg_schema)
+    names = ", ".join(f"{schema_name}.{_identifier(load.table)}" for load in loads)
+    staged: list[tuple[TableLoad, str, int]] = []   # (load, staging table, expected rows)
     conn = connect(settings)
     try:
-        with conn, conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
-            cur.execute(create_table_sql(schema_name, staging, schema))
         try:
-            _load_staging(df, f"{schema_name}.{staging}", settings)
-            _check_and_swap(conn, schema_name, staging, table, key, expected)
+            for load in loads:
+                schema = load.schema or load.df.schema
+                df = load.df.select(*[f.name for f in schema.fields])
+                staging = f"{load.table}__staging_{secrets.token_hex(4)}"
+                with conn, conn.cursor() as cur:
+                    cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
+                    cur.execute(create_table_sql(schema_name, staging, schema))
+                staged.append((load, staging, df.count() if load.expected_rows is None else load.expected_rows))
+                _load_staging(df, f"{schema_name}.{staging}", settings)
+            _check_and_swap(conn, schema_name, staged)
         except BaseException:
             conn.rollback()
             with conn, conn.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {schema_name}.{staging}")
+                for _, staging, _ in staged:
+                    cur.execute(f"DROP TABLE IF EXISTS {schema_name}.{staging}")
             raise
-    except PostgresError as exc:
-        raise PostgresError(f"writing {schema_name}.{table} to {where(settings)} failed; the previous table is "
-                            f"unchanged: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - psycopg2 and JVM errors: re-raised scrubbed, with the table named
-        raise PostgresError(f"writing {schema_name}.{table} to {where(settings)} failed; the previous table is "
-                            f"unchanged: {_scrub(_describe(exc), settings)}") from None
+    except Exception as exc:  # noqa: BLE001 - psycopg2 and JVM errors: re-raised scrubbed, with the tables named
+        cause = str(exc) if isinstance(exc, PostgresError) else _scrub(_describe(exc), settings)
+        unchanged = "the previous table is unchanged" if len(loads) == 1 else "the previous tables are unchanged"
+        raise PostgresError(f"writing {names} to {where(settings)} failed; {unchanged}: {cause}") from None
     finally:
         conn.close()
+    rows = {f"{schema_name}.{load.table}": expected for load, _, expected in staged}
     if log:
-        log.info("postgres_table_replaced", table=f"{schema_name}.{table}", rows=expected, server=where(settings))
-    return expected
+        for table, count in rows.items():
+            log.info("postgres_table_replaced", table=table, rows=count, server=where(settings))
+    return rows
 
 
 def _load_staging(df: "DataFrame", staging: str, settings: Settings) -> None:
@@ -183,24 +203,27 @@ def _load_staging(df: "DataFrame", staging: str, settings: Settings) -> None:
         .save())
 
 
-def _check_and_swap(conn, schema_name: str, staging: str, table: str, key: list[str], expected_rows: int) -> None:
-    """One transaction: verify staging, then drop the live table and rename staging into its place."""
+def _check_and_swap(conn, schema_name: str, staged: list[tuple[TableLoad, str, int]]) -> None:
+    """One transaction: verify every staging table, then drop each live table and rename its staging table in."""
     with conn, conn.cursor() as cur:
-        cur.execute(f"SELECT count(*) FROM {schema_name}.{staging}")
-        (loaded,) = cur.fetchone()
-        if loaded != expected_rows:
-            raise PostgresError(f"staging table holds {loaded} rows, expected {expected_rows}")
-        if key:
-            # Built after the load (faster than maintaining it row by row); a duplicate key fails here, before the swap.
-            cur.execute(f"ALTER TABLE {schema_name}.{staging} ADD CONSTRAINT {staging}_pkey "
-                        f"PRIMARY KEY ({', '.join(key)})")
-        cur.execute(f"ANALYZE {schema_name}.{staging}")
-        # From the DROP on, the live table is exclusively locked until COMMIT: only renames follow.
+        for load, staging, expected in staged:
+            cur.execute(f"SELECT count(*) FROM {schema_name}.{staging}")
+            (loaded,) = cur.fetchone()
+            if loaded != expected:
+                raise PostgresError(f"staging table for {load.table} holds {loaded} rows, expected {expected}")
+            if load.primary_key:
+                # Built after the load (faster than row by row); a duplicate key fails here, before any swap.
+                key = ", ".join(_identifier(c) for c in load.primary_key)
+                cur.execute(f"ALTER TABLE {schema_name}.{staging} ADD CONSTRAINT {staging}_pkey PRIMARY KEY ({key})")
+            cur.execute(f"ANALYZE {schema_name}.{staging}")
+        # From the first DROP on, the live tables are exclusively locked until COMMIT: only renames follow.
         cur.execute("SET LOCAL lock_timeout = %s", (SWAP_LOCK_TIMEOUT,))
-        cur.execute(f"DROP TABLE IF EXISTS {schema_name}.{table}")
-        cur.execute(f"ALTER TABLE {schema_name}.{staging} RENAME TO {table}")
-        if key:
-            cur.execute(f"ALTER TABLE {schema_name}.{table} RENAME CONSTRAINT {staging}_pkey TO {table}_pkey")
+        for load, staging, _ in staged:
+            cur.execute(f"DROP TABLE IF EXISTS {schema_name}.{load.table}")
+            cur.execute(f"ALTER TABLE {schema_name}.{staging} RENAME TO {load.table}")
+            if load.primary_key:
+                cur.execute(f"ALTER TABLE {schema_name}.{load.table} RENAME CONSTRAINT {staging}_pkey "
+                            f"TO {load.table}_pkey")
 
 
 def _describe(exc: BaseException) -> str:

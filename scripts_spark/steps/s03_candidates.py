@@ -23,8 +23,35 @@ def table_presence(lake: Lake, tables: tuple[str, ...], run_id: str) -> list[str
             f"for run {run_id} ({lake.partition_path(table, run_id)})" for table in tables]
 
 
+def _row_counts(tables: dict[str, DataFrame]) -> dict[str, int]:
+    """Rows of several tables in one Spark job."""
+    counts = [df.agg(F.count(F.lit(1)).alias("n")).select(F.lit(table).alias("table"), "n")
+              for table, df in tables.items()]
+    union = counts[0]
+    for more in counts[1:]:
+        union = union.unionByName(more)
+    return {r["table"]: r["n"] for r in union.collect()}
+
+
 def _by_source(df: DataFrame) -> dict[str, int]:
     return {r["source"]: r["n"] for r in df.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+
+
+def accounting(bronze_rows: dict[str, int], n_films: int, releases_by_source: dict[str, int]) -> dict:
+    """Bronze -> staged rows per source. Films and MusicBrainz release groups map one to one (a difference means
+    rows were lost or invented: the step fails); Discogs records fold into one row per master."""
+    films = {"bronze": bronze_rows["bronze/tmdb_movies"], "staged": n_films}
+    musicbrainz = {"bronze": bronze_rows["bronze/musicbrainz_release_groups"],
+                   "staged": releases_by_source.get("musicbrainz", 0)}
+    broken = [f"{name} bronze {c['bronze']} != staged {c['staged']}"
+              for name, c in (("films", films), ("musicbrainz", musicbrainz)) if c["bronze"] != c["staged"]]
+    if broken:
+        raise RuntimeError("Bronze -> staged Silver lost or added rows: " + ", ".join(broken))
+    discogs_records = sum(bronze_rows[t] for t in DISCOGS_TABLES)
+    discogs_rows = releases_by_source.get("discogs", 0)
+    return {"films": films, "musicbrainz": musicbrainz,
+            "discogs": {"bronze_records": discogs_records, "staged": discogs_rows,
+                        "folded_into_masters": discogs_records - discogs_rows}}
 
 
 class NormaliseAndBlock(BaseStep):
@@ -44,7 +71,7 @@ class NormaliseAndBlock(BaseStep):
             return ctx.lake.read_table(ctx.spark, table, ctx.run_id, schema_of(table))
 
         bronze = {table: read(table) for table in self.inputs}
-        bronze_rows = {table: df.count() for table, df in bronze.items()}
+        bronze_rows = _row_counts(bronze)
         ctx.log.info("bronze_read", rows=bronze_rows)
 
         films_table, releases_table, pairs_table = self.outputs
@@ -67,8 +94,6 @@ class NormaliseAndBlock(BaseStep):
         n_releases, n_pairs = sum(releases_by_source.values()), sum(pairs_by_source.values())
         pairs_by_rule = {r["rule"]: r["n"] for r in pairs.select(F.explode("rules").alias("rule"))
                          .groupBy("rule").agg(F.count(F.lit(1)).alias("n")).collect()}
-        self._check_one_to_one(bronze_rows, n_films, releases_by_source)
-        discogs_records = sum(bronze_rows[t] for t in DISCOGS_TABLES)
         ctx.log.info("candidates_proposed", pairs=n_pairs, by_source=pairs_by_source, by_rule=pairs_by_rule,
                      keys_dropped={rule: v["keys_dropped"] for rule, v in skew.items()})
         return StepResult(
@@ -80,27 +105,10 @@ class NormaliseAndBlock(BaseStep):
             tables={films_table: n_films, releases_table: n_releases, pairs_table: n_pairs},
             metrics={
                 "bronze_rows": bronze_rows,
-                "accounting": {
-                    "films": {"bronze": bronze_rows["bronze/tmdb_movies"], "staged": n_films},
-                    "musicbrainz": {"bronze": bronze_rows["bronze/musicbrainz_release_groups"],
-                                    "staged": releases_by_source.get("musicbrainz", 0)},
-                    "discogs": {"bronze_records": discogs_records, "staged": releases_by_source.get("discogs", 0),
-                                "folded_into_masters": discogs_records - releases_by_source.get("discogs", 0)},
-                },
+                "accounting": accounting(bronze_rows, n_films, releases_by_source),
                 "candidate_pairs": {"total": n_pairs, "by_source": pairs_by_source, "by_rule": pairs_by_rule,
                                     "comparison_space": {s: n_films * n for s, n in releases_by_source.items()}},
                 "skew_guard": skew,
             },
             notes=[f"{n_pairs} candidate pairs for {n_films} films x {n_releases} releases"],
         )
-
-    @staticmethod
-    def _check_one_to_one(bronze_rows: dict[str, int], n_films: int, releases_by_source: dict[str, int]) -> None:
-        """Films and MusicBrainz release groups map one to one; a difference means rows were lost or invented."""
-        expected = {"films": (bronze_rows["bronze/tmdb_movies"], n_films),
-                    "musicbrainz": (bronze_rows["bronze/musicbrainz_release_groups"],
-                                    releases_by_source.get("musicbrainz", 0))}
-        broken = {name: counts for name, counts in expected.items() if counts[0] != counts[1]}
-        if broken:
-            raise RuntimeError("Bronze -> staged Silver lost or added rows: " + ", ".join(
-                f"{name} bronze {b} != staged {s}" for name, (b, s) in broken.items()))

@@ -99,16 +99,15 @@ class Recommend(BaseStep):
                                             self.params.shrinkage_prior_ratings),
             "gold/model_metrics": spark.createDataFrame(choice.metrics, GOLD_MODEL_METRICS),
         }
-        tables, served = {}, {}
+        tables, loads = {}, []
         for table, df in outputs.items():
             lake.write_table(df, table, run_id)
             pg_table, key, schema = SERVED[table]
             # PostgreSQL gets exactly what Gold holds (read back, not recomputed), tagged with the run it came from.
             gold = lake.read_table(spark, table, run_id, schema)
             tables[table] = gold.count()
-            served[f"{settings.pg_schema}.{pg_table}"] = postgres.replace_table(
-                gold, pg_table, settings, schema=_with_run_id(schema), primary_key=key, expected_rows=tables[table],
-                log=log)
+            loads.append(postgres.TableLoad(gold, pg_table, _with_run_id(schema), key, tables[table]))
+        served = postgres.replace_tables(loads, settings, log=log)
         for df in (*flagged.values(), ratings):
             df.unpersist()
 

@@ -24,7 +24,7 @@ PAIR_KEY = ("tmdb_id", "source", "release_id")
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "5"
+FEATURE_VERSION = "7"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
     "title_exact": "some title combination is equal after normalisation",
@@ -43,6 +43,7 @@ FEATURE_DOCS: dict[str, str] = {
     "title_nonfilm_marker": "release title words for stage casts or games that the film title does not have",
     "title_film_marker": "release title says Motion Picture / Film / Movie (and the film title does not)",
     "number_mismatch": "sequel or part numbers differ ('II' vs 'III', 'Ted' vs 'Ted 2', 'Shaft 2019')",
+    "title_year_mismatch": "the raw release title names a year other than the film's ('Need for Speed (2015)')",
     "franchise_prefix_only": "one title is only the other's franchise prefix ('Predator' vs 'Predator: Badlands')",
 }
 MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DOCS)
@@ -56,10 +57,11 @@ FEATURE_SIGNS: dict[str, int] = {
     "year_same": 1, "year_adjacent": 0, "year_near": -1, "year_far": -1,
     "composer_match": 1, "composer_mismatch": -1,
     "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "release_nonfilm_style": -1,
-    "title_nonfilm_marker": -1, "title_film_marker": 1, "number_mismatch": -1, "franchise_prefix_only": 0,
+    "title_nonfilm_marker": -1, "title_film_marker": 1, "number_mismatch": -1, "title_year_mismatch": -1,
+    "franchise_prefix_only": 0,
 }
 
-# Name similarity (0..100, token-sort ratio after folding) from which a composer and an artist count as the same
+# Name similarity (0..100, best of plain and token-sort ratio after folding) from which a composer and an artist count as the same
 # person. Measured on the candidate pairs of the labelled releases (run m1): true pairs score 100 or 85.7 ('Tim
 # Williams' / 'Timothy Williams') or below 75 (a different credited artist); wrong pairs never fall between 75 and
 # 95; distinct composers with a shared name stay far below ('Thomas Newman' / 'Randy Newman' 64).
@@ -254,6 +256,17 @@ def _numbers(col: Column) -> Column:
     return F.array_sort(F.array_distinct(F.regexp_extract_all(F.coalesce(col, F.lit("")), F.lit(r"\b(\d+)\b"), 1)))
 
 
+def _title_year_mismatch() -> Column:
+    """A year written in the raw release title, brackets included ('Les Misérables (1991 Dutch cast)', 'Need for
+    Speed (2015)' for the 2014 film, 'Nosleep Christmas 2017'), that is not the film's year and not part of the
+    film's title ('Blade Runner 2049'). No labelled true pair names a year in the release title at all, so no
+    tolerance is given."""
+    years = F.regexp_extract_all(F.coalesce(F.col("release_title"), F.lit("")), F.lit(r"(?<!\d)((?:18|19|20)\d\d)(?!\d)"), 1)
+    film_years = F.regexp_extract_all(F.coalesce(F.col("film_title"), F.lit("")), F.lit(r"(?<!\d)(\d{4})(?!\d)"), 1)
+    return F.coalesce(F.exists(years, lambda y: (y.cast("int") != F.col("film_year"))
+                               & ~F.array_contains(film_years, y)), F.lit(False))
+
+
 def add_sequel_and_franchise(pairs: DataFrame) -> DataFrame:
     """Sequel/part numbers that differ, and titles that share only a franchise prefix.
 
@@ -278,6 +291,7 @@ def add_sequel_and_franchise(pairs: DataFrame) -> DataFrame:
                   | (F.col("film_title_norm") == F.col("release_film_hint_norm")))
     return (pairs
             .withColumn("number_mismatch", (~same_numbers).cast("double"))
+            .withColumn("title_year_mismatch", _title_year_mismatch().cast("double"))
             .withColumn("franchise_prefix_only",
                         (~F.coalesce(same_title, F.lit(False))
                          & (prefix_only("film_title_norm") | prefix_only("film_original_title_norm"))).cast("double")))
@@ -325,7 +339,9 @@ def _name_lists(frame: pd.DataFrame, columns: tuple[str, ...], exclude: tuple[st
 
 def best_composer_similarity(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row: best similarity (0..1) of a film composer to a release artist or credit, and whether there was
-    anything to compare on both sides. All name pairs of the batch go through one cpdist call."""
+    anything to compare on both sides. A name pair scores the better of the plain and the token-sorted ratio
+    ('Jung Jae-il' / 'jung jaeil' differ in spacing, 'Williams, John' in order). All name pairs of the batch go
+    through two cpdist calls."""
     from rapidfuzz import fuzz, process
 
     n = len(frame)
@@ -336,8 +352,11 @@ def best_composer_similarity(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     best = np.zeros(n, dtype=np.float64)
     combos = composers.merge(artists, on="row", suffixes=("_film", "_release"))
     if len(combos):
-        scores = process.cpdist(combos["name_film"].tolist(), combos["name_release"].tolist(),
-                                scorer=fuzz.token_sort_ratio, workers=CPDIST_WORKERS, dtype=np.float64)
+        film_names, release_names = combos["name_film"].tolist(), combos["name_release"].tolist()
+        scores = np.maximum(
+            process.cpdist(film_names, release_names, scorer=fuzz.ratio, workers=CPDIST_WORKERS, dtype=np.float64),
+            process.cpdist(film_names, release_names, scorer=fuzz.token_sort_ratio, workers=CPDIST_WORKERS,
+                           dtype=np.float64))
         per_row = pd.Series(scores, index=combos["row"].to_numpy()).groupby(level=0).max()
         best[per_row.index.to_numpy().astype(int)] = per_row.to_numpy() / 100.0
     return best, comparable
