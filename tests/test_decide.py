@@ -14,16 +14,16 @@ from scripts_spark.schemas import GOLD_SOUNDTRACK_MATCHES
 from scripts_spark.transforms import decide
 from scripts_spark.transforms.features import FEATURE_VERSION, FEATURES_SCHEMA, MODEL_FEATURES
 
-SETTINGS = decide.MatchSettings(version="test-1", feature_version=FEATURE_VERSION,
-                                weights={name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 4.0,
-                                                                                  "composer_match": 2.0,
-                                                                                  "year_far": -3.0},
-                                intercept=-3.0, match_threshold=0.9, review_threshold=0.5)
+WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 4.0, "composer_match": 2.0, "year_far": -3.0}
+SETTINGS = decide.MatchSettings(version="test-1", feature_version=FEATURE_VERSION, weights=WEIGHTS, intercept=-3.0,
+                                ranker_weights=WEIGHTS | {"year_same": 1.0}, ranker_intercept=0.0,
+                                match_threshold=0.9, review_threshold=0.5, match_requires=("release_is_soundtrack",))
 
 
 def feature_row(tmdb_id, release_id, year_diff=0, source="musicbrainz", **values):
     row = {f.name: None for f in FEATURES_SCHEMA.fields}
     row.update({name: 0.0 for name in MODEL_FEATURES})
+    row["release_is_soundtrack"] = 1.0
     row.update(tmdb_id=tmdb_id, source=source, release_id=release_id, release_kind="release_group",
                year_diff=year_diff, composer_sim=None)
     row.update({k: float(v) for k, v in values.items()})
@@ -45,6 +45,10 @@ def links(spark):
         feature_row(6, "r3", None, title_exact=1), feature_row(5, "r3", None, title_exact=1),
         # r4: best film too weak for the review band
         feature_row(7, "r4", title_exact=0, composer_match=1),
+        # r5: a high score, but the source does not file the record as a soundtrack: review, not match
+        feature_row(8, "r5", title_exact=1, composer_match=1, release_is_soundtrack=0),
+        # r6: the ranker's year evidence picks film 10 although film 9 has the same match score
+        feature_row(9, "r6", 3, title_exact=1), feature_row(10, "r6", 3, title_exact=1, year_same=1),
     ]
     features = spark.createDataFrame(rows, FEATURES_SCHEMA)
     return {r["release_id"]: r.asDict() for r in decide.link_pairs(features, SETTINGS).collect()}
@@ -64,6 +68,17 @@ def test_equal_scores_go_to_the_closer_year_then_the_smaller_tmdb_id(links):
     assert links["r3"]["tmdb_id"] == 5
 
 
+def test_a_record_its_source_does_not_type_as_a_soundtrack_is_reviewed_however_high_it_scores(links):
+    assert links["r5"]["match_score"] > 0.9 and links["r5"]["decision"] == "review"
+    assert json.loads(links["r5"]["reasons"])["unmet_requirements"] == ["release_is_soundtrack"]
+    assert json.loads(links["r1"]["reasons"])["unmet_requirements"] == []
+
+
+def test_the_ranker_picks_the_film_and_the_decision_weights_score_it(links):
+    assert links["r6"]["tmdb_id"] == 10
+    assert links["r6"]["match_score"] == pytest.approx(sigmoid(-3 + 4))
+
+
 def test_decision_is_match_above_the_match_threshold_review_in_the_band_and_nothing_below(links):
     assert links["r1"]["decision"] == "match"          # sigmoid(3) = 0.953
     assert links["r3"]["decision"] == "review"         # sigmoid(1) = 0.731
@@ -76,6 +91,7 @@ def test_reasons_carry_feature_values_and_signed_contributions_largest_first(lin
     assert reasons["decision"] == "match" and reasons["thresholds"] == {"match": 0.9, "review": 0.5}
     assert [(c["feature"], c["value"], c["contribution"]) for c in reasons["contributions"]] == [
         ("title_exact", 1.0, 4.0), ("composer_match", 1.0, 2.0)]
+    assert "year_diff" in reasons and reasons["rank_logit"] == pytest.approx(6.0)
     assert reasons["runner_up"]["tmdb_id"] == 2
     assert reasons["runner_up"]["score"] == pytest.approx(round(sigmoid(-3 + 4 - 3), 4))
     assert reasons["settings_version"] == "test-1"
@@ -95,7 +111,8 @@ def _write(tmp_path, doc) -> str:
 
 def _matcher_doc(**over):
     doc = {"version": "v", "feature_version": FEATURE_VERSION, "weights": {n: 0.1 for n in MODEL_FEATURES},
-           "intercept": -1.0, "thresholds": {"match": 0.9, "review": 0.5}}
+           "intercept": -1.0, "ranker": {"weights": {n: 0.2 for n in MODEL_FEATURES}, "intercept": -2.0},
+           "thresholds": {"match": 0.9, "review": 0.5}, "match_requires": ["release_is_soundtrack"]}
     doc.update(over)
     return {"matcher": doc}
 
@@ -103,6 +120,18 @@ def _matcher_doc(**over):
 def test_settings_load_when_they_fit_the_computed_features(tmp_path):
     settings = decide.load_match_settings(_write(tmp_path, _matcher_doc()), MODEL_FEATURES, FEATURE_VERSION)
     assert settings.features == MODEL_FEATURES and settings.match_threshold == 0.9
+    assert settings.ranker_intercept == -2.0 and settings.match_requires == ("release_is_soundtrack",)
+
+
+def test_a_requirement_on_a_feature_without_a_weight_is_refused(tmp_path):
+    with pytest.raises(decide.MatchSettingsError, match="match_requires"):
+        decide.load_match_settings(_write(tmp_path, _matcher_doc(match_requires=["shoe_size"])))
+
+
+def test_a_ranker_over_other_features_is_refused(tmp_path):
+    doc = _matcher_doc(ranker={"weights": {"title_exact": 1.0}, "intercept": 0.0})
+    with pytest.raises(decide.MatchSettingsError, match="ranker"):
+        decide.load_match_settings(_write(tmp_path, doc))
 
 
 def test_missing_settings_file_names_the_fit_command(tmp_path):
@@ -111,7 +140,8 @@ def test_missing_settings_file_names_the_fit_command(tmp_path):
 
 
 def test_weights_for_other_features_are_refused(tmp_path):
-    doc = _matcher_doc(weights={"title_ratio": 1.0, "shoe_size": 2.0})
+    weights = {"title_ratio": 1.0, "shoe_size": 2.0}
+    doc = _matcher_doc(weights=weights, ranker={"weights": weights, "intercept": 0.0}, match_requires=[])
     with pytest.raises(decide.MatchSettingsError, match="shoe_size"):
         decide.load_match_settings(_write(tmp_path, doc), MODEL_FEATURES, FEATURE_VERSION)
 
@@ -150,6 +180,7 @@ def synthetic_training_frame(n_releases=120, seed=0) -> tuple[pd.DataFrame, dict
             row = {name: 0.0 for name in MODEL_FEATURES}
             row.update(source="musicbrainz", release_id=f"r{r}", tmdb_id=r * 10 + k, label=int(true),
                        is_candidate=True, is_labelled=true, year_diff=0 if true else int(rng.integers(0, 30)))
+            row["release_is_soundtrack"] = 1.0
             row["title_ratio"] = 1.0 if true else float(rng.uniform(0.3, 0.9))
             row["title_exact"] = float(true or rng.random() < 0.2)
             row["composer_match"] = float(true and rng.random() < 0.8)
@@ -168,6 +199,8 @@ def test_fit_separates_true_films_and_records_how_it_was_chosen():
     assert cv["oof_at_thresholds"]["musicbrainz"]["precision"] >= 0.95
     assert matcher["weights"]["title_ratio"] > 0 and matcher["weights"]["year_far"] < 0
     assert set(cv["C_grid_oof_log_loss"]) == {str(c) for c in fm.C_GRID}
+    for name, sign in matcher["weight_signs"].items():
+        assert matcher["weights"][name] * sign >= 0 and matcher["ranker"]["weights"][name] * sign >= 0, name
     assert 0 < matcher["thresholds"]["review"] <= matcher["thresholds"]["match"] < 1
 
 
@@ -175,7 +208,7 @@ def test_match_threshold_keeps_precision_at_target_and_review_band_stops_where_r
     # best-per-release scores: 10 true links above 0.9, one false at 0.8, then a mixed band, then only false ones
     scores = [0.99] * 10 + [0.8] + [0.7, 0.65, 0.6, 0.55] + [0.3 - i * 0.01 for i in range(20)]
     labels = [1] * 10 + [0] + [1, 0, 1, 0] + [0] * 20
-    best = pd.DataFrame({"source": "musicbrainz", "score": scores, "label": labels})
+    best = pd.DataFrame({"source": "musicbrainz", "score": scores, "label": labels, "may_match": True})
     t = fm.choose_thresholds(best, {"musicbrainz": 13}, min_precision=0.995, min_band_precision=0.25, window=3)
     assert 0.8 < t["match"] < 0.99
     assert t["oof_pooled_at_match"]["precision"] == 1.0
@@ -183,12 +216,25 @@ def test_match_threshold_keeps_precision_at_target_and_review_band_stops_where_r
     assert t["review_band"] == {"links": 5, "true_links": 2, "precision": 0.4}
 
 
-def test_best_per_release_uses_candidates_only_and_breaks_ties_like_step_05():
+def test_best_per_release_uses_candidates_only_and_orders_like_step_05():
     frame = pd.DataFrame({"source": "musicbrainz", "release_id": ["a", "a", "a", "b"], "tmdb_id": [3, 2, 1, 9],
                           "year_diff": [1.0, 0.0, 0.0, np.nan], "is_candidate": [True, True, False, True],
-                          "label": [0, 1, 0, 0]})
-    best = fm.best_per_release(frame, np.array([0.7, 0.7, 0.99, 0.1]))
-    assert best.set_index("release_id")["tmdb_id"].to_dict() == {"a": 2, "b": 9}
+                          "release_is_soundtrack": [1.0, 1.0, 1.0, 0.0], "label": [0, 1, 0, 0]})
+    rank = np.array([2.0, 2.0, 9.0, 0.1])
+    best = fm.best_per_release(frame, rank, np.array([0.7, 0.7, 0.99, 0.95])).set_index("release_id")
+    assert best["tmdb_id"].to_dict() == {"a": 2, "b": 9}     # tie on rank and score: the closer year
+    assert best["may_match"].to_dict() == {"a": True, "b": False}
+    assert fm.quality_at(best.reset_index(), 0.5, {"musicbrainz": 1})["musicbrainz"]["judged"] == 1
+
+
+def test_signed_regression_keeps_each_weight_on_its_side():
+    rng = np.random.default_rng(1)
+    x = rng.random((400, 2))
+    y = (x[:, 0] - x[:, 1] + rng.normal(0, 0.1, 400) > 0).astype(int)   # feature 1 truly counts against
+    free = fm.SignedLogisticRegression(1.0, (0, 0)).fit(x, y)
+    held = fm.SignedLogisticRegression(1.0, (1, 1)).fit(x, y)
+    assert free.coef_[0][1] < 0 and held.coef_[0][1] == 0.0 and held.coef_[0][0] > 0
+    assert np.allclose(held.predict_proba(x).sum(axis=1), 1.0)
 
 
 def test_write_settings_replaces_the_matcher_and_keeps_other_sections(tmp_path):

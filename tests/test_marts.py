@@ -14,7 +14,7 @@ from scripts_spark.transforms.marts import (MART_SCHEMAS, NO_GENRE, composer_sta
 FILM = {  # tmdb_id -> (year, film genres, popularity, vote average, composers)
     1: (1994, ["Drama", "Romance"], 10.0, 7.0, ["Hans Zimmer", "Hans Zimmer"]),
     2: (1999, ["Drama"], 20.0, 6.0, ["Hans Zimmer", "Unknown"]),
-    3: (2005, [], 30.0, 8.0, ["John Williams", " Hans Zimmer "]),
+    3: (2005, [" "], 30.0, 8.0, ["John Williams", " Hans Zimmer "]),
     4: (None, ["Action"], 40.0, 5.0, []),
 }
 RELEASES = [  # (tmdb_id, source, release_id, soundtrack genres)

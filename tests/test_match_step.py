@@ -20,7 +20,8 @@ RUN_ID = "match-step"
 WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 3.0, "composer_match": 3.0, "year_same": 1.0,
                                                     "year_far": -4.0, "title_nonfilm_marker": -4.0}
 MATCHER = {"matcher": {"version": "step-test", "feature_version": FEATURE_VERSION, "weights": WEIGHTS,
-                       "intercept": -2.5, "thresholds": {"match": 0.9, "review": 0.5}}}
+                       "intercept": -2.5, "ranker": {"weights": WEIGHTS, "intercept": 0.0},
+                       "thresholds": {"match": 0.9, "review": 0.5}, "match_requires": ["release_is_soundtrack"]}}
 
 FILMS = [film_row(1, "Jaws", 1975, ["John Williams"]), film_row(2, "Jaws", 2030),
          film_row(3, "Les Misérables", 2012, ["Claude-Michel Schönberg"], title_norm="les miserables"),

@@ -22,12 +22,15 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 DECISION_COLOURS = {"match": "#2f855a", "review": "#dd6b20"}
-# Colour-blind-safe qualitative palette (Okabe-Ito, then two greys for 'other' and the spare).
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-           "#7f7f7f", "#b8b8b8", "#8c564b", "#17becf"]
+# Colour-blind-safe qualitative palette (Okabe-Ito with indigo for its black, then extras).
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#332288",
+           "#882255", "#44AA99", "#999933", "#117733"]
 OTHER_COLOUR = "#c9cdd2"
 HEAT = LinearSegmentedColormap.from_list("heat", ["#f7fbff", "#6baed6", "#08306b"])
 WIDTH_IN = 10.0  # figure width in inches; the HTML scales the SVG to the column width
+# On the sample the top score bin holds ~1,400 links and a review bin ~10: past this ratio a linear axis
+# shows the review band as nothing at all.
+LOG_SCALE_RATIO = 30
 
 STYLE = {
     "svg.fonttype": "path",
@@ -85,9 +88,11 @@ def step_timings(steps: Sequence[tuple[str, float, str]]) -> str:
 
 
 def score_histogram(bins: int, counts: dict[str, list[int]], thresholds: dict[str, float] | None) -> str:
-    """Stacked histogram of match_score in `bins` equal bins over 0..1, one layer per decision."""
+    """Stacked histogram of match_score in `bins` equal bins, one layer per decision. The x axis starts a bin
+    below the lowest threshold or score (Gold holds nothing under the review threshold); the y axis turns
+    logarithmic when the tallest bin dwarfs the smallest, so the review band stays visible next to the matches."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.4))
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.6))
         width = 1.0 / bins
         lefts = [i * width for i in range(bins)]
         bottom = [0] * bins
@@ -96,16 +101,25 @@ def score_histogram(bins: int, counts: dict[str, list[int]], thresholds: dict[st
             ax.bar(lefts, values, width=width * 0.92, bottom=bottom, align="edge",
                    color=DECISION_COLOURS.get(decision, "#718096"), label=f"{decision} ({sum(values):,})")
             bottom = [b + v for b, v in zip(bottom, values)]
+        filled = [i for i, b in enumerate(bottom) if b]
+        lowest = min([i * width for i in filled[:1]] + list((thresholds or {}).values()) + [1.0])
+        left = max(0.0, math.floor(lowest * bins) / bins - width)
+        top = max(bottom + [1])
+        logarithmic = bool(filled) and top / min(bottom[i] for i in filled) > LOG_SCALE_RATIO
+        if logarithmic:
+            ax.set_yscale("log")
+            ax.set_ylim(0.8, top * 4)
+        else:
+            ax.set_ylim(0, top * 1.18)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         for name, value in sorted((thresholds or {}).items()):
             ax.axvline(value, color=INK, linestyle="--", linewidth=1)
-            ax.text(value, max(bottom + [1]) * 1.02, f" {name} \u2265 {value:g}", fontsize=9, color=INK,
-                    va="bottom", ha="left")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, max(bottom + [1]) * 1.15)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.text(value, top * (1.6 if logarithmic else 1.04), f" {name} \u2265 {value:.3f}", fontsize=9,
+                    color=INK, va="bottom", ha="left")
+        ax.set_xlim(left, 1)
         ax.yaxis.set_major_formatter(FuncFormatter(thousands))
         ax.set_xlabel("match_score (calibrated probability that the release is the film's soundtrack)")
-        ax.set_ylabel("links")
+        ax.set_ylabel("links" + (" (log scale)" if logarithmic else ""))
         ax.legend(loc="upper left")
         ax.set_title("Score distribution of Gold links by decision")
         return _to_svg(fig)
@@ -174,7 +188,7 @@ def heat_map(film_genres: Sequence[str], soundtrack_genres: Sequence[str], share
                             color="white" if shares[i][j] > 0.55 * top else INK)
         for side in ("left", "bottom"):
             ax.spines[side].set_visible(False)
-        bar = fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01)
+        bar = fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01, aspect=40)  # as tall as the rows
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
         bar.set_label("share of the film genre's matched films")
         ax.set_title("Film genre (TMDB) x soundtrack genre: matched films")

@@ -48,7 +48,8 @@ class MatchQuality:
 @dataclass
 class Analytics:
     matched_films: int = 0
-    untagged_films: int = 0
+    untagged_films: int = 0                                              # films with no soundtrack genre at all
+    charted_films: int = 0                                               # films with a genre the charts show
     hidden_labels: list[tuple[str, int]] = field(default_factory=list)   # (label, films), ubiquitous ones
     chart_genres: list[dict] = field(default_factory=list)               # popularity mart rows of the top genres
     decades: list[dict] = field(default_factory=list)                    # decade, decade_films, labels
@@ -141,6 +142,12 @@ def gather_analytics(spark: SparkSession, lake: Lake, run_id: str) -> Analytics:
     out.hidden_labels = [(r["soundtrack_genre"], r["films"]) for r in
                          tagged.where(ubiquitous).orderBy(F.col("films").desc()).collect()]
     hidden = [label for label, _ in out.hidden_labels]
+    # Films whose soundtracks carry some genre besides the hidden ones: the population the genre charts describe.
+    labels = (_read(spark, lake, "gold/film_soundtracks", run_id)
+              .select("tmdb_id", F.explode("soundtrack_genres").alias("genre_key"))
+              .withColumn("genre_key", F.lower(F.trim("genre_key"))))
+    out.charted_films = (labels.where((F.col("genre_key") != "") & ~F.col("genre_key").isin([h.lower() for h in hidden]))
+                         .select("tmdb_id").distinct().count())
     out.chart_genres = _rows(tagged.where(~ubiquitous)
                              .orderBy(F.col("films").desc(), "soundtrack_genre").limit(CHART_GENRES))
     shown = [r["soundtrack_genre"] for r in out.chart_genres]

@@ -265,7 +265,7 @@ def _reasons(text: str | None) -> str:
     parts = []
     for c in (reasons.get("contributions") or [])[:REASON_CONTRIBUTIONS_SHOWN]:
         value, contribution = c.get("value"), c.get("contribution") or 0
-        shown = "–" if value is None else f"{value:g}" if isinstance(value, (int, float)) else e(value)
+        shown = "–" if value is None else f"{value:.3g}" if isinstance(value, (int, float)) else e(value)
         parts.append(f'<span class="reason">{e(c.get("feature"))}={shown} '
                      f'<span class="{"pos" if contribution >= 0 else "neg"}">({contribution:+.2f})</span></span>')
     runner = reasons.get("runner_up") or {}
@@ -369,11 +369,15 @@ def analytics_section(data: ReportData) -> str:
         return "".join(out)
 
     hidden = ", ".join(f"<b>{e(label)}</b> ({films / a.matched_films:.0%} of films)" for label, films in a.hidden_labels)
+    uncharted = a.matched_films - a.charted_films
     out.append(f'<p class="lead">{fmt_int(a.matched_films)} films have at least one matched soundtrack; counts are '
                f"films (a film with two soundtracks counts once per genre). {fmt_int(a.untagged_films)} of them have "
                "no soundtrack genre at all."
-               + (f" Left out of the charts because at least {UBIQUITOUS_LABEL_SHARE:.0%} of films carry them (they say "
-                  f"'this is a soundtrack', not which music): {hidden}." if hidden else "") + "</p>")
+               + (f" Left out of the genre charts because at least {UBIQUITOUS_LABEL_SHARE:.0%} of films carry them "
+                  f"(they say 'this is a soundtrack', not which music): {hidden}. {fmt_int(uncharted)} films "
+                  f"({uncharted / a.matched_films:.0%}) carry no other genre (their releases have no tags, genres "
+                  f"or styles beyond that), so the genre charts describe the other {fmt_int(a.charted_films)}."
+                  if hidden else "") + "</p>")
     if not a.chart_genres:
         out.append(callout("No soundtrack genre beyond those is carried by the matched films: the genre charts "
                            "would be empty.", "info"))

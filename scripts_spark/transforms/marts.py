@@ -117,11 +117,12 @@ def film_soundtrack_genres(film_soundtracks: DataFrame) -> DataFrame:
 
 def film_genres(films: DataFrame) -> DataFrame:
     """(tmdb_id, film_genre) from a matched_films frame; NO_GENRE for a film TMDB gives no genre."""
-    exploded = films.select("tmdb_id", F.explode_outer("film_genres").alias("film_genre"))
-    return (exploded.withColumn("film_genre", F.trim("film_genre"))
-            .withColumn("film_genre", F.when(F.coalesce(F.col("film_genre"), F.lit("")) == "", F.lit(NO_GENRE))
-                        .otherwise(F.col("film_genre")))
-            .distinct())
+    named = (films.select("tmdb_id", F.explode("film_genres").alias("film_genre"))
+             .withColumn("film_genre", F.trim("film_genre"))
+             .where(F.col("film_genre") != ""))
+    unnamed = (films.select("tmdb_id").join(named, "tmdb_id", "left_anti")
+               .withColumn("film_genre", F.lit(NO_GENRE)))
+    return named.unionByName(unnamed).distinct()
 
 
 # --- marts ------------------------------------------------------------------------------------------

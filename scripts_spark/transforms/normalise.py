@@ -311,7 +311,8 @@ def without_disambiguation(col: Column | str) -> Column:
 
 def discogs_artist_title(col: Column | str) -> Column:
     """Discogs search 'Artist - Title' -> struct(artists, title). The first ' - ' separates (a title may hold more:
-    'Sole Tech - Back To The Future - The Album'); co-artists are split on ' / '; without a separator it is all title."""
+    'Sole Tech - Back To The Future - The Album'); co-artists are split on ' / '; without a separator it is all
+    title."""
     text = F.col(col) if isinstance(col, str) else col
     pattern = r"^\s*(\S.*?)\s+-\s+(\S.*?)\s*$"
     artist, title = F.regexp_extract(text, pattern, 1), F.regexp_extract(text, pattern, 2)
