@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
+from pyspark.sql import functions as F
 
 from scripts_spark.recommend_settings import RecommendSettings
 from scripts_spark.schemas import GOLD_FILM_SOUNDTRACKS
@@ -16,7 +17,8 @@ from scripts_spark.transforms import recommend as rec
 T0 = datetime(2020, 1, 1)
 # Small enough for a test (a few seconds per fit), large enough to recover a rank-2 structure.
 TINY = RecommendSettings(als_ranks=(2,), als_reg_params=(0.01, 0.1), als_max_iter=10, min_item_ratings_grid=(1,),
-                         bias_reg_grid=((1.0, 1.0),), top_n=2, eval_k=2, holdout_fraction=0.25, min_ratings_to_hold_out=4)
+                         bias_reg_grid=((1.0, 1.0),), top_n=2, eval_k=2, holdout_fraction=0.25,
+                         min_ratings_to_hold_out=4)
 
 
 def ratings_frame(spark, triples, start=T0):
@@ -81,10 +83,32 @@ def test_ranking_quality_matches_hand_computed_precision_and_ndcg(spark):
     assert quality["ndcg_at_k"] == pytest.approx((1 / math.log2(3)) / 2)
 
 
+def test_several_lists_are_judged_in_one_pass_as_if_judged_one_by_one(spark):
+    top = spark.createDataFrame([(5, 1, 10, 0.9, 1), (5, 1, 11, 0.8, 2), (9, 1, 11, 0.8, 1)],
+                                "threshold int, user_id int, movie_id int, score double, rank int")
+    relevant = spark.createDataFrame([(1, 11)], "user_id int, movie_id int")
+    users = relevant.select("user_id")
+    together = rec.ranking_quality_per(top, relevant, users, 2, "threshold", [5, 9, 20])
+    for threshold in (5, 9):
+        alone = rec.ranking_quality(top.filter(f"threshold = {threshold}").drop("threshold"), relevant, users, 2)
+        assert together[threshold] == pytest.approx(alone)
+    assert together[9]["ndcg_at_k"] == pytest.approx(1.0) and together[5]["precision_at_k"] == pytest.approx(0.5)
+    assert together[20] == {"precision_at_k": 0.0, "ndcg_at_k": 0.0}     # no list at all for that threshold
+
+
 def test_top_k_breaks_score_ties_by_movie_id_so_lists_are_reproducible(spark):
     scored = spark.createDataFrame([(1, 30, 1.0), (1, 20, 1.0), (1, 10, 0.5)],
                                    "user_id int, movie_id int, score double")
     assert [(r.movie_id, r.rank) for r in rec.top_k(scored, 2).orderBy("rank").collect()] == [(20, 1), (30, 2)]
+
+
+def test_preferred_films_come_first_and_the_others_only_top_up_a_short_list(spark):
+    scored = spark.createDataFrame([(1, 10, 4.9, 2), (1, 11, 4.0, 80), (1, 12, 3.0, 90), (2, 11, 4.5, 80)],
+                                   "user_id int, movie_id int, score double, n long")
+    top = rec.top_k(scored, 2, preferred=F.col("n") >= 50).orderBy("user_id", "rank").collect()
+    assert [(r.user_id, r.movie_id) for r in top] == [(1, 11), (1, 12), (2, 11)]
+    top_up = rec.top_k(scored.filter("user_id = 2 OR movie_id = 10"), 2, preferred=F.col("n") >= 50)
+    assert [r.movie_id for r in top_up.filter("user_id = 1").collect()] == [10]   # nothing preferred left: filled
 
 
 def test_rmse_clips_predictions_to_the_rating_scale(spark):
@@ -121,9 +145,12 @@ def two_taste_groups(size: int = 6):
     return triples
 
 
-def test_als_recovers_two_taste_groups_and_recommends_each_user_its_own_groups_films(spark):
+@pytest.mark.parametrize("min_item_ratings", [1, 100], ids=["every film eligible", "lists topped up"])
+def test_als_recovers_two_taste_groups_and_recommends_each_user_its_own_groups_films(spark, min_item_ratings):
+    # With a threshold no film reaches, every list comes from the top-up: still full, still the user's own group.
     ratings = ratings_frame(spark, two_taste_groups())
-    top = rec.recommend_for_all_users(ratings, {"rank": 2, "reg_param": 0.01, "min_item_ratings": 1}, TINY).collect()
+    als = {"rank": 2, "reg_param": 0.01, "min_item_ratings": min_item_ratings}
+    top = rec.recommend_for_all_users(ratings, als, TINY).collect()
     by_user: dict[int, list] = {}
     for r in top:
         by_user.setdefault(r.user_id, []).append(r)

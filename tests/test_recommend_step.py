@@ -13,15 +13,11 @@ from scripts_spark.log import get_logger
 from scripts_spark.recommend_settings import RecommendSettings
 from scripts_spark.schemas import BRONZE_REJECTS, GOLD_FILM_SOUNDTRACKS
 from scripts_spark.steps.s07_recommend import PG_SKIP_MESSAGE, Recommend
-from scripts_spark.transforms.recommend import (
-    GOLD_MODEL_METRICS,
-    GOLD_MOVIE_STATS,
-    GOLD_RECOMMENDATIONS,
-)
+from scripts_spark.transforms.recommend import GOLD_MODEL_METRICS, GOLD_MOVIE_STATS, GOLD_RECOMMENDATIONS
 from tests.pg_server import pg_server  # noqa: F401 - the fixture
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "movielens"
-USERS = 40        # the first 40 users of ml-latest-small: ~6,000 ratings, every user with >= 20
+USERS = 20        # the first 20 users of ml-latest-small: ~3,000 ratings, every user with >= 20
 SMALL = RecommendSettings(als_ranks=(5,), als_reg_params=(0.1,), als_max_iter=5, min_item_ratings_grid=(3,),
                           bias_reg_grid=((5.0, 5.0),))
 BAD_RATINGS = ["1,1,7.5,964982703", ",2,4.0,964982703"]   # off the scale; no user

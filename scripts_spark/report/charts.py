@@ -120,7 +120,7 @@ def score_histogram(bins: int, counts: dict[str, list[int]], thresholds: dict[st
         ax.yaxis.set_major_formatter(FuncFormatter(thousands))
         ax.set_xlabel("match_score (calibrated probability that the release is the film's soundtrack)")
         ax.set_ylabel("links" + (" (log scale)" if logarithmic else ""))
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))   # outside: never over bars or threshold labels
         ax.set_title("Score distribution of Gold links by decision")
         return _to_svg(fig)
 

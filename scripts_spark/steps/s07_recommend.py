@@ -16,15 +16,8 @@ from ..recommend_settings import DEFAULT, RecommendSettings
 from ..schemas import GOLD_FILM_SOUNDTRACKS
 from ..sources import postgres
 from ..transforms import movielens as ml
-from ..transforms.recommend import (
-    GOLD_MODEL_METRICS,
-    GOLD_MOVIE_STATS,
-    GOLD_RECOMMENDATIONS,
-    choose_and_evaluate,
-    movie_stats,
-    recommend_for_all_users,
-    with_films_and_soundtracks,
-)
+from ..transforms.recommend import (GOLD_MODEL_METRICS, GOLD_MOVIE_STATS, GOLD_RECOMMENDATIONS, choose_and_evaluate,
+                                    movie_stats, recommend_for_all_users, with_films_and_soundtracks)
 
 PG_SKIP_MESSAGE = ("PG_HOST not set: recommender skipped; set PG_* in .env (see .env.example), then run "
                    "`make recommend`")

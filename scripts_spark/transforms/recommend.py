@@ -7,8 +7,8 @@ Evaluation protocol (the same for every model, so the figures compare):
   predictions are clipped to the rating scale for every model.
 - precision@k / NDCG@k: each model ranks the same candidates (films with enough training ratings that the user
   has not rated in training); a hit is a held-out film rated >= `relevant_rating`; averaged over users with at
-  least one such film. Candidates are all (user, eligible film) pairs: fine for ml-latest-small (610 x ~1,000);
-  a catalogue of ml-25m's size needs the support threshold, or a cluster.
+  least one such film. Candidates are all (user, eligible film) pairs: fine for ml-latest-small (610 users x
+  ~1,400 films with >= 10 ratings); a catalogue of ml-25m's size needs the support threshold, or a cluster.
 """
 from __future__ import annotations
 
@@ -20,16 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    BooleanType,
-    DoubleType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-)
+from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType, StringType, StructField,
+                               StructType)
 
 from ..recommend_settings import RecommendSettings
 from .movielens import RATING_MAX, RATING_MIN
@@ -186,24 +178,39 @@ def rmse(predictions: DataFrame) -> float:
     return predictions.agg(F.sqrt(F.avg((clipped() - F.col("rating")) ** 2))).first()[0]
 
 
-def top_k(scored: DataFrame, k: int, score: str = "score") -> DataFrame:
-    """Best `k` films per user by `score` (ties broken by movie_id, so lists are reproducible), ranked from 1."""
-    best_first = Window.partitionBy("user_id").orderBy(F.desc(score), "movie_id")
+def top_k(scored: DataFrame, k: int, score: str = "score", preferred: Column | None = None,
+          per: tuple[str, ...] = ()) -> DataFrame:
+    """Best `k` films per user (and per `per` column, when several lists are ranked at once) by `score`, ties
+    broken by movie_id so lists are reproducible, ranked from 1.
+
+    With `preferred` (a boolean column), preferred films come first and the others only fill a short list.
+    """
+    order = ([preferred.desc()] if preferred is not None else []) + [F.desc(score), F.col("movie_id")]
+    best_first = Window.partitionBy("user_id", *per).orderBy(*order)
     return (scored.withColumn("rank", F.row_number().over(best_first)).filter(F.col("rank") <= k)
-            .select("user_id", "movie_id", F.col(score).alias("score"), "rank"))
+            .select(*per, "user_id", "movie_id", F.col(score).alias("score"), "rank"))
 
 
 def ranking_quality(top: DataFrame, relevant: DataFrame, users: DataFrame, k: int) -> dict[str, float]:
     """Mean precision@k and NDCG@k (binary relevance) over `users`; a user with no list scores 0."""
+    return ranking_quality_per(top.withColumn("list", F.lit(0)), relevant, users, k, "list", [0])[0]
+
+
+def ranking_quality_per(top: DataFrame, relevant: DataFrame, users: DataFrame, k: int, group: str,
+                        groups: list[Any]) -> dict[Any, dict[str, float]]:
+    """`ranking_quality` of several lists at once (one per value of `group` in `top`), in a single Spark job."""
     hits = top.join(relevant.withColumn("hit", F.lit(1.0)), ["user_id", "movie_id"], "left").fillna(0.0, ["hit"])
-    per_user = hits.groupBy("user_id").agg(F.sum("hit").alias("hits"),
-                                           F.sum(F.col("hit") / F.log2(F.col("rank") + 1)).alias("dcg"))
+    per_user = hits.groupBy(group, "user_id").agg(F.sum("hit").alias("hits"),
+                                                  F.sum(F.col("hit") / F.log2(F.col("rank") + 1)).alias("dcg"))
     ideal_hits = F.least(F.col("relevant"), F.lit(k))
     idcg = F.aggregate(F.sequence(F.lit(1), ideal_hits), F.lit(0.0), lambda acc, i: acc + 1.0 / F.log2(i + 1))
-    scored = (relevant.groupBy("user_id").agg(F.count("*").alias("relevant")).join(users, "user_id")
-              .join(per_user, "user_id", "left").fillna(0.0, ["hits", "dcg"]))
-    row = scored.agg(F.avg(F.col("hits") / k).alias("p"), F.avg(F.col("dcg") / idcg).alias("ndcg")).first()
-    return {"precision_at_k": row["p"] or 0.0, "ndcg_at_k": row["ndcg"] or 0.0}
+    every_list = top.sparkSession.createDataFrame([(g,) for g in groups], [group])
+    judged = (relevant.groupBy("user_id").agg(F.count("*").alias("relevant")).join(users, "user_id")
+              .crossJoin(every_list).join(per_user, [group, "user_id"], "left").fillna(0.0, ["hits", "dcg"]))
+    found = {r[group]: {"precision_at_k": r["p"] or 0.0, "ndcg_at_k": r["ndcg"] or 0.0}
+             for r in judged.groupBy(group).agg(F.avg(F.col("hits") / k).alias("p"),
+                                                F.avg(F.col("dcg") / idcg).alias("ndcg")).collect()}
+    return {g: found.get(g, {"precision_at_k": 0.0, "ndcg_at_k": 0.0}) for g in groups}
 
 
 # --- baselines -------------------------------------------------------------------------------------------------------
@@ -308,6 +315,16 @@ def _ranked(evs: EvalSet, scored: DataFrame, k: int) -> dict[str, float]:
     return ranking_quality(top_k(scored, k), evs.relevant, evs.users, k)
 
 
+def _ranked_per_threshold(evs: EvalSet, scored: DataFrame, thresholds: tuple[int, ...],
+                          k: int) -> dict[int, dict[str, float]]:
+    """Ranking quality for every candidate threshold from one scoring of the widest candidate set, in one job."""
+    widest = scored.join(evs.film_support, "movie_id")
+    per = (widest.withColumn("min_item_ratings", F.explode(F.array(*[F.lit(t) for t in thresholds])))
+           .filter(F.col("n") >= F.col("min_item_ratings")))
+    return ranking_quality_per(top_k(per, k, per=("min_item_ratings",)), evs.relevant, evs.users, k,
+                               "min_item_ratings", list(thresholds))
+
+
 def tune_biases(evs: EvalSet, params: RecommendSettings) -> tuple[list[dict], tuple[float, float], int]:
     """Regularisation by validation RMSE (a rating predictor), then its candidate threshold by validation NDCG."""
     k, rows = params.eval_k, []
@@ -317,12 +334,10 @@ def tune_biases(evs: EvalSet, params: RecommendSettings) -> tuple[list[dict], tu
     best_reg_row = min(rows, key=lambda r: r["rmse"])
     reg = tuple(json.loads(best_reg_row["params"])[key] for key in ("reg_item", "reg_user"))
     item_scores = fit_biases(evs.train, *reg).item_bias.withColumnRenamed("b_i", "score")
-    scores = score_by_film(evs.candidates(min(params.min_item_ratings_grid)), item_scores) \
-        .join(evs.film_support, "movie_id").persist()
+    grid = params.min_item_ratings_grid
+    quality = _ranked_per_threshold(evs, score_by_film(evs.candidates(min(grid)), item_scores), grid, k)
     ranked = [_row("baseline_biases", "validation", {"reg_item": reg[0], "reg_user": reg[1], "min_item_ratings": m},
-                   k, evs, best_reg_row["rmse"], _ranked(evs, scores.filter(F.col("n") >= m), k))
-              for m in params.min_item_ratings_grid]
-    scores.unpersist()
+                   k, evs, best_reg_row["rmse"], quality[m]) for m in grid]
     best = max(ranked, key=lambda r: r["ndcg_at_k"])  # the first (smallest threshold) on a tie
     best["selected"] = True
     return rows + ranked, reg, json.loads(best["params"])["min_item_ratings"]
@@ -342,14 +357,11 @@ def tune_als(evs: EvalSet, params: RecommendSettings, log: "EventLogger | None" 
         model = fit_als(evs.train, rank, reg_param, params)
         seconds = time.perf_counter() - t0
         value = rmse(model.transform(evs.rated))
-        # Scored once on the widest candidate set; each threshold then only filters by support.
-        scores = (als_scores(model, evs.candidates(min(params.min_item_ratings_grid)))
-                  .join(evs.film_support, "movie_id").persist())
-        for m in params.min_item_ratings_grid:
+        grid = params.min_item_ratings_grid
+        quality = _ranked_per_threshold(evs, als_scores(model, evs.candidates(min(grid))), grid, k)
+        for m in grid:
             point = {"rank": rank, "reg_param": reg_param, "max_iter": params.als_max_iter, "min_item_ratings": m}
-            rows.append(_row("als", "validation", point, k, evs, value,
-                             _ranked(evs, scores.filter(F.col("n") >= m), k), seconds=seconds))
-        scores.unpersist()
+            rows.append(_row("als", "validation", point, k, evs, value, quality[m], seconds=seconds))
         if log:
             log.info("als_grid_point", rank=rank, reg_param=reg_param, rmse=round(value, 4),
                      best_ndcg_at_k=round(max(r["ndcg_at_k"] for r in rows[-len(params.min_item_ratings_grid):]), 4),
@@ -404,12 +416,18 @@ def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "Eve
     validation = EvalSet.build(fit_part.filter(~F.col("is_holdout")), fit_part.filter("is_holdout"),
                                params.relevant_rating)
     test = EvalSet.build(train_all, marked.filter("is_holdout"), params.relevant_rating)
+    if log:
+        log.info("evaluation_split", **{f"{part}_{key}": value
+                                        for part, evs in (("validation", validation), ("test", test))
+                                        for key, value in evs.counts.items()})
     try:
         bias_rows, bias_reg, bias_min = tune_biases(validation, params)
         als_rows, als_point = tune_als(validation, params, log)
         if log:
             log.info("models_chosen", als=als_point, bias_reg=list(bias_reg), bias_min_item_ratings=bias_min)
         test_rows = score_on_test(test, params, bias_reg, bias_min, als_point)
+        if log:
+            log.info("test_scored", models=sorted({row["model"] for row in test_rows}))
         counts = {"validation": validation.counts, "test": test.counts}
     finally:
         validation.release()
@@ -423,14 +441,22 @@ def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "Eve
 def recommend_for_all_users(ratings: DataFrame, als: dict[str, Any], params: RecommendSettings) -> DataFrame:
     """Top-N per user from ALS (`als`: rank, reg_param, min_item_ratings) fitted on every rating.
 
-    Returns (user_id, movie_id, rank, predicted_rating); films the user rated are never recommended.
+    Films with at least `min_item_ratings` ratings come first, as in the evaluation; a user who has rated nearly
+    all of them gets the list topped up with the best-scored other films, so every user gets `top_n` when there
+    are that many films left to recommend. Films the user rated are never recommended.
+    Returns (user_id, movie_id, rank, predicted_rating).
     """
     model = fit_als(ratings, als["rank"], als["reg_param"], params)
     rated = ratings.select("user_id", "movie_id")
-    films = (ratings.groupBy("movie_id").agg(F.count("*").alias("n"))
-             .filter(F.col("n") >= als["min_item_ratings"]).select("movie_id"))
-    candidates = ratings.select("user_id").distinct().crossJoin(films).join(rated, ["user_id", "movie_id"], "left_anti")
-    return (top_k(als_scores(model, candidates), params.top_n)
+    films = ratings.groupBy("movie_id").agg(F.count("*").alias("n"))
+    eligible = F.col("n") >= als["min_item_ratings"]
+    unrated = ratings.select("user_id").distinct().crossJoin(films.filter(eligible)).join(
+        rated, ["user_id", "movie_id"], "left_anti")
+    # Only the few users left short by the threshold are scored against the whole catalogue.
+    full_lists = unrated.groupBy("user_id").count().filter(F.col("count") >= params.top_n).select("user_id")
+    top_up = (ratings.select("user_id").distinct().join(full_lists, "user_id", "left_anti")
+              .crossJoin(films.filter(~eligible)).join(rated, ["user_id", "movie_id"], "left_anti"))
+    return (top_k(als_scores(model, unrated.unionByName(top_up)), params.top_n, preferred=eligible)
             .select("user_id", "movie_id", "rank", clipped("score").alias("predicted_rating")))
 
 
