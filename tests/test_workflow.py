@@ -89,7 +89,8 @@ def test_second_concurrent_safe_run_exits_75(tmp_path):
 
 
 def test_safe_runner_passes_failure_status_through_and_keeps_a_log(tmp_path):
-    env = _env(tmp_path, INPUT_DIR=str(tmp_path / "missing"), KEEP_LOGS="1")
+    (tmp_path / "not_a_dir").write_text("a file where the lake folder should be")
+    env = _env(tmp_path, LAKE_ROOT=str(tmp_path / "not_a_dir" / "lake"), KEEP_LOGS="1")
     logs = tmp_path / "logs"
     logs.mkdir()
     for old in ("pipeline_old1.log", "pipeline_old2.log"):
