@@ -106,6 +106,9 @@ class Settings:
     musicbrainz_user_agent: str = _setting("MUSICBRAINZ_USER_AGENT", "soundtrack-lake/1.0 ( ops@example.invalid )",
                                            "User-Agent with contact details, required by MusicBrainz")
     musicbrainz_rate_limit_per_s: float = _setting("MUSICBRAINZ_RATE_LIMIT_PER_S", 1.0, "MusicBrainz allows about 1 request/s")
+    musicbrainz_soundtrack_filter: bool = _setting("MUSICBRAINZ_SOUNDTRACK_FILTER", True,
+                                                   "Keep only release groups whose secondary types include Soundtrack "
+                                                   "(a full JSON dump is mostly other music)")
 
     # --- HTTP ------------------------------------------------------------------------------------
     http_connect_timeout_s: float = _setting("HTTP_CONNECT_TIMEOUT_S", 5.0, "Connect timeout of every API call")

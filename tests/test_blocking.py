@@ -101,7 +101,7 @@ def test_skew_guard_drops_a_word_shared_by_every_title_instead_of_pairing_everyt
     guarded = block(films, releases, BLOCKING_SETTINGS)
     pairs = {(r["tmdb_id"], r["release_id"]) for r in guarded.pairs.collect()}
     assert pairs == {(i, f"r{i}") for i in range(1, n + 1)}       # only the rare word pairs
-    report = skew_report(guarded.key_stats, BLOCKING_SETTINGS)["rare_title_word"]
+    report = skew_report(guarded, BLOCKING_SETTINGS)["rare_title_word"]
     assert report["keys_dropped"] == 1 and report["pairs_avoided"] == n * n
     assert report["largest_dropped"] == [f"love (musicbrainz: {n} x {n})"]
 
@@ -125,3 +125,20 @@ def test_blocking_quality_reports_completeness_and_reduction_per_source(spark, t
     }
     # one release count for every source: the comparison space spans all releases
     assert blocking_quality(candidates, 100, 20, str(labels))["discogs"]["reduction_ratio"] == 0.9995
+
+
+def test_a_key_over_its_cap_is_split_by_year_so_its_dated_true_pairs_survive(spark):
+    n = 30   # 30 films and 30 soundtracks all titled 'Home', one per year: 900 pairs > the exact-title cap of 100
+    films = spark.createDataFrame([film(i, "Home", 1950 + 2 * i) for i in range(n)] + [film(99, "Home")],
+                                  SILVER_FILMS)
+    releases = spark.createDataFrame([release(f"r{i}", "Home", 1950 + 2 * i) for i in range(n)]
+                                     + [release("undated", "Home")], SILVER_RELEASES)
+
+    blocking = block(films, releases, BLOCKING_SETTINGS)
+    pairs = {(r["tmdb_id"], r["release_id"]): r["rules"] for r in blocking.pairs.collect()}
+    # years two apart: each film meets only its own year's release (band +/- 1); undated ends meet nothing
+    assert set(pairs) == {(i, f"r{i}") for i in range(n)}
+    assert "title_exact" in pairs[(0, "r0")]
+    report = skew_report(blocking, BLOCKING_SETTINGS)["title_exact"]
+    assert report["keys_dropped"] == 1 and report["pairs_avoided"] == (n + 1) * (n + 1)
+    assert report["year_splits_kept"] >= n and report["year_splits_dropped"] == 0 and report["year_split_pairs"] == n

@@ -16,7 +16,8 @@ from scripts_spark.transforms import recommend as rec
 
 T0 = datetime(2020, 1, 1)
 # Small enough for a test (a few seconds per fit), large enough to recover a rank-2 structure.
-TINY = RecommendSettings(als_ranks=(2,), als_reg_params=(0.01, 0.1), als_max_iter=10, min_item_ratings_grid=(1,),
+TINY = RecommendSettings(als_ranks=(2,), als_reg_params=(0.01,), als_residual_ranks=(2,),
+                         als_residual_reg_params=(0.01,), als_max_iter=10, min_item_ratings_grid=(1,),
                          bias_reg_grid=((1.0, 1.0),), top_n=2, eval_k=2, holdout_fraction=0.25,
                          min_ratings_to_hold_out=4)
 
@@ -145,12 +146,14 @@ def two_taste_groups(size: int = 6):
     return triples
 
 
-@pytest.mark.parametrize("min_item_ratings", [1, 100], ids=["every film eligible", "lists topped up"])
-def test_als_recovers_two_taste_groups_and_recommends_each_user_its_own_groups_films(spark, min_item_ratings):
+@pytest.mark.parametrize("model, min_item_ratings", [(rec.PLAIN_ALS, 1), (rec.PLAIN_ALS, 100), (rec.RESIDUAL_ALS, 1)],
+                         ids=["every film eligible", "lists topped up", "residual ALS"])
+def test_als_recovers_two_taste_groups_and_recommends_each_user_its_own_groups_films(spark, model, min_item_ratings):
     # With a threshold no film reaches, every list comes from the top-up: still full, still the user's own group.
     ratings = ratings_frame(spark, two_taste_groups())
-    als = {"rank": 2, "reg_param": 0.01, "min_item_ratings": min_item_ratings}
-    top = rec.recommend_for_all_users(ratings, als, TINY).collect()
+    als = {"rank": 2, "reg_param": 0.01, "min_item_ratings": min_item_ratings, "bias_reg_item": 1.0,
+           "bias_reg_user": 1.0}
+    top = rec.recommend_for_all_users(ratings, model, als, TINY).collect()
     by_user: dict[int, list] = {}
     for r in top:
         by_user.setdefault(r.user_id, []).append(r)
@@ -163,40 +166,115 @@ def test_als_recovers_two_taste_groups_and_recommends_each_user_its_own_groups_f
         assert sorted(r.rank for r in recs) == [1, 2]
 
 
+LEVELS = (-0.5, 0.0, 0.5)
+
+
+def biased_taste_groups(size: int = 6):
+    """`2 x size` users and films; rating = 3 + the user's level + the film's level, +1 within a taste group
+    (users 1..size with films 1..size, the others with the others) and -1 across. Each user leaves out two films of
+    each group. Returns (training triples, held-out triples)."""
+    train, held_out = [], []
+    for u in range(1, 2 * size + 1):
+        for m in range(1, 2 * size + 1):
+            taste = 1.0 if (u <= size) == (m <= size) else -1.0
+            cell = (u, m, 3.0 + LEVELS[u % 3] + LEVELS[m % 3] + taste)
+            (held_out if m % size in (u % size, (u + 1) % size) else train).append(cell)
+    return train, held_out
+
+
+def test_residual_als_recovers_the_taste_structure_the_bias_model_cannot(spark):
+    train_cells, held_out_cells = biased_taste_groups()
+    train, held_out = ratings_frame(spark, train_cells), ratings_frame(spark, held_out_cells)
+    biases = rec.fit_biases(train, reg_item=1.0, reg_user=1.0)
+    residual = rec.fit_residual_als(train, rank=2, reg_param=0.01, biases=biases, params=TINY)
+
+    bias_rmse = rec.rmse(biases.predict(held_out))
+    residual_rmse = rec.rmse(residual.transform(held_out))
+    # Every user rates as many films of each group, so the biases only see the levels: the +-1 is left over.
+    assert bias_rmse > 0.9
+    assert residual_rmse < bias_rmse - 0.6, (residual_rmse, bias_rmse)
+    # Unconstrained factors: across-group films are predicted below what the biases alone say.
+    both = (residual.transform(held_out).withColumnRenamed("prediction", "with_als")
+            .join(biases.predict(held_out.select("user_id", "movie_id")), ["user_id", "movie_id"]))
+    across = both.filter(((F.col("user_id") <= 6) != (F.col("movie_id") <= 6))).collect()
+    assert across and all(r.with_als < r.prediction - 0.5 for r in across)
+
+
+def test_residual_als_drops_pairs_it_cannot_score_like_plain_als(spark):
+    train = ratings_frame(spark, [(1, 1, 4.0), (1, 2, 2.0), (2, 1, 5.0), (2, 2, 3.0)])
+    pairs = spark.createDataFrame([(1, 2), (3, 1), (1, 9)], "user_id int, movie_id int")
+    residual = rec.fit_residual_als(train, 1, 0.1, rec.fit_biases(train, 1.0, 1.0), TINY)
+    assert [(r.user_id, r.movie_id) for r in residual.transform(pairs).collect()] == [(1, 2)]   # cold start: dropped
+
+
 def test_model_choice_reports_every_model_on_the_same_test_split(spark):
     # Rating times scrambled per user, so every split holds out a mix of loved and disliked films.
     triples = sorted(two_taste_groups(size=8), key=lambda t: ((t[1] * 7 + t[0] * 3) % 13, t[0], t[1]))
     choice = rec.choose_and_evaluate(ratings_frame(spark, triples), TINY)
 
     test = choice.test_figures()
-    assert set(test) == {"global_mean", "most_popular", "baseline_biases", "als", "als_unfiltered"}
-    # ALS recovers the two groups; the global mean and the biases cannot tell a 5.0 fan from a 1.0 hater.
-    assert test["als"]["rmse"] < 0.5 < 1.5 < test["global_mean"]["rmse"]
-    assert test["als"]["rmse"] < test["baseline_biases"]["rmse"]
+    assert choice.als_model in rec.ALS_MODELS
+    assert set(test) == {"global_mean", "most_popular", "baseline_biases", rec.PLAIN_ALS, rec.RESIDUAL_ALS,
+                         f"{choice.als_model}_unfiltered"}
+    # Both ALS variants recover the two groups; the global mean and the biases cannot tell a 5.0 fan from a hater.
+    for model in rec.ALS_MODELS:
+        assert test[model]["rmse"] < 0.5 < 1.5 < test["global_mean"]["rmse"], model
+        assert test[model]["rmse"] < test["baseline_biases"]["rmse"], model
     assert test["most_popular"]["rmse"] is None and test["global_mean"]["precision_at_k"] is None
     assert choice.als_beats_baselines()["rmse"] is True
     test_rows = [m for m in choice.metrics if m["split"] == "test"]
     assert len({(m["rated_pairs"]) for m in test_rows if m["rmse"] is not None}) == 1   # the same held-out ratings
-    validation_als = [m for m in choice.metrics if m["model"] == "als" and m["split"] == "validation"]
-    assert len(validation_als) == 2 and sum(m["selected"] for m in validation_als) == 1
-    chosen = json.loads(next(m["params"] for m in validation_als if m["selected"]))
-    assert chosen == choice.als and choice.chosen()["als"] == choice.als
+    assert [m["model"] for m in test_rows if m["model"] in rec.ALS_MODELS and m["selected"]] == [choice.als_model]
+    validation_als = [m for m in choice.metrics if m["model"] in rec.ALS_MODELS and m["split"] == "validation"]
+    assert sorted(m["model"] for m in validation_als) == sorted(rec.ALS_MODELS)   # one grid point each in TINY
+    (served,) = [m for m in validation_als if m["selected"]]
+    assert served["model"] == choice.als_model and json.loads(served["params"]) == choice.als
+    assert choice.chosen()["als"] == {"model": choice.als_model, **choice.als}
+    residual_point = json.loads(next(m["params"] for m in validation_als if m["model"] == rec.RESIDUAL_ALS))
+    assert (residual_point["bias_reg_item"], residual_point["bias_reg_user"]) == choice.bias_reg
     assert choice.counts["test"]["ranked_users"] > 0
-    assert any("Test split" in line for line in choice.summary(TINY.eval_k))
+    assert any(f"ALS served: {choice.als_model}" in line for line in choice.summary(TINY.eval_k))
 
 
-def test_a_choice_that_loses_says_so_in_its_summary():
+def validation_row(model, rmse, ndcg):
+    return {"model": model, "rmse": rmse, "ndcg_at_k": ndcg}
+
+
+def test_served_point_must_beat_the_bias_baselines_rmse_before_ranking_quality_counts():
+    plain, residual = validation_row("als", 0.917, 0.083), validation_row("als_residual", 0.864, 0.071)
+    rows, bias_rmse = [plain, residual], 0.874
+    assert min(rows, key=rec.selection_key(RecommendSettings(), bias_rmse)) is residual
+    ranking_first = RecommendSettings(served_must_beat_bias_rmse=False)
+    assert min(rows, key=rec.selection_key(ranking_first, bias_rmse)) is plain
+    # No point beats the baseline: the best-ranking one is served all the same (and the summary says it loses).
+    assert min(rows, key=rec.selection_key(RecommendSettings(), bias_rmse=0.5)) is plain
+    by_rmse = RecommendSettings(selection_metric="rmse", served_must_beat_bias_rmse=False)
+    assert min(rows, key=rec.selection_key(by_rmse, bias_rmse)) is residual
+
+
+TEST_ROWS = [("als", 0.95, 0.04, 0.05), ("als_residual", 0.87, 0.07, 0.09), ("baseline_biases", 0.88, 0.03, 0.04),
+             ("most_popular", None, 0.06, 0.08)]
+
+
+@pytest.mark.parametrize("served, wins", [("als", False), ("als_residual", True)])
+def test_the_served_variant_is_the_one_compared_with_the_baselines(served, wins):
     metrics = [{"model": model, "split": "test", "rmse": r, "precision_at_k": p, "ndcg_at_k": n}
-               for model, r, p, n in [("als", 0.9, 0.04, 0.05), ("baseline_biases", 0.88, 0.03, 0.04),
-                                      ("most_popular", None, 0.06, 0.08)]]
-    choice = rec.Choice((5.0, 5.0), 10, {"rank": 10, "reg_param": 0.1, "min_item_ratings": 25}, metrics, {})
-    assert choice.als_beats_baselines() == {"rmse": False, "precision_at_k": False, "ndcg_at_k": False}
-    assert choice.summary(10)[-1] == "ALS does not beat both baselines on: rmse, precision_at_k, ndcg_at_k"
+               for model, r, p, n in TEST_ROWS]
+    choice = rec.Choice((5.0, 5.0), 10, served, {"rank": 10, "reg_param": 0.1, "min_item_ratings": 25}, metrics, {})
+    assert choice.als_beats_baselines() == {"rmse": wins, "precision_at_k": wins, "ndcg_at_k": wins}
+    summary = choice.summary(10)
+    assert summary[0].startswith(f"ALS served: {rec.ALS_DESCRIPTIONS[served]}")
+    if wins:
+        assert len(summary) == 1
+    else:
+        assert summary[-1] == "The served ALS (als) does not beat both baselines on: rmse, precision_at_k, ndcg_at_k"
 
 
 def test_settings_refuse_an_empty_grid_or_unknown_selection_metric():
     with pytest.raises(ValueError, match="every grid"):
         RecommendSettings(als_ranks=())
+    with pytest.raises(ValueError, match="every grid"):
+        RecommendSettings(als_residual_reg_params=())
     with pytest.raises(ValueError, match="selection_metric"):
         RecommendSettings(selection_metric="auc")
     with pytest.raises(ValueError, match="holdout_fraction"):

@@ -18,7 +18,8 @@ from tests.pg_server import pg_server  # noqa: F401 - the fixture
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "movielens"
 USERS = 20        # the first 20 users of ml-latest-small: ~3,000 ratings, every user with >= 20
-SMALL = RecommendSettings(als_ranks=(5,), als_reg_params=(0.1,), als_max_iter=5, min_item_ratings_grid=(3,),
+SMALL = RecommendSettings(als_ranks=(5,), als_reg_params=(0.1,), als_residual_ranks=(5,),
+                          als_residual_reg_params=(0.1,), als_max_iter=5, min_item_ratings_grid=(3,),
                           bias_reg_grid=((5.0, 5.0),))
 BAD_RATINGS = ["1,1,7.5,964982703", ",2,4.0,964982703"]   # off the scale; no user
 
@@ -106,8 +107,10 @@ def test_step_writes_gold_and_postgres_and_recommended_films_carry_their_soundtr
     stats_862 = lake.read_table(spark, "gold/movie_stats", "r1", GOLD_MOVIE_STATS).filter("tmdb_id = 862").first()
     assert stats_862.soundtrack_count == 2 and stats_862.title == "Toy Story"
     metrics = lake.read_table(spark, "gold/model_metrics", "r1", GOLD_MODEL_METRICS)
+    served = record.metrics["chosen"]["als"]["model"]
     assert {r.model for r in metrics.filter("split = 'test'").collect()} == {
-        "global_mean", "most_popular", "baseline_biases", "als", "als_unfiltered"}
+        "global_mean", "most_popular", "baseline_biases", "als", "als_residual", f"{served}_unfiltered"}
+    assert [r.model for r in metrics.filter("split = 'test' AND model LIKE 'als%' AND selected").collect()] == [served]
     assert set(record.metrics["als_beats_both_baselines"]) == {"rmse", "precision_at_k", "ndcg_at_k"}
 
     schema = settings.pg_schema

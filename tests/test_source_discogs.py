@@ -35,7 +35,9 @@ SOUNDTRACK = ('<release id="7" status="Accepted"><artists><artist><id>1</id><nam
               '<master_id is_main_release="true">12717</master_id></release>')
 NOT_SOUNDTRACK = ('<release id="8" status="Accepted"><title>Stockholm</title><genres><genre>Electronic</genre></genres>'
                   '<data_quality>Correct</data_quality></release>')
-MISMATCHED = '<release id="9" status="Accepted"><title>Broken</titel><genres><genre>Rock</genre></genres></release>'
+MISMATCHED = ('<release id="9" status="Accepted"><title>Broken</titel><genres><genre>Rock</genre></genres>'
+              '<styles><style>Score</style></styles></release>')
+MISMATCHED_NOT_SOUNDTRACK = '<release id="12" status="Accepted"><title>Broken</titel></release>'
 BAD_ID = '<release id="x10" status="Accepted"><title>ok</title><genres><genre>Stage &amp; Screen</genre></genres></release>'
 TRUNCATED = '<release id="11" status="Accepted"><title>Cut off</title><genres><genre>Stage &amp; Screen</genre>'
 
@@ -113,6 +115,24 @@ def test_broken_records_are_rejected_with_their_reason_and_the_rest_is_kept(spar
     assert kept.payload == SOUNDTRACK and kept.title == "Blade Runner"
     unfiltered = status_counts(classify(spark, [path], "release", soundtrack_filter=False))
     assert unfiltered == {"kept": 2, "rejected": 3, "filtered": 0}
+
+
+def test_a_record_without_any_soundtrack_marker_is_filtered_unparsed_even_when_broken(spark, tmp_path):
+    path = write_dump(tmp_path / "discogs_1_releases.xml.gz", MISMATCHED_NOT_SOUNDTRACK, NOT_SOUNDTRACK, SOUNDTRACK)
+    filtered = classify(spark, [path], "release")
+    assert status_counts(filtered) == {"kept": 1, "rejected": 0, "filtered": 2}
+    assert filtered.where("_status = 'filtered'").where("payload is not null").count() == 0
+    assert status_counts(classify(spark, [path], "release", soundtrack_filter=False)) == {
+        "kept": 2, "rejected": 1, "filtered": 0}
+
+
+def test_the_text_markers_are_a_superset_of_the_parsed_soundtrack_test(spark):
+    from pyspark.sql import functions as F
+
+    releases = classify(spark, [RELEASES], "release", soundtrack_filter=False).where("_status = 'kept'")
+    flags = releases.select(discogs.soundtrack_column(F.col("genres"), F.col("styles")).alias("parsed"),
+                            discogs.may_be_soundtrack(F.col("payload")).alias("marked")).collect()
+    assert any(r.parsed for r in flags) and not [r for r in flags if r.parsed and not r.marked]
 
 
 # --- saved search pages ---------------------------------------------------------------------------------

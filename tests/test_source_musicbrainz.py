@@ -50,6 +50,20 @@ def test_spark_parser_matches_python_on_real_lines_and_rejects_bad_ones(spark):
     assert kept[-1].secondary_types == ["Compilation, Soundtrack"]
 
 
+def test_the_soundtrack_filter_counts_other_groups_unparsed_and_keeps_comma_joined_soundtracks(spark):
+    soundtrack, joined = sample_groups(1)[0], sample_groups(1, lambda d: any("," in t for t in d["secondary-types"]))[0]
+    live = {"id": "mbid-live", "title": "Live at Leeds", "primary-type": "Album", "secondary-types": ["Live"]}
+    album = {"id": "mbid-album", "title": "Soundtrack to My Life", "primary-type": "Album", "secondary-types": []}
+    lines = [json.dumps(d, ensure_ascii=False) for d in (soundtrack, joined, live, album)] + ['{"id": "x", ']
+    raw = spark.createDataFrame([(line, "file:/mb.jsonl.gz") for line in lines], "payload string, _source_uri string")
+    rows = {r._record_ref: r for r in musicbrainz.parse_release_groups(raw, soundtrack_filter=True).collect()}
+    assert {ref: r._status for ref, r in rows.items()} == {
+        soundtrack["id"]: "kept", joined["id"]: "kept", "mbid-live": "filtered",
+        "mbid-album": "filtered", "x": "filtered"}  # the broken line names no soundtrack: counted, not parsed
+    assert rows["mbid-album"].title == "Soundtrack to My Life" and rows["mbid-album"].payload is None
+    assert rows["mbid-live"].title is None  # never parsed: the line does not contain the word
+
+
 def api_settings(tmp_path, server, **overrides):
     values = dict(lake_root=str(tmp_path / "lake"), musicbrainz_mode="api",
                   musicbrainz_base_url=server.url_for("").rstrip("/"), musicbrainz_rate_limit_per_s=20.0,

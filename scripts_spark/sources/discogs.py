@@ -118,6 +118,21 @@ def soundtrack_column(genres: "Column", styles: "Column") -> "Column":
             | F.arrays_overlap(F.coalesce(styles, F.array()), F.array(*map(F.lit, SOUNDTRACK_STYLES))))
 
 
+# Text a dump record must contain to possibly be soundtrack-like: the end of each soundtrack genre element
+# ('Stage &amp; Screen' is escaped in the dump, so only its last word is matched) and each whole style element.
+# The dump writes values without surrounding whitespace, so these are exact; a record lacking all of them cannot
+# pass `soundtrack_column`, and the XML parser (about 97% of the full dump's cost) is skipped for it.
+SOUNDTRACK_MARKERS = (tuple(f"{g.split()[-1]}</genre>" for g in SOUNDTRACK_GENRES)
+                      + tuple(f">{s}</style>" for s in SOUNDTRACK_STYLES))
+
+
+def may_be_soundtrack(payload: "Column") -> "Column":
+    """A cheap superset of `soundtrack_column` on the raw record text (plain substring search, no parsing)."""
+    from functools import reduce
+
+    return reduce(lambda a, b: a | b, [payload.contains(m) for m in SOUNDTRACK_MARKERS])
+
+
 def read_dump_chunks(spark, paths: list[str], element: str) -> "DataFrame":
     """(chunk, _source_uri): the file's text between consecutive `<element ` tags, streamed by Spark."""
     from pyspark.sql import functions as F
@@ -136,10 +151,27 @@ def dump_records(chunks: "DataFrame", element: str) -> "DataFrame":
 
     root = f"{element}s"
     prolog = rf"^\s*(<\?xml[^>]*\?>)?\s*(<{root}(\s[^>]*)?>)?\s*$"
-    body = F.regexp_replace("chunk", rf"\s*(</{root}>)?\s*$", "")
-    return (chunks.where(~F.col("chunk").rlike(prolog))
+    # Trailing whitespace and the root's closing tag are cut with trims and a suffix test, not a regex: a `\s*...$`
+    # pattern is retried at every whitespace run of a record and made a 1% run's dump parse take 20 minutes.
+    trimmed = _rtrim_space(F.col("chunk"))
+    close = f"</{root}>"
+    body = (F.when(trimmed.endswith(close), _rtrim_space(trimmed.substr(F.lit(1), F.length(trimmed) - len(close))))
+            .otherwise(trimmed))
+    is_prolog = (F.length("chunk") < PROLOG_MAX_CHARS) & F.col("chunk").rlike(prolog)
+    return (chunks.where(~is_prolog)
             .select(F.concat(F.lit(f"<{element} "), body).alias("payload"), "_source_uri")
             .withColumn("_complete", F.col("payload").endswith(f"</{element}>")))
+
+
+# A dump's prolog (`<?xml ...?>` and the root's opening tag) is well under this; records are longer or are not prologs.
+PROLOG_MAX_CHARS = 512
+
+
+def _rtrim_space(col: "Column") -> "Column":
+    """`col` without trailing whitespace (spaces, tabs, newlines): a linear trim, unlike a `\\s*$` regex."""
+    from pyspark.sql import functions as F
+
+    return F.rtrim(col, F.lit(" \t\r\n"))
 
 
 def _names(col: "Column") -> "Column":
@@ -149,19 +181,33 @@ def _names(col: "Column") -> "Column":
 
 
 def _classify(parsed: "DataFrame", bad: "Column", soundtrack: "Column", soundtrack_filter: bool) -> "Column":
+    """kept | filtered | rejected. With the filter on, a complete record without any soundtrack marker in its text
+    is filtered unparsed (`_parse` false): whether it would also have failed to parse is not worth the parse."""
     from pyspark.sql import functions as F
 
-    status = F.when(bad, F.lit(REJECTED))
+    status = F.when(~F.col("_complete"), F.lit(REJECTED))
+    if soundtrack_filter:
+        status = status.when(~F.col("_parse"), F.lit(FILTERED))
+    status = status.when(bad, F.lit(REJECTED))
     if soundtrack_filter:
         status = status.when(~soundtrack, F.lit(FILTERED))
     return status.otherwise(F.lit(KEPT))
+
+
+def _parsed_xml(records: "DataFrame", ddl: str, soundtrack_filter: bool) -> "DataFrame":
+    """records + `_parse` (worth parsing) + `x` (the parsed struct, null when not parsed)."""
+    from pyspark.sql import functions as F
+
+    worth = F.col("_complete") & (may_be_soundtrack(F.col("payload")) if soundtrack_filter else F.lit(True))
+    return (records.withColumn("_parse", worth)
+            .withColumn("x", F.when(F.col("_parse"), F.from_xml("payload", ddl, XML_OPTIONS))))
 
 
 def parse_dump_releases(records: "DataFrame", soundtrack_filter: bool) -> "DataFrame":
     """Release records -> BRONZE_DISCOGS_RELEASES columns + payload + `_status` (kept|filtered|rejected)."""
     from pyspark.sql import functions as F
 
-    x = records.withColumn("x", F.when(F.col("_complete"), F.from_xml("payload", RELEASE_XML_DDL, XML_OPTIONS)))
+    x = _parsed_xml(records, RELEASE_XML_DDL, soundtrack_filter)
     formats = F.flatten(F.transform(F.coalesce(F.col("x.formats.format"), F.array()), lambda f: F.concat(
         F.array(f["_name"]), F.coalesce(f["descriptions"]["description"], F.array().cast("array<string>")))))
     out = x.select(
@@ -180,7 +226,7 @@ def parse_dump_releases(records: "DataFrame", soundtrack_filter: bool) -> "DataF
         F.col("x.released").alias("released"),
         F.transform(F.coalesce(F.col("x.labels.label"), F.array()), lambda lb: lb["_name"]).alias("labels"),
         F.col("x.data_quality").alias("data_quality"),
-        "payload", "_source_uri", "_complete",
+        "payload", "_source_uri", "_complete", "_parse",
         F.coalesce(F.col("x._id").cast("string"), F.regexp_extract("payload", r'^<release id="([^"]*)"', 1))
          .alias("_record_ref"),
         (F.col("x").isNull() | F.col("x._corrupt_record").isNotNull() | F.col("x._id").isNull()).alias("_bad"))
@@ -191,7 +237,7 @@ def parse_dump_masters(records: "DataFrame", soundtrack_filter: bool) -> "DataFr
     """Master records -> BRONZE_DISCOGS_MASTERS columns + payload + `_status`."""
     from pyspark.sql import functions as F
 
-    x = records.withColumn("x", F.when(F.col("_complete"), F.from_xml("payload", MASTER_XML_DDL, XML_OPTIONS)))
+    x = _parsed_xml(records, MASTER_XML_DDL, soundtrack_filter)
     out = x.select(
         F.col("x._id").alias("master_id"),
         F.col("x.main_release").alias("main_release"),
@@ -201,7 +247,7 @@ def parse_dump_masters(records: "DataFrame", soundtrack_filter: bool) -> "DataFr
         F.coalesce(F.col("x.genres.genre"), F.array()).alias("genres"),
         F.coalesce(F.col("x.styles.style"), F.array()).alias("styles"),
         F.col("x.data_quality").alias("data_quality"),
-        "payload", "_source_uri", "_complete",
+        "payload", "_source_uri", "_complete", "_parse",
         F.coalesce(F.col("x._id").cast("string"), F.regexp_extract("payload", r'^<master id="([^"]*)"', 1))
          .alias("_record_ref"),
         (F.col("x").isNull() | F.col("x._corrupt_record").isNotNull() | F.col("x._id").isNull()).alias("_bad"))
@@ -217,7 +263,7 @@ def _finish_dump(out: "DataFrame", element: str, soundtrack_filter: bool) -> "Da
             # A filtered record is only counted: dropping its text here keeps a persisted copy of a
             # 56 GB dump down to the soundtrack share.
             .withColumn("payload", F.when(F.col("_status") != FILTERED, F.col("payload")))
-            .drop("_bad", "_complete"))
+            .drop("_bad", "_complete", "_parse"))
 
 
 def xml_reject_reason(fragment: str | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .bronze import KEPT, REJECTED
+from .bronze import FILTERED, KEPT, REJECTED
 from .checkpoint import Checkpoint, record_line
 from .http import Progress, RateLimitedSession
 
@@ -43,13 +43,28 @@ def parse_release_group(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_release_groups(raw: "DataFrame") -> "DataFrame":
-    """`raw` (payload, _source_uri) -> Bronze key columns + payload + `_status` + reject hint."""
+def is_soundtrack_group(secondary_types: "Column") -> "Column":
+    """A secondary type naming Soundtrack, also inside the comma-joined strings some rows carry."""
     from pyspark.sql import functions as F
 
-    parsed = raw.withColumn("j", F.from_json("payload", RELEASE_GROUP_DDL,
-                                             {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}))
+    return F.exists(F.coalesce(secondary_types, F.array()), lambda t: F.lower(t).contains("soundtrack"))
+
+
+def parse_release_groups(raw: "DataFrame", soundtrack_filter: bool = False) -> "DataFrame":
+    """`raw` (payload, _source_uri) -> Bronze key columns + payload + `_status` + reject hint.
+
+    With `soundtrack_filter`, a group whose secondary types do not name Soundtrack is `filtered` (counted, not
+    stored); a line without the word anywhere is filtered before its JSON is parsed (most lines of a full dump).
+    """
+    from pyspark.sql import functions as F
+
+    worth = F.lower(F.col("payload")).contains("soundtrack") if soundtrack_filter else F.lit(True)
+    parsed = raw.withColumn("_parse", worth).withColumn("j", F.when(F.col("_parse"), F.from_json(
+        "payload", RELEASE_GROUP_DDL, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})))
     bad = F.col("j").isNull() | F.col("j._corrupt_record").isNotNull() | F.col("j.id").isNull() | (F.col("j.id") == "")
+    status = F.when(~F.col("_parse"), F.lit(FILTERED)).when(bad, F.lit(REJECTED))
+    if soundtrack_filter:
+        status = status.when(~is_soundtrack_group(F.col("j.`secondary-types`")), F.lit(FILTERED))
     credit = F.coalesce(F.col("j.`artist-credit`"), F.array())
     return parsed.select(
         F.col("j.id").alias("release_group_id"),
@@ -61,9 +76,9 @@ def parse_release_groups(raw: "DataFrame") -> "DataFrame":
         F.transform(F.coalesce(F.col("j.tags"), F.array()), lambda t: t["name"]).alias("tags"),
         "payload", "_source_uri",
         F.coalesce(F.col("j.id"), F.regexp_extract("payload", r'"id"\s*:\s*"([^"]+)"', 1)).alias("_record_ref"),
-        F.when(bad, F.lit(REJECTED)).otherwise(F.lit(KEPT)).alias("_status"),
+        status.otherwise(F.lit(KEPT)).alias("_status"),
         F.lit(None).cast("string").alias("_reject_hint"),
-    )
+    ).withColumn("payload", F.when(F.col("_status") != FILTERED, F.col("payload")))  # filtered: counted, not kept
 
 
 class MusicBrainzClient:

@@ -2,8 +2,9 @@
 
 read each source that is present (file mode: musicbrainz/*.jsonl.gz, discogs/*_{masters,releases}*.xml.gz,
 discogs/search/**/*.json; api mode: the APIs, staged under the run's checkpoints) -> its parser in
-sources/ -> one Bronze table per source + bronze/release_rejects. Dump records outside the soundtrack
-filter (DISCOGS_SOUNDTRACK_FILTER) are counted, not stored. A missing source is skipped with a note.
+sources/ -> one Bronze table per source + bronze/release_rejects. Dump records and release groups outside the
+soundtrack filters (DISCOGS_SOUNDTRACK_FILTER, MUSICBRAINZ_SOUNDTRACK_FILTER) are counted, not stored; a record
+without any soundtrack marker in its text is counted without being parsed. A missing source is skipped with a note.
 """
 from __future__ import annotations
 
@@ -121,13 +122,14 @@ class ExtractReleases(BaseStep):
             finally:
                 client.http.close()
             raw = staged_records(read_envelopes(ctx.spark, checkpoint.staged_paths("pages")))
-            return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE, musicbrainz.parse_release_groups(raw),
-                         json_reject_reason)], None, {"musicbrainz_api": extract}
+            return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE, musicbrainz.parse_release_groups(
+                raw, s.musicbrainz_soundtrack_filter), json_reject_reason)], None, {"musicbrainz_api": extract}
         files = input_files(s.input_dir, "musicbrainz")
         if not files:
             return [], f"musicbrainz skipped: no {s.input_dir}/musicbrainz/*.jsonl.gz", {}
         raw = read_json_lines(ctx.spark, files)
-        return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE, musicbrainz.parse_release_groups(raw),
+        return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE,
+                     musicbrainz.parse_release_groups(raw, s.musicbrainz_soundtrack_filter),
                      json_reject_reason)], None, {"musicbrainz_files": len(files)}
 
     def _discogs(self, ctx: StepContext, ingested_at: datetime):
@@ -211,9 +213,12 @@ class ExtractReleases(BaseStep):
         kept = sum(a[KEPT] for a in accounting.values())
         filtered = sum(a[FILTERED] for a in accounting.values())
         rejected = sum(a[REJECTED] + a.get("not_found", 0) for a in accounting.values())
-        if filtered:
-            notes.append(f"{filtered} Discogs dump records outside the soundtrack filter were counted as rejected "
-                         "(not stored); set DISCOGS_SOUNDTRACK_FILTER=false to keep them")
-        metrics.update({"accounting": accounting, "filtered_not_soundtrack": filtered, "parse_rejected": rejected})
+        for name, flag in (("musicbrainz", "MUSICBRAINZ_SOUNDTRACK_FILTER"), ("discogs", "DISCOGS_SOUNDTRACK_FILTER")):
+            n = sum(a[FILTERED] for part, a in accounting.items() if part.startswith(name))
+            if n:
+                notes.append(f"{n} {name} records outside the soundtrack filter were counted as rejected "
+                             f"(not stored); set {flag}=false to keep them")
+        metrics.update({"accounting": accounting, "filtered_not_soundtrack": filtered, "parse_rejected": rejected,
+                        "musicbrainz_soundtrack_filter": ctx.settings.musicbrainz_soundtrack_filter})
         return StepResult(rows_in=read, rows_out=kept, rejected=rejected + filtered,
                           tables={**written, REJECTS_TABLE: rejected}, metrics=metrics, notes=notes)

@@ -85,7 +85,7 @@ class NormaliseAndBlock(BaseStep):
         try:
             ctx.lake.write_table(blocking.pairs, pairs_table, ctx.run_id)
             ctx.log.info("table_written", table=pairs_table)
-            skew = skew_report(blocking.key_stats, BLOCKING_SETTINGS)
+            skew = skew_report(blocking, BLOCKING_SETTINGS)
         finally:
             blocking.unpersist()
         pairs = read(pairs_table)

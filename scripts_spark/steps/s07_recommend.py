@@ -1,12 +1,15 @@
 """Step 07: MovieLens ALS recommender whose recommended films carry their soundtracks, served from PostgreSQL.
 
 read MovieLens CSVs + this run's gold/film_soundtracks -> clean (counted rejects) -> movie stats -> choose and
-score models on a time-aware split -> top-N per user with soundtracks -> Gold Parquet -> PostgreSQL (atomic swap).
+score models on a time-aware split (two baselines; plain ALS and ALS on the bias model's residuals) -> top-N per
+user from the chosen ALS variant, with soundtracks -> Gold Parquet -> PostgreSQL (atomic swap).
 """
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from functools import reduce
+from typing import Iterator
 
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StringType, StructField, StructType
@@ -34,8 +37,9 @@ SERVED = {
 class Recommend(BaseStep):
     number = "07"
     name = "recommend"
-    description = ("MovieLens ALS recommender (explicit, non-negative) chosen against two baselines; top-N per user "
-                   "with each film's soundtracks from Gold; Gold Parquet + PostgreSQL (staging table, atomic swap)")
+    description = ("MovieLens ALS recommender (explicit; plain or on the bias model's residuals, chosen on validation) "
+                   "measured against two baselines; top-N per user with each film's soundtracks from Gold; "
+                   "Gold Parquet + PostgreSQL (staging table, atomic swap)")
     inputs = ("input:movielens/*.csv", "gold/film_soundtracks")
     outputs = (*SERVED, REJECTS_TABLE, "postgres:recommendations,movie_stats,model_metrics")
 
@@ -83,11 +87,13 @@ class Recommend(BaseStep):
         ratings = clean["ratings"].persist()
         film_soundtracks = lake.read_table(spark, "gold/film_soundtracks", run_id, GOLD_FILM_SOUNDTRACKS)
 
-        choice = choose_and_evaluate(ratings, self.params, log)
+        with als_checkpoints(ctx):
+            choice = choose_and_evaluate(ratings, self.params, log)
+            recommendations = recommend_for_all_users(ratings, choice.als_model, choice.als, self.params).persist()
+            recommendations.count()   # fitted and scored while the checkpoint folder exists
         outputs = {
-            "gold/recommendations": with_films_and_soundtracks(
-                recommend_for_all_users(ratings, choice.als, self.params), clean["movies"], clean["links"],
-                film_soundtracks),
+            "gold/recommendations": with_films_and_soundtracks(recommendations, clean["movies"], clean["links"],
+                                                               film_soundtracks),
             "gold/movie_stats": movie_stats(ratings, clean["movies"], clean["links"], clean["tags"], film_soundtracks,
                                             self.params.shrinkage_prior_ratings),
             "gold/model_metrics": spark.createDataFrame(choice.metrics, GOLD_MODEL_METRICS),
@@ -101,7 +107,7 @@ class Recommend(BaseStep):
             tables[table] = gold.count()
             loads.append(postgres.TableLoad(gold, pg_table, _with_run_id(schema), key, tables[table]))
         served = postgres.replace_tables(loads, settings, log=log)
-        for df in (*flagged.values(), ratings):
+        for df in (*flagged.values(), ratings, recommendations):
             df.unpersist()
 
         rows_in = sum(sum(counts.values()) for counts in accounting.values())
@@ -119,6 +125,18 @@ class Recommend(BaseStep):
                      "als_beats_both_baselines": choice.als_beats_baselines(), "chosen": choice.chosen(),
                      "split_counts": choice.counts, "recommendations_with_soundtracks": with_soundtracks,
                      "postgres": {"server": postgres.where(settings), "tables": served}})
+
+
+@contextmanager
+def als_checkpoints(ctx: StepContext) -> Iterator[str]:
+    """A checkpoint folder for ALS under the run's folder (see RecommendSettings.als_checkpoint_interval), removed
+    afterwards. The lake path works locally and on abfss://; it replaces any folder set earlier in the session."""
+    folder = ctx.lake.run_file(ctx.run_id, "als_checkpoints")
+    ctx.spark.sparkContext.setCheckpointDir(folder)
+    try:
+        yield folder
+    finally:
+        ctx.lake.delete(folder, ctx.spark)
 
 
 def _with_run_id(schema: StructType) -> StructType:

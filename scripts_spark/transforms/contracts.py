@@ -182,7 +182,9 @@ def check_rows(df: DataFrame, contract: Contract, references: Mapping[str, DataF
         target = CONTRACTS[ref.table]
         keys = (references or {})[ref.table].select(*[F.col(t).alias(c) for c, t in zip(ref.columns, target.key)])
         flag = f"_ref_{ref.name}"
-        checked = checked.join(F.broadcast(keys.distinct().withColumn(flag, F.lit(True))), list(ref.columns), "left")
+        # No broadcast hint: at catalogue scale the referenced keys (a million films) are too big for one; AQE
+        # still broadcasts them when they are small.
+        checked = checked.join(keys.distinct().withColumn(flag, F.lit(True)), list(ref.columns), "left")
         failures.append(F.when(F.col(flag).isNull(),
                                _failure(ref.name, f"{', '.join(ref.columns)} not among the valid rows of {ref.table}")))
     return (checked.withColumn(FAILED, F.filter(F.array(*failures), lambda f: f.isNotNull()))

@@ -1,4 +1,5 @@
-"""Recommender transforms: movie stats, a time-aware split, two baselines, an ALS grid, top-N with soundtracks.
+"""Recommender transforms: movie stats, a time-aware split, two baselines, two ALS variants (plain, and on the
+bias model's residuals) tuned on one grid, top-N with soundtracks.
 
 Evaluation protocol (the same for every model, so the figures compare):
 - split: per user, the latest `holdout_fraction` of ratings are held out (`holdout_latest`); the training part
@@ -16,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -74,7 +75,8 @@ GOLD_MOVIE_STATS = StructType([
 ])
 
 GOLD_MODEL_METRICS = StructType([
-    # global_mean | baseline_biases | most_popular | als | als_unfiltered (ALS ranking every film, for the record)
+    # global_mean | baseline_biases | most_popular | als | als_residual | <served ALS>_unfiltered (the served ALS
+    # ranking every film, for the record)
     StructField("model", StringType(), False),
     StructField("split", StringType(), False),        # validation | test
     StructField("params", StringType(), False),       # JSON of the hyper-parameters
@@ -84,7 +86,9 @@ GOLD_MODEL_METRICS = StructType([
     StructField("k", IntegerType(), False),
     StructField("rated_pairs", LongType(), False),    # held-out ratings scored for RMSE
     StructField("ranked_users", LongType(), False),   # users scored for precision/NDCG
-    StructField("selected", BooleanType(), False),    # the configuration chosen on validation (and served)
+    # chosen and served: on validation the bias model's point and the one ALS point served; on test the baselines
+    # and the served ALS variant (the other variant's row is there for comparison)
+    StructField("selected", BooleanType(), False),
     StructField("fit_seconds", DoubleType(), True),
 ])
 
@@ -227,6 +231,15 @@ class BiasModel:
                             + F.coalesce("b_i", F.lit(0.0)))
                 .drop("b_u", "b_i"))
 
+    def persist(self) -> "BiasModel":
+        """Keep the bias tables: every residual ALS fit and every scoring of a grid joins them again."""
+        self.item_bias, self.user_bias = self.item_bias.persist(), self.user_bias.persist()
+        return self
+
+    def unpersist(self) -> None:
+        self.item_bias.unpersist()
+        self.user_bias.unpersist()
+
 
 def fit_biases(train: DataFrame, reg_item: float, reg_user: float) -> BiasModel:
     mu = train.agg(F.avg("rating")).first()[0]
@@ -242,17 +255,69 @@ def score_by_film(candidates: DataFrame, film_scores: DataFrame) -> DataFrame:
 
 
 # --- ALS ------------------------------------------------------------------------------------------------------
-def fit_als(train: DataFrame, rank: int, reg_param: float, params: RecommendSettings) -> "ALSModel":
+# The two ALS variants every run tunes, scores and chooses between (their names are GOLD_MODEL_METRICS.model).
+PLAIN_ALS, RESIDUAL_ALS = "als", "als_residual"
+ALS_MODELS = (PLAIN_ALS, RESIDUAL_ALS)
+
+
+def fit_als(train: DataFrame, rank: int, reg_param: float, params: RecommendSettings,
+            nonnegative: bool = True) -> "ALSModel":
     from pyspark.ml.recommendation import ALS
 
     blocks = params.als_blocks or train.sparkSession.sparkContext.defaultParallelism
     als = ALS(userCol="user_id", itemCol="movie_id", ratingCol="rating", rank=rank, regParam=reg_param,
-              maxIter=params.als_max_iter, implicitPrefs=False, nonnegative=True, coldStartStrategy="drop",
-              numUserBlocks=blocks, numItemBlocks=blocks, seed=params.seed)
+              maxIter=params.als_max_iter, implicitPrefs=False, nonnegative=nonnegative, coldStartStrategy="drop",
+              numUserBlocks=blocks, numItemBlocks=blocks, seed=params.seed,
+              checkpointInterval=params.als_checkpoint_interval)
     return als.fit(train)
 
 
-def als_scores(model: "ALSModel", candidates: DataFrame) -> DataFrame:
+@dataclass
+class ResidualAlsModel:
+    """mu + b_u + b_i + ALS(u, i): ALS (Spark ML, explicit) fitted on what the bias model leaves unexplained
+    (Koren 2008: factors model the interaction, the biases model the user's and the film's general level).
+
+    Like plain ALS it scores only users and films seen in training (coldStartStrategy drop): a pair ALS cannot
+    score is dropped, not predicted from the biases alone, so both variants are judged on the same pairs.
+    """
+    biases: BiasModel
+    interaction: "ALSModel"
+
+    def transform(self, pairs: DataFrame) -> DataFrame:
+        return (self.biases.predict(self.interaction.transform(pairs).withColumnRenamed("prediction", "residual"))
+                .withColumn("prediction", F.col("prediction") + F.col("residual")).drop("residual"))
+
+
+def residuals(ratings: DataFrame, biases: BiasModel) -> DataFrame:
+    """Ratings with `rating` replaced by rating - (mu + b_u + b_i): the part of a rating the biases do not explain."""
+    return (biases.predict(ratings).withColumn("rating", F.col("rating") - F.col("prediction"))
+            .select("user_id", "movie_id", "rating"))
+
+
+def fit_residual_als(train: DataFrame, rank: int, reg_param: float, biases: BiasModel,
+                     params: RecommendSettings) -> ResidualAlsModel:
+    # nonnegative=False: residuals are centred on zero (a user likes a film more, or less, than the biases say).
+    # Non-negative factors give non-negative dot products, so the model could only ever raise the bias prediction
+    # and every "less than expected" pair would be pushed to a residual of zero. (Plain ALS keeps non-negative
+    # factors: it predicts the rating itself, which is positive, and the factors stay readable as tastes.)
+    residual_ratings = residuals(train, biases).persist()
+    try:
+        return ResidualAlsModel(biases, fit_als(residual_ratings, rank, reg_param, params, nonnegative=False))
+    finally:
+        residual_ratings.unpersist()
+
+
+def fit_als_model(train: DataFrame, model: str, point: dict[str, Any], params: RecommendSettings,
+                  biases: BiasModel | None = None) -> "ALSModel | ResidualAlsModel":
+    """The ALS variant `model` at grid point `point`; a residual point names the bias regularisation it uses."""
+    if model == PLAIN_ALS:
+        return fit_als(train, point["rank"], point["reg_param"], params)
+    if biases is None:
+        biases = fit_biases(train, point["bias_reg_item"], point["bias_reg_user"])
+    return fit_residual_als(train, point["rank"], point["reg_param"], biases, params)
+
+
+def als_scores(model: "ALSModel | ResidualAlsModel", candidates: DataFrame) -> DataFrame:
     return model.transform(candidates).withColumnRenamed("prediction", "score")
 
 
@@ -262,7 +327,8 @@ class Choice:
     """What validation chose, and every figure measured on the way (rows of GOLD_MODEL_METRICS)."""
     bias_reg: tuple[float, float]
     bias_min_item_ratings: int
-    als: dict[str, Any]                     # rank, reg_param, max_iter, min_item_ratings
+    als_model: str                          # the served ALS variant: PLAIN_ALS or RESIDUAL_ALS
+    als: dict[str, Any]                     # its point: rank, reg_param, max_iter, min_item_ratings (+ bias_reg_*)
     metrics: list[dict[str, Any]]
     counts: dict[str, dict[str, int]]
 
@@ -271,15 +337,16 @@ class Choice:
                 for m in self.metrics if m["split"] == "test"}
 
     def chosen(self) -> dict[str, Any]:
-        return {"als": self.als, "baseline_biases": {"reg_item": self.bias_reg[0], "reg_user": self.bias_reg[1],
-                                                     "min_item_ratings": self.bias_min_item_ratings}}
+        return {"als": {"model": self.als_model, **self.als},
+                "baseline_biases": {"reg_item": self.bias_reg[0], "reg_user": self.bias_reg[1],
+                                    "min_item_ratings": self.bias_min_item_ratings}}
 
     def als_beats_baselines(self) -> dict[str, bool]:
-        """Per test metric: does ALS beat both baselines (lower RMSE; higher precision and NDCG)?"""
+        """Per test metric: does the served ALS beat both baselines (lower RMSE; higher precision and NDCG)?"""
         test = self.test_figures()
 
         def better(metric: str, baseline: str) -> bool:
-            ours, theirs = test["als"][metric], test[baseline][metric]
+            ours, theirs = test[self.als_model][metric], test[baseline][metric]
             if theirs is None:  # the baseline has no such figure (most-popular predicts no ratings)
                 return True
             return ours is not None and (ours < theirs if metric == "rmse" else ours > theirs)
@@ -290,14 +357,19 @@ class Choice:
         """Lines for the run's notes: the choice, the test figures, and where ALS does not win."""
         def fmt(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.4f}"
-        lines = [f"ALS chosen on validation: rank {self.als['rank']}, regParam {self.als['reg_param']}, candidate "
-                 f"films with >= {self.als['min_item_ratings']} ratings. Test split: " + "; ".join(
+        lines = [f"ALS served: {ALS_DESCRIPTIONS[self.als_model]}, chosen on validation: rank {self.als['rank']}, "
+                 f"regParam {self.als['reg_param']}, candidate films with >= {self.als['min_item_ratings']} ratings. "
+                 "Test split: " + "; ".join(
                      f"{model} RMSE {fmt(v['rmse'])}, precision@{k} {fmt(v['precision_at_k'])}, "
                      f"NDCG@{k} {fmt(v['ndcg_at_k'])}" for model, v in self.test_figures().items())]
         losses = [metric for metric, wins in self.als_beats_baselines().items() if not wins]
         if losses:
-            lines.append("ALS does not beat both baselines on: " + ", ".join(losses))
+            lines.append(f"The served ALS ({self.als_model}) does not beat both baselines on: " + ", ".join(losses))
         return lines
+
+
+ALS_DESCRIPTIONS = {PLAIN_ALS: f"{PLAIN_ALS} (ALS on the ratings, non-negative factors)",
+                    RESIDUAL_ALS: f"{RESIDUAL_ALS} (bias model mu + b_u + b_i plus ALS on its residuals)"}
 
 
 def _row(model: str, split: str, params: dict, k: int, evs: EvalSet, rmse_value: float | None = None,
@@ -343,37 +415,70 @@ def tune_biases(evs: EvalSet, params: RecommendSettings) -> tuple[list[dict], tu
     return rows + ranked, reg, json.loads(best["params"])["min_item_ratings"]
 
 
-def _selection_key(params: RecommendSettings, row: dict) -> tuple[float, float]:
-    if params.selection_metric == "rmse":
-        return (row["rmse"], -row["ndcg_at_k"])
-    return (-row["ndcg_at_k"], row["rmse"])
+def selection_key(params: RecommendSettings, bias_rmse: float) -> Callable[[dict], tuple]:
+    """Sort key of validation rows, best first: points that predict ratings better than the bias baseline come
+    first (when `served_must_beat_bias_rmse`), then the selection metric, then the other figure."""
+    def key(row: dict) -> tuple:
+        misses_rmse = params.served_must_beat_bias_rmse and not row["rmse"] < bias_rmse
+        if params.selection_metric == "rmse":
+            return (misses_rmse, row["rmse"], -row["ndcg_at_k"])
+        return (misses_rmse, -row["ndcg_at_k"], row["rmse"])
+    return key
 
 
-def tune_als(evs: EvalSet, params: RecommendSettings, log: "EventLogger | None" = None) -> tuple[list[dict], dict]:
-    """Every (rank, regParam) fitted once on the fit part; each candidate threshold ranked with that model."""
-    k, rows = params.eval_k, []
-    for rank, reg_param in product(params.als_ranks, params.als_reg_params):
-        t0 = time.perf_counter()
-        model = fit_als(evs.train, rank, reg_param, params)
-        seconds = time.perf_counter() - t0
-        value = rmse(model.transform(evs.rated))
-        grid = params.min_item_ratings_grid
-        quality = _ranked_per_threshold(evs, als_scores(model, evs.candidates(min(grid))), grid, k)
-        for m in grid:
-            point = {"rank": rank, "reg_param": reg_param, "max_iter": params.als_max_iter, "min_item_ratings": m}
-            rows.append(_row("als", "validation", point, k, evs, value, quality[m], seconds=seconds))
-        if log:
-            log.info("als_grid_point", rank=rank, reg_param=reg_param, rmse=round(value, 4),
-                     best_ndcg_at_k=round(max(r["ndcg_at_k"] for r in rows[-len(params.min_item_ratings_grid):]), 4),
-                     fit_seconds=round(seconds, 1))
-    best = min(rows, key=lambda r: _selection_key(params, r))
-    best["selected"] = True
-    return rows, json.loads(best["params"])
+def als_grid(params: RecommendSettings, model: str, bias_reg: tuple[float, float]) -> list[dict[str, Any]]:
+    """The (rank, regParam) points tried for one ALS variant; a residual point also names its bias model."""
+    if model == PLAIN_ALS:
+        ranks, reg_params, bias = params.als_ranks, params.als_reg_params, {}
+    else:
+        ranks, reg_params = params.als_residual_ranks, params.als_residual_reg_params
+        bias = {"bias_reg_item": bias_reg[0], "bias_reg_user": bias_reg[1]}
+    return [{"rank": rank, "reg_param": reg_param, "max_iter": params.als_max_iter, **bias}
+            for rank, reg_param in product(ranks, reg_params)]
+
+
+def tune_als(evs: EvalSet, params: RecommendSettings, bias_reg: tuple[float, float], bias_rmse: float,
+             log: "EventLogger | None" = None) -> tuple[list[dict], dict[str, dict], str]:
+    """Every grid point of both ALS variants fitted once on the fit part; each candidate threshold ranked with it.
+
+    Returns the validation rows, each variant's best point, and the variant to serve: the best point of all by
+    `selection_key` (`bias_rmse`: the bias baseline's validation RMSE). The residual variant builds on the bias
+    model that `tune_biases` chose.
+    """
+    k, grid, rows, best = params.eval_k, params.min_item_ratings_grid, [], {}
+    best_first = selection_key(params, bias_rmse)
+    biases = fit_biases(evs.train, *bias_reg).persist()
+    try:
+        for model in ALS_MODELS:
+            model_rows = []
+            for point in als_grid(params, model, bias_reg):
+                t0 = time.perf_counter()
+                fitted = fit_als_model(evs.train, model, point, params, biases)
+                seconds = time.perf_counter() - t0
+                value = rmse(fitted.transform(evs.rated))
+                quality = _ranked_per_threshold(evs, als_scores(fitted, evs.candidates(min(grid))), grid, k)
+                point_rows = [_row(model, "validation", {**point, "min_item_ratings": m}, k, evs, value, quality[m],
+                                   seconds=seconds) for m in grid]
+                if log:
+                    log.info("als_grid_point", model=model, rank=point["rank"], reg_param=point["reg_param"],
+                             rmse=round(value, 4), best_ndcg_at_k=round(max(r["ndcg_at_k"] for r in point_rows), 4),
+                             fit_seconds=round(seconds, 1))
+                model_rows += point_rows
+            best[model] = min(model_rows, key=best_first)
+            rows += model_rows
+    finally:
+        biases.unpersist()
+    served = min(best.values(), key=best_first)
+    served["selected"] = True
+    return rows, {model: json.loads(row["params"]) for model, row in best.items()}, served["model"]
 
 
 def score_on_test(test: EvalSet, params: RecommendSettings, bias_reg: tuple[float, float], bias_min: int,
-                  als_point: dict) -> list[dict[str, Any]]:
-    """Refit the chosen configurations on the whole training part and score every model once on the test part."""
+                  als_points: dict[str, dict], served: str) -> list[dict[str, Any]]:
+    """Refit the chosen configurations on the whole training part and score every model once on the test part.
+
+    Both ALS variants are scored (each at its own best validation point); `selected` marks the served one.
+    """
     k, rows = params.eval_k, []
     mu = test.train.agg(F.avg("rating")).first()[0]
     rows.append(_row("global_mean", "test", {}, k, test, rmse(test.rated.withColumn("prediction", F.lit(mu))),
@@ -385,25 +490,30 @@ def score_on_test(test: EvalSet, params: RecommendSettings, bias_reg: tuple[floa
                      _ranked(test, score_by_film(test.candidates(smallest), popularity), k), selected=True))
 
     t0 = time.perf_counter()
-    biases = fit_biases(test.train, *bias_reg)
+    biases = fit_biases(test.train, *bias_reg).persist()   # the baseline, and the base of the residual ALS
     seconds = time.perf_counter() - t0
-    rows.append(_row("baseline_biases", "test", {"reg_item": bias_reg[0], "reg_user": bias_reg[1],
-                                                 "min_item_ratings": bias_min}, k, test,
-                     rmse(biases.predict(test.rated)),
-                     _ranked(test, score_by_film(test.candidates(bias_min),
-                                                 biases.item_bias.withColumnRenamed("b_i", "score")), k),
-                     selected=True, seconds=seconds))
-
-    t0 = time.perf_counter()
-    model = fit_als(test.train, als_point["rank"], als_point["reg_param"], params)
-    seconds = time.perf_counter() - t0
-    als_rmse = rmse(model.transform(test.rated))
-    rows.append(_row("als", "test", als_point, k, test, als_rmse,
-                     _ranked(test, als_scores(model, test.candidates(als_point["min_item_ratings"])), k),
-                     selected=True, seconds=seconds))
-    # The same model ranking every unrated film, for the record: what the candidate threshold buys.
-    rows.append(_row("als_unfiltered", "test", {**als_point, "min_item_ratings": 1}, k, test, als_rmse,
-                     _ranked(test, als_scores(model, test.candidates(1)), k)))
+    try:
+        rows.append(_row("baseline_biases", "test", {"reg_item": bias_reg[0], "reg_user": bias_reg[1],
+                                                     "min_item_ratings": bias_min}, k, test,
+                         rmse(biases.predict(test.rated)),
+                         _ranked(test, score_by_film(test.candidates(bias_min),
+                                                     biases.item_bias.withColumnRenamed("b_i", "score")), k),
+                         selected=True, seconds=seconds))
+        for model in ALS_MODELS:
+            point = als_points[model]
+            t0 = time.perf_counter()
+            fitted = fit_als_model(test.train, model, point, params, biases)
+            seconds = time.perf_counter() - t0
+            value = rmse(fitted.transform(test.rated))
+            rows.append(_row(model, "test", point, k, test, value,
+                             _ranked(test, als_scores(fitted, test.candidates(point["min_item_ratings"])), k),
+                             selected=model == served, seconds=seconds))
+            if model == served:
+                # The served model ranking every unrated film, for the record: what the candidate threshold buys.
+                rows.append(_row(f"{model}_unfiltered", "test", {**point, "min_item_ratings": 1}, k, test, value,
+                                 _ranked(test, als_scores(fitted, test.candidates(1)), k)))
+    finally:
+        biases.unpersist()
     return rows
 
 
@@ -422,10 +532,14 @@ def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "Eve
                                         for key, value in evs.counts.items()})
     try:
         bias_rows, bias_reg, bias_min = tune_biases(validation, params)
-        als_rows, als_point = tune_als(validation, params, log)
+        bias_rmse = min(row["rmse"] for row in bias_rows)   # the chosen regularisation's, by construction
+        als_rows, als_points, served = tune_als(validation, params, bias_reg, bias_rmse, log)
         if log:
-            log.info("models_chosen", als=als_point, bias_reg=list(bias_reg), bias_min_item_ratings=bias_min)
-        test_rows = score_on_test(test, params, bias_reg, bias_min, als_point)
+            log.info("models_chosen", served=served, als=als_points, bias_reg=list(bias_reg),
+                     bias_min_item_ratings=bias_min, bias_validation_rmse=round(bias_rmse, 4),
+                     selection_metric=params.selection_metric,
+                     served_must_beat_bias_rmse=params.served_must_beat_bias_rmse)
+        test_rows = score_on_test(test, params, bias_reg, bias_min, als_points, served)
         if log:
             log.info("test_scored", models=sorted({row["model"] for row in test_rows}))
         counts = {"validation": validation.counts, "test": test.counts}
@@ -434,19 +548,21 @@ def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "Eve
         test.release()
         fit_part.unpersist()
         marked.unpersist()
-    return Choice(bias_reg, bias_min, als_point, bias_rows + als_rows + test_rows, counts)
+    return Choice(bias_reg, bias_min, served, als_points[served], bias_rows + als_rows + test_rows, counts)
 
 
 # --- serving ---------------------------------------------------------------------------------------------------------
-def recommend_for_all_users(ratings: DataFrame, als: dict[str, Any], params: RecommendSettings) -> DataFrame:
-    """Top-N per user from ALS (`als`: rank, reg_param, min_item_ratings) fitted on every rating.
+def recommend_for_all_users(ratings: DataFrame, model: str, als: dict[str, Any],
+                            params: RecommendSettings) -> DataFrame:
+    """Top-N per user from the ALS variant `model` at point `als` (rank, reg_param, min_item_ratings, and for the
+    residual variant its bias regularisation) fitted on every rating.
 
     Films with at least `min_item_ratings` ratings come first, as in the evaluation; a user who has rated nearly
     all of them gets the list topped up with the best-scored other films, so every user gets `top_n` when there
     are that many films left to recommend. Films the user rated are never recommended.
     Returns (user_id, movie_id, rank, predicted_rating).
     """
-    model = fit_als(ratings, als["rank"], als["reg_param"], params)
+    fitted = fit_als_model(ratings, model, als, params)
     rated = ratings.select("user_id", "movie_id")
     films = ratings.groupBy("movie_id").agg(F.count("*").alias("n"))
     eligible = F.col("n") >= als["min_item_ratings"]
@@ -456,7 +572,7 @@ def recommend_for_all_users(ratings: DataFrame, als: dict[str, Any], params: Rec
     full_lists = unrated.groupBy("user_id").count().filter(F.col("count") >= params.top_n).select("user_id")
     top_up = (ratings.select("user_id").distinct().join(full_lists, "user_id", "left_anti")
               .crossJoin(films.filter(~eligible)).join(rated, ["user_id", "movie_id"], "left_anti"))
-    return (top_k(als_scores(model, unrated.unionByName(top_up)), params.top_n, preferred=eligible)
+    return (top_k(als_scores(fitted, unrated.unionByName(top_up)), params.top_n, preferred=eligible)
             .select("user_id", "movie_id", "rank", clipped("score").alias("predicted_rating")))
 
 
