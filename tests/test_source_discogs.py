@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from pathlib import Path
 from datetime import datetime
 
 import pytest
@@ -254,3 +255,19 @@ def test_api_extract_resumes_after_a_crash_without_duplicates(spark, tmp_path, h
     assert rel.master_id is None and rel._status == "kept"
     assert reject_rows(discogs.parse_api_masters(staged_records(envelopes)), "discogs_api", "r1", WHEN,
                        json_reject_reason).count() == 0
+
+
+def test_the_python_dump_reader_classifies_every_record_as_the_spark_reader_does(spark, tmp_path):
+    path = write_dump(tmp_path / "discogs_1_releases.xml.gz", SOUNDTRACK, MISMATCHED, NOT_SOUNDTRACK, BAD_ID,
+                      MISMATCHED_NOT_SOUNDTRACK, TRUNCATED, close_root=False)
+    for paths in ([path], [RELEASES, path]):
+        for keep in (True, False):
+            python = discogs.parse_dump_releases(discogs.read_dump_records(spark, paths, "release", keep_unmarked=not keep), keep)
+            jvm = classify(spark, paths, "release", soundtrack_filter=keep)
+            columns = ["_record_ref", "_status", "title", "payload", "_reject_hint"]
+            def rows(df):  # a filtered record is only counted: its reference is not kept by the Python reader
+                return sorted(tuple("" if v is None or (r._status == "filtered" and k == "_record_ref") else v
+                                    for k, v in r.asDict().items()) for r in df.select(*columns).collect())
+            assert rows(python) == rows(jvm)
+    uris = {r._source_uri for r in discogs.read_dump_records(spark, [path], "release", False).collect()}
+    assert uris == {Path(path).absolute().as_uri()}

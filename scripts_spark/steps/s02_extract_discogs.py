@@ -168,7 +168,8 @@ class ExtractReleases(BaseStep):
                 notes.append(f"discogs {kind} dump skipped: no {s.input_dir}/discogs/*_{kind}*.xml.gz")
                 continue
             element = discogs.DUMP_KINDS[kind]
-            records = discogs.dump_records(discogs.read_dump_chunks(spark, by_kind[kind], element), element)
+            records = discogs.read_dump_records(spark, by_kind[kind], element,
+                                                keep_unmarked=not s.discogs_soundtrack_filter)
             parts.append(Part(f"discogs_{kind}", table, discogs.SOURCE_DUMP,
                               parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason))
             metrics[f"discogs_{kind}_files"] = len(by_kind[kind])
