@@ -4,8 +4,10 @@
 
 Builds `releases` dumps by repeating the real excerpt (data/sample/discogs/*releases.sample1000.xml.gz: 1,000
 real records) 1x, 10x, 50x, then, for each size in a fresh process (so that one size's peak cannot hide
-another's), reads it the way step 02 does: Spark text source split on `<release `, `from_xml` with the
-declared schema, soundtrack filter, and a count per status (every record parsed). Reported per size:
+another's), reads it the way step 02 does (`discogs.read_dump_records`: the file split into records in a Python
+worker, only soundtrack-marked records decoded; `from_xml` with the declared schema, soundtrack filter, a count per
+status), and, as the reference, Spark's text source split on `<release ` (`read_dump_chunks` + `dump_records`,
+every record parsed). Reported per size and reader:
 records/s (Spark session start and one warm-up pass excluded), the JVM's peak heap after the run (old generation = what
 survived collections, i.e. what the reader retains), the process tree's peak RSS (JVM + Python, sampled
 every 50 ms), and the plain-Python streaming reader (used by the dry run) with its own peak RSS. A
@@ -69,8 +71,9 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def measure_spark(path: str, kind: str, driver_memory: str) -> dict:
-    """One size in this process: Spark read + parse + classify + count, with memory figures."""
+def measure_spark(path: str, kind: str, driver_memory: str, reader: str = "step02") -> dict:
+    """One size in this process: Spark read + parse + classify + count, with memory figures. `reader`: step02
+    (Python record splitter, step 02's) or text (Spark's text source with the tag as record separator)."""
     from pyspark.sql import SparkSession
 
     from scripts_spark.sources import discogs
@@ -94,7 +97,11 @@ def measure_spark(path: str, kind: str, driver_memory: str) -> dict:
     parse = discogs.parse_dump_releases if kind == "releases" else discogs.parse_dump_masters
 
     def run(paths):
-        return status_counts(parse(discogs.dump_records(discogs.read_dump_chunks(spark, paths, element), element), True))
+        if reader == "step02":
+            records = discogs.read_dump_records(spark, paths, element, keep_unmarked=False)
+        else:
+            records = discogs.dump_records(discogs.read_dump_chunks(spark, paths, element), element)
+        return status_counts(parse(records, True))
 
     # One pass over the 1,000-record excerpt first: JIT and code generation are paid once per session (tens of
     # seconds on a busy machine) and would otherwise be billed to the smallest file.
@@ -148,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one:  # child process: measure one file with one engine, print JSON
         engine, path, kind = args.one
-        result = measure_spark(path, kind, args.driver_memory) if engine == "spark" else measure_python(path, kind)
+        result = (measure_python(path, kind) if engine == "python"
+                  else measure_spark(path, kind, args.driver_memory, "step02" if engine == "spark" else "text"))
         print(json.dumps(result))
         return 0
 
@@ -159,19 +167,23 @@ def main(argv: list[str] | None = None) -> int:
         path = build_dump(args.kind, times, workdir)
         uncompressed = sum(len(chunk) for chunk in iter(lambda f=gzip.open(path, "rb"): f.read(1 << 20), b""))
         result = {"times": times, "gz_mb": round(path.stat().st_size / 2**20, 1), "xml_mb": round(uncompressed / 2**20, 1)}
-        for engine in ("spark", "python"):
+        for engine in ("spark", "spark_text", "python"):
             out = subprocess.run([sys.executable, __file__, "--driver-memory", args.driver_memory, "--one", engine,
                                   str(path), args.kind], capture_output=True, text=True, check=True)
             result[engine] = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(result)
         print(json.dumps(result), flush=True)
-    print(f"\n{args.kind}: Spark text(lineSep='<release ') + from_xml, local[2], driver heap {args.driver_memory}")
-    print(f"{'size':>5} {'xml MB':>7} {'gz MB':>6} {'records':>8} | {'spark rec/s':>11} {'heap peak':>9} "
-          f"{'old gen':>8} {'RSS peak':>9} | {'python rec/s':>12} {'RSS peak':>9}")
+    print(f"\n{args.kind}, local[2], driver heap {args.driver_memory}: step 02 = Python record splitter + from_xml "
+          f"of marked records; text = Spark text(lineSep='<release ') + from_xml of every record; ratio = step 02 "
+          f"rec/s / text rec/s")
+    print(f"{'size':>5} {'xml MB':>7} {'gz MB':>6} {'records':>8} | {'step02 rec/s':>12} {'heap peak':>9} "
+          f"{'RSS peak':>9} | {'text rec/s':>10} {'heap peak':>9} {'RSS peak':>9} | {'ratio':>5} | "
+          f"{'python rec/s':>12} {'RSS peak':>9}")
     for r in rows:
-        s, p = r["spark"], r["python"]
-        print(f"{r['times']:>4}x {r['xml_mb']:>7} {r['gz_mb']:>6} {s['records']:>8} | {s['records_per_s']:>11} "
-              f"{s['jvm_heap_peak_mb']:>6} MB {s['jvm_old_gen_peak_mb']:>5} MB {s['tree_rss_peak_mb']:>6} MB | "
+        s, t, p = r["spark"], r["spark_text"], r["python"]
+        print(f"{r['times']:>4}x {r['xml_mb']:>7} {r['gz_mb']:>6} {s['records']:>8} | {s['records_per_s']:>12} "
+              f"{s['jvm_heap_peak_mb']:>6} MB {s['tree_rss_peak_mb']:>6} MB | {t['records_per_s']:>10} "
+              f"{t['jvm_heap_peak_mb']:>6} MB {t['tree_rss_peak_mb']:>6} MB | {s['records_per_s'] / t['records_per_s']:>5.2f} | "
               f"{p['records_per_s']:>12} {p['rss_peak_mb']:>6} MB")
     return 0
 

@@ -642,6 +642,43 @@ def _prf(q: dict | None, source: str) -> str:
     return f"{fig['precision']:.3f} / {fig['recall']:.3f} / {fig['f1']:.3f}" if fig else "-"
 
 
+def _share_with_interval(hits: int | None, total: int | None) -> str:
+    """hits/total as a share with the half-width of its 95% Wilson interval: how far two runs' figures may differ
+    by chance alone (a 1% input plants a few hundred pairs per source: about +/-2 points)."""
+    if not total:
+        return "-"
+    z, p = 1.96, hits / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    lo, hi = centre - half, centre + half
+    return f"{p:.3f} ({hits:,}/{total:,}; 95% {lo:.3f}-{hi:.3f})"
+
+
+def quality_table(runs: list[dict]) -> list[str]:
+    """Precision (true links / judged links) and recall (true links / planted positives) with their intervals."""
+    lines = ["", "Quality on the planted truth with 95% intervals (precision = true / judged links, recall = true "
+             "links / planted positives):", ""]
+    head = ["size", "MusicBrainz precision", "MusicBrainz recall", "Discogs precision", "Discogs recall"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in runs:
+        sources = ((r.get("quality") or {}).get("sources")) or {}
+        if not sources:
+            continue
+        cells = [r["label"]]
+        for src in ("musicbrainz", "discogs"):
+            fig = sources.get(src) or {}
+            cells += [_share_with_interval(fig.get("tp"), fig.get("judged")),
+                      _share_with_interval(fig.get("tp"), fig.get("positives"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _load_cell(r: dict) -> str:
+    """1-minute load when the run started / 15-minute load when it ended (roughly the load during a long run)."""
+    after = r.get("load_average_after") or []
+    return f"{r['load_average_before'][0]:.1f}" + (f" / {after[2]:.1f}" if len(after) > 2 else "")
+
+
 def code_cell(code: dict | None) -> str:
     if not code or not code.get("commit"):
         return "-"
@@ -667,7 +704,8 @@ def markdown_table(doc: dict) -> str:
         "masters + MusicBrainz release groups. Peak driver = JVM + Python driver RSS; all = every process of the "
         "run, Python workers included (JVM RSS + Python PSS: pages the forked workers share counted once); "
         "heap = the JVM's peak used heap. P / R / F1 on the planted truth. Load avg = the machine's 1-minute load "
-        "when the run started (the machine is shared); code = the commit the pipeline ran from "
+        "when the run started / its 15-minute load when the run ended (the machine is shared); code = the commit "
+        "the pipeline ran from "
         "(+changes: uncommitted changes under scripts_spark/).",
         "",
     ]
@@ -688,8 +726,9 @@ def markdown_table(doc: dict) -> str:
                   f"{human_bytes(mem.get('peak_driver_rss_bytes'))} / {human_bytes(mem.get('peak_total_pss_bytes'))}",
                   human_bytes((mem.get("jvm") or {}).get("heap_peak_bytes")),
                   _prf(r.get("quality"), "musicbrainz"), _prf(r.get("quality"), "discogs"),
-                  f"{r['load_average_before'][0]:.1f}", code_cell(r.get("code"))]
+                  _load_cell(r), code_cell(r.get("code"))]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += quality_table(runs)
     lines += ["", "Shuffle read / write bytes per step (Spark stage metrics of the step's jobs):", ""]
     head = ["size"] + steps
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

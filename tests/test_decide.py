@@ -204,6 +204,23 @@ def test_fit_separates_true_films_and_records_how_it_was_chosen():
     assert 0 < matcher["thresholds"]["review"] <= matcher["thresholds"]["match"] < 1
 
 
+def test_extra_training_set_feeds_the_weights_but_thresholds_and_quality_stay_on_the_primary_labels():
+    primary, positives = synthetic_training_frame(n_releases=80, seed=0)
+    extra, extra_positives = synthetic_training_frame(n_releases=60, seed=1)
+    frame = pd.concat([primary.assign(label_set=fm.PRIMARY_SET), fm.with_label_set(extra, "extra1")],
+                      ignore_index=True)
+    assert frame[["source", "release_id"]].drop_duplicates().shape[0] == 140   # r0.. of both sets never collide
+    matcher = fm.fit(frame, positives, folds=3, extra_positives={"extra1": extra_positives})
+    cv = matcher["cross_validation"]
+    assert cv["oof_at_thresholds"]["musicbrainz"]["positives"] == positives["musicbrainz"]
+    assert cv["oof_at_thresholds"]["musicbrainz"]["judged"] <= 80
+    extra_oof = cv["extra_sets_oof_at_thresholds"]["extra1"]["musicbrainz"]
+    assert extra_oof["positives"] == extra_positives["musicbrainz"] and extra_oof["recall"] >= 0.9
+    assert matcher["training_rows"]["by_label_set"] == {
+        "extra1": {"pairs": len(extra), "positives": extra_positives["musicbrainz"]},
+        "primary": {"pairs": len(primary), "positives": positives["musicbrainz"]}}
+
+
 def test_match_threshold_keeps_precision_at_target_and_review_band_stops_where_reviews_stop_paying():
     # best-per-release scores: 10 true links above 0.9, one false at 0.8, then a mixed band, then only false ones
     scores = [0.99] * 10 + [0.8] + [0.7, 0.65, 0.6, 0.55] + [0.3 - i * 0.01 for i in range(20)]

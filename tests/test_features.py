@@ -81,6 +81,8 @@ RELEASES = [
                 genres=["Stage & Screen"], styles=["Score"]),
     release_row("dg-story", "E.T.", 1982, source="discogs", primary_type=None, secondary_types=(),
                 genres=["Children's", "Stage & Screen"], styles=["Story"]),
+    release_row("dg-game", "E.T.", 1982, source="discogs", primary_type=None, secondary_types=(),
+                genres=["Electronic", "Stage & Screen"], styles=["Soundtrack", "Video Game Music"]),
     release_row("dg-ep", "E.T.", 1982, source="discogs", primary_type=None, secondary_types=(),
                 genres=["Electronic"], styles=["Techno"], formats=["Vinyl", '12"', "EP"]),
     release_row("cast", "Les Misérables (1991 Dutch cast)", 1991, title_norm="les miserables"),
@@ -100,7 +102,7 @@ _SOURCE = {r["release_id"]: r["source"] for r in RELEASES}
 PAIRS = [(t, _SOURCE[r], r) for t, r in [
     (1, "rg1"), (2, "rg1"), *[(11, r) for r in ("same", "next", "near", "far", "undated")],
     (21, "orig"), (22, "hint"), (31, "bb"), (41, "hyphen"), (42, "numbered"), (43, "credit"), (43, "va"),
-    (52, "m"), (53, "other"), *[(61, r) for r in ("mb-single", "dg-score", "dg-story", "dg-ep")],
+    (52, "m"), (53, "other"), *[(61, r) for r in ("mb-single", "dg-score", "dg-story", "dg-game", "dg-ep")],
     (71, "cast"), (72, "ost"), (81, "ted2"), (82, "ted2"), (83, "aladdin"), (84, "shaft"), (85, "gf2"),
     (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o"), (121, "ij"), (122, "ij"), (131, "br")]]
 
@@ -175,6 +177,8 @@ def test_release_type_signals_from_musicbrainz_types_and_discogs_genres_and_styl
     assert rows[(61, "dg-score")]["release_nonfilm_style"] == 0.0
     assert rows[(61, "dg-story")]["release_nonfilm_style"] == 1.0
     assert rows[(61, "dg-story")]["release_is_soundtrack"] == 0.0
+    # Discogs files game albums under the style 'Video Game Music' (a soundtrack style sits beside it)
+    assert rows[(61, "dg-game")]["release_nonfilm_style"] == 1.0
     assert rows[(61, "dg-ep")]["release_is_single_or_ep"] == 1.0
     assert rows[(61, "dg-ep")]["release_is_soundtrack"] == 0.0
 

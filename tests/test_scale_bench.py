@@ -277,3 +277,11 @@ def test_byte_and_count_formats_read_at_a_glance():
     assert [scale.human_bytes(n) for n in (512, 2048, 5 * 1024 ** 3, None)] == ["512 B", "2.0 KiB", "5.0 GiB", "-"]
     counts = (999, 4980, 249_000, 24_900_000, None)
     assert [scale.human_count(n) for n in counts] == ["999", "5.0k", "249k", "24.9M", "-"]
+
+
+def test_quality_shares_carry_their_wilson_interval():
+    assert scale._share_with_interval(90, 100) == "0.900 (90/100; 95% 0.826-0.945)"
+    assert scale._share_with_interval(0, 0) == "-"
+    lines = scale.quality_table([{"label": "x", "quality": {"sources": {
+        "musicbrainz": {"tp": 90, "judged": 100, "positives": 120}}}}])
+    assert lines[-1].startswith("| x | 0.900 (90/100; 95% 0.826-0.945) | 0.750 (90/120;") and lines[-1].endswith("| - | - |")
