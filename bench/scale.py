@@ -607,11 +607,67 @@ def run_size(label: str, input_dir: Path, work: Path, steps: str, labels: Path |
 # results: merge, table, chart
 # ---------------------------------------------------------------------------------------------------------------
 
+def _segment(record: dict) -> dict:
+    """What one invocation of a (possibly resumed) run was: its steps, when, on what load, from which code."""
+    return {k: record.get(k) for k in ("steps_requested", "started_at", "load_average_before", "load_average_after",
+                                       "code", "status", "exit_code", "failed", "log", "settings_env")} | {
+        "process_wall_seconds": (record.get("seconds") or {}).get("process_wall")}
+
+
+def resumed(earlier: dict, later: dict) -> dict | None:
+    """`later` continues `earlier` when it reran the same lake and run id from the step that failed (or the step after
+    the last one done), as `python -m scripts_spark run --steps 05-06` resumes a run whose 01-04 are in the lake. The
+    result is one record of the whole run: each step's figures from the invocation that ran it, peaks as maxima,
+    shuffle summed, quality from the later invocation, and `segments` telling the invocations apart (their load
+    and code may differ). None when `later` does not continue `earlier`."""
+    first = later["steps_requested"][0]
+    done = [n for n in earlier["steps_requested"] if (earlier["steps"].get(n) or {}).get("status") == "succeeded"]
+    if (first == "01" or (earlier["lake_root"], earlier["run_id"]) != (later["lake_root"], later["run_id"])
+            or not done or later["steps_requested"][0] in done
+            or int(first) != int(done[-1]) + 1 or done != earlier["steps_requested"][:len(done)]):
+        return None
+    steps = {n: earlier["steps"][n] for n in done} | later["steps"]
+    numbers = list(steps)
+    mem_old, mem_new = earlier["memory"], later["memory"]
+    memory = dict(mem_new)
+    for key in set(mem_old) | set(mem_new):
+        if key.startswith("peak_") and isinstance(mem_old.get(key), (int, float)):
+            memory[key] = max(mem_old.get(key) or 0, mem_new.get(key) or 0)
+    jvm_old, jvm_new = mem_old.get("jvm") or {}, mem_new.get("jvm") or {}
+    memory["jvm"] = {k: max(v or 0, jvm_old.get(k) or 0) if isinstance(v, (int, float)) else v
+                     for k, v in jvm_new.items()} or jvm_old
+    memory["samples"] = (mem_old.get("samples") or 0) + (mem_new.get("samples") or 0)
+    segments = earlier.get("segments") or [_segment(earlier)]
+    return {
+        **later,
+        "steps_requested": numbers,
+        "steps": steps,
+        "status": "succeeded" if all(s["status"] in ("succeeded", "skipped") for s in steps.values()) else "failed",
+        "started_at": earlier["started_at"], "load_average_before": earlier["load_average_before"],
+        "seconds": {"steps_total": round(sum(s["seconds"] or 0 for s in steps.values()), 3),
+                    "process_wall": round((earlier["seconds"].get("process_wall") or 0)
+                                          + (later["seconds"].get("process_wall") or 0), 3),
+                    "session_start": later["seconds"].get("session_start"),
+                    "evaluation": later["seconds"].get("evaluation")},
+        "candidate_pairs": {k: later["candidate_pairs"].get(k) or earlier["candidate_pairs"].get(k)
+                            for k in set(earlier["candidate_pairs"]) | set(later["candidate_pairs"])},
+        "shuffle": {k: (earlier["shuffle"].get(k) or 0) + (later["shuffle"].get(k) or 0) for k in later["shuffle"]},
+        "memory": memory,
+        "cpu_seconds": {"run": round((earlier["cpu_seconds"].get("run") or 0) + (later["cpu_seconds"].get("run") or 0), 2),
+                        **{n: c for n, c in earlier["cpu_seconds"].items() if n in done},
+                        **{n: c for n, c in later["cpu_seconds"].items() if n != "run"}},
+        "segments": segments + [_segment(later)],
+    }
+
+
 def merge_results(existing: dict | None, records: list[dict], machine: dict) -> dict:
-    """scale.json after these runs: a run replaces the earlier record of its label, other labels stay."""
+    """scale.json after these runs: a run replaces the earlier record of its label (or continues it, see resumed),
+    other labels stay."""
     doc = {"benchmark": "bench/scale.py", "full_size": FULL_SIZE, "runs": {}, **(existing or {})}
     doc["machine"] = machine
     for record in records:
+        earlier = doc["runs"].get(record["label"])
+        record = (earlier and resumed(earlier, record)) or record
         doc["runs"][record["label"]] = {**record, "machine": machine}
     doc["runs"] = dict(sorted(doc["runs"].items(), key=lambda kv: (kv[1]["records_in"]["total"], kv[0])))
     doc["growth"] = growth_exponents(doc)
@@ -714,7 +770,9 @@ def markdown_table(doc: dict) -> str:
                "MusicBrainz P / R / F1", "Discogs P / R / F1", "load avg", "code"])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
-        cells = [r["label"] + ("" if r["status"] == "succeeded" else " (failed)"),
+        resumed_at = [seg["steps_requested"][0] for seg in r.get("segments") or []][1:]
+        cells = [r["label"] + ("" if r["status"] == "succeeded" else " (failed)")
+                 + "".join(f" (resumed at {n})" for n in resumed_at),
                  human_count(r["records_in"]["total"])]
         for n in steps:
             s = r["steps"].get(n)
@@ -726,7 +784,8 @@ def markdown_table(doc: dict) -> str:
                   f"{human_bytes(mem.get('peak_driver_rss_bytes'))} / {human_bytes(mem.get('peak_total_pss_bytes'))}",
                   human_bytes((mem.get("jvm") or {}).get("heap_peak_bytes")),
                   _prf(r.get("quality"), "musicbrainz"), _prf(r.get("quality"), "discogs"),
-                  _load_cell(r), code_cell(r.get("code"))]
+                  _load_cell(r), " / ".join(dict.fromkeys(code_cell(seg.get("code"))
+                                                          for seg in r.get("segments") or [r]))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += quality_table(runs)
     lines += ["", "Shuffle read / write bytes per step (Spark stage metrics of the step's jobs):", ""]

@@ -205,10 +205,14 @@ def out_of_fold_scores(frame: pd.DataFrame, c: float, folds: int = CV_FOLDS,
 def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
                      requires: tuple[str, ...] = MATCH_REQUIRES) -> pd.DataFrame:
     """Step 05's choice: among candidate pairs, each release's top-ranked film, with `may_match` (every required
-    feature is 1)."""
+    feature is 1, and the film's share of the release's ranker odds reaches decide.MIN_RANK_SHARE)."""
+    from .transforms.decide import MIN_RANK_SHARE
+
     ordered = _ordered(frame, rank, score)[lambda d: d["is_candidate"]]
-    ordered = ordered.assign(may_match=np.all(ordered[list(requires)].to_numpy() >= 1.0, axis=1)
-                             if requires else True)
+    top = ordered.groupby(["source", "release_id"])["rank_logit"].transform("max")
+    mass = np.exp(ordered["rank_logit"] - top).groupby([ordered["source"], ordered["release_id"]]).transform("sum")
+    has_required = np.all(ordered[list(requires)].to_numpy() >= 1.0, axis=1) if requires else True
+    ordered = ordered.assign(rank_share=1.0 / mass, may_match=has_required & (1.0 / mass >= MIN_RANK_SHARE).to_numpy())
     return ordered.drop_duplicates(["source", "release_id"])
 
 

@@ -49,6 +49,8 @@ def links(spark):
         feature_row(8, "r5", title_exact=1, composer_match=1, release_is_soundtrack=0),
         # r6: the ranker's year evidence picks film 10 although film 9 has the same match score
         feature_row(9, "r6", 3, title_exact=1), feature_row(10, "r6", 3, title_exact=1, year_same=1),
+        # r7: two films alike in every feature: the first of them is reviewed, not matched
+        feature_row(11, "r7", 0, title_exact=1, composer_match=1), feature_row(12, "r7", 0, title_exact=1, composer_match=1),
     ]
     features = spark.createDataFrame(rows, FEATURES_SCHEMA)
     return {r["release_id"]: r.asDict() for r in decide.link_pairs(features, SETTINGS).collect()}
@@ -72,6 +74,15 @@ def test_a_record_its_source_does_not_type_as_a_soundtrack_is_reviewed_however_h
     assert links["r5"]["match_score"] > 0.9 and links["r5"]["decision"] == "review"
     assert json.loads(links["r5"]["reasons"])["unmet_requirements"] == ["release_is_soundtrack"]
     assert json.loads(links["r1"]["reasons"])["unmet_requirements"] == []
+
+
+def test_a_film_that_does_not_stand_clear_of_its_look_alike_goes_to_review(links):
+    assert links["r7"]["match_score"] > 0.9 and links["r7"]["decision"] == "review"
+    reasons = json.loads(links["r7"]["reasons"])
+    assert reasons["unmet_requirements"] == [decide.CLEAR_BEST_FILM] and reasons["rank_share"] == 0.5
+    # r1's runner-up is 5 log-odds behind: a share of 1 / (1 + e^-5)
+    assert links["r1"]["decision"] == "match"
+    assert json.loads(links["r1"]["reasons"])["rank_share"] == pytest.approx(1 / (1 + math.exp(-5)), abs=1e-4)
 
 
 def test_the_ranker_picks_the_film_and_the_decision_weights_score_it(links):
@@ -234,14 +245,17 @@ def test_match_threshold_keeps_precision_at_target_and_review_band_stops_where_r
 
 
 def test_best_per_release_uses_candidates_only_and_orders_like_step_05():
-    frame = pd.DataFrame({"source": "musicbrainz", "release_id": ["a", "a", "a", "b"], "tmdb_id": [3, 2, 1, 9],
-                          "year_diff": [1.0, 0.0, 0.0, np.nan], "is_candidate": [True, True, False, True],
-                          "release_is_soundtrack": [1.0, 1.0, 1.0, 0.0], "label": [0, 1, 0, 0]})
-    rank = np.array([2.0, 2.0, 9.0, 0.1])
-    best = fm.best_per_release(frame, rank, np.array([0.7, 0.7, 0.99, 0.95])).set_index("release_id")
-    assert best["tmdb_id"].to_dict() == {"a": 2, "b": 9}     # tie on rank and score: the closer year
-    assert best["may_match"].to_dict() == {"a": True, "b": False}
-    assert fm.quality_at(best.reset_index(), 0.5, {"musicbrainz": 1})["musicbrainz"]["judged"] == 1
+    frame = pd.DataFrame({"source": "musicbrainz", "release_id": ["a", "a", "a", "b", "c", "c"],
+                          "tmdb_id": [3, 2, 1, 9, 4, 5], "year_diff": [1.0, 0.0, 0.0, np.nan, 0.0, 0.0],
+                          "is_candidate": [True, True, False, True, True, True],
+                          "release_is_soundtrack": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0], "label": [0, 1, 0, 0, 1, 0]})
+    rank = np.array([2.0, 2.0, 9.0, 0.1, 6.0, 1.0])
+    best = fm.best_per_release(frame, rank, np.array([0.7, 0.7, 0.99, 0.95, 0.9, 0.2])).set_index("release_id")
+    assert best["tmdb_id"].to_dict() == {"a": 2, "b": 9, "c": 4}     # tie on rank and score: the closer year
+    # a: two films tie on the ranker (share 0.5, as step 05's clear_best_film); b: not typed a soundtrack
+    assert best["may_match"].to_dict() == {"a": False, "b": False, "c": True}
+    assert best.loc["a", "rank_share"] == pytest.approx(0.5)
+    assert fm.quality_at(best.reset_index(), 0.5, {"musicbrainz": 2})["musicbrainz"]["judged"] == 1
 
 
 def test_signed_regression_keeps_each_weight_on_its_side():

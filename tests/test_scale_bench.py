@@ -285,3 +285,36 @@ def test_quality_shares_carry_their_wilson_interval():
     lines = scale.quality_table([{"label": "x", "quality": {"sources": {
         "musicbrainz": {"tp": 90, "judged": 100, "positives": 120}}}}])
     assert lines[-1].startswith("| x | 0.900 (90/100; 95% 0.826-0.945) | 0.750 (90/120;") and lines[-1].endswith("| - | - |")
+
+
+def _record(steps: dict, requested: list[str], **extra) -> dict:
+    return {"label": "100pct", "lake_root": "/l", "run_id": "scale-100pct", "steps_requested": requested,
+            "records_in": {"total": 100}, "percent": None,
+            "steps": {n: {"status": st, "seconds": sec} for n, (st, sec) in steps.items()},
+            "started_at": extra.get("started_at", "t0"), "load_average_before": [1.0, 1.0, 1.0],
+            "load_average_after": [2.0, 2.0, 2.0], "code": {"commit": extra.get("commit", "a" * 40)},
+            "status": "failed" if any(st != "succeeded" for st, _ in steps.values()) else "succeeded",
+            "seconds": {"process_wall": 10.0}, "candidate_pairs": extra.get("pairs", {"valid": None}),
+            "shuffle": {"shuffle_read_bytes": 5, "shuffle_write_bytes": 5},
+            "memory": {"peak_driver_rss_bytes": extra.get("peak", 1), "jvm": {"heap_peak_bytes": extra.get("peak", 1)}},
+            "cpu_seconds": {"run": 4.0, **{n: 1.0 for n in steps}}, "quality": extra.get("quality")}
+
+
+def test_a_run_resumed_at_the_failed_step_continues_the_earlier_record():
+    earlier = _record({"01": ("succeeded", 70.0), "02": ("succeeded", 900.0), "03": ("failed", 0.1)},
+                      ["01", "02", "03"], pairs={"valid": 7}, peak=4)
+    later = _record({"03": ("succeeded", 300.0)}, ["03"], started_at="t1", commit="b" * 40, peak=3,
+                    quality={"sources": {}})
+    merged = scale.resumed(earlier, later)
+    assert merged["steps_requested"] == ["01", "02", "03"] and merged["status"] == "succeeded"
+    assert merged["seconds"]["steps_total"] == 1270.0 and merged["seconds"]["process_wall"] == 20.0
+    assert merged["memory"]["peak_driver_rss_bytes"] == 4 and merged["memory"]["jvm"]["heap_peak_bytes"] == 4
+    assert merged["shuffle"]["shuffle_read_bytes"] == 10 and merged["candidate_pairs"]["valid"] == 7
+    assert merged["started_at"] == "t0" and merged["quality"] == {"sources": {}}
+    assert [seg["steps_requested"] for seg in merged["segments"]] == [["01", "02", "03"], ["03"]]
+    doc = scale.merge_results({"runs": {"100pct": earlier}}, [later], {"cores": 2})
+    assert doc["runs"]["100pct"]["steps"]["03"]["seconds"] == 300.0
+    # not a continuation: a run from 01, another lake, or a gap in the steps replaces the record
+    assert scale.resumed(earlier, _record({"01": ("succeeded", 1.0)}, ["01"])) is None
+    assert scale.resumed(earlier, {**later, "lake_root": "/other"}) is None
+    assert scale.resumed(earlier, _record({"04": ("succeeded", 1.0)}, ["04"])) is None
