@@ -89,6 +89,8 @@ def measure_spark(path: str, kind: str, driver_memory: str, reader: str = "step0
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    # step 02's reader runs in Python workers: they must start this interpreter (the venv's), not python3 from PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master("local[2]").appName("dump-reader-bench")
              .config("spark.driver.memory", driver_memory).config("spark.ui.enabled", "false")
              .config("spark.sql.shuffle.partitions", "2").getOrCreate())
