@@ -517,6 +517,7 @@ def quality(evaluation: dict | None) -> dict | None:
     keep = ("precision", "recall", "f1", "tp", "judged", "positives", "predicted_matches")
     return {"labels": evaluation.get("labels"),
             "sources": {src: {k: fig.get(k) for k in keep} for src, fig in sorted(evaluation["sources"].items())},
+            "missed": evaluation.get("missed"),
             "blocking": {src: {k: fig.get(k) for k in ("pair_completeness", "found", "positives", "candidates")}
                          for src, fig in sorted((evaluation.get("blocking") or {}).items())}}
 
@@ -726,6 +727,23 @@ def quality_table(runs: list[dict]) -> list[str]:
             cells += [_share_with_interval(fig.get("tp"), fig.get("judged")),
                       _share_with_interval(fig.get("tp"), fig.get("positives"))]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines + missed_table(runs)
+
+
+def missed_table(runs: list[dict]) -> list[str]:
+    """Where the planted positives that are not linked went (`evaluate.missed_positives`), per size and source."""
+    rows = [(r["label"], src, fig) for r in runs for src, fig in sorted(((r.get("quality") or {}).get("missed")
+                                                                        or {}).items())]
+    if not rows:
+        return []
+    lines = ["", "Planted positives not linked, by where they went (exact tie: in review, the film is one of two best "
+             "films equal in every feature):", ""]
+    head = ["size", "source", "other film", "exact tie", "review", "no link", "recall without exact ties"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, src, fig in rows:
+        lines.append("| " + " | ".join([label, src] + [f"{fig.get(k, 0):,}" for k in
+                                                        ("other_film", "review_exact_tie", "review", "no_link")]
+                                       + [f"{fig.get('recall_without_exact_ties', 0):.3f}"]) + " |")
     return lines
 
 

@@ -69,6 +69,48 @@ def link_quality(links: DataFrame, labels: DataFrame) -> dict[str, dict]:
     return out
 
 
+# Where a labelled positive that is not linked went, in the order a release's Gold rows are read.
+MISSED_OUTCOMES = ("other_film", "review_exact_tie", "review", "no_link")
+
+
+def missed_positives(gold: DataFrame, labels: DataFrame) -> dict[str, dict]:
+    """Per source, where the labelled positives that are not `match` links went: `other_film` (the release is
+    linked to another film), `review_exact_tie` (in review, and the film is one of two best films that agree in
+    every feature - the decision score of the first and the runner-up are equal, so no weighting can choose),
+    `review` (in review for another reason), `no_link` (no Gold row for the pair's release). Also
+    `recall_without_exact_ties`: recall once the exact ties are set aside, i.e. what the matcher could have found."""
+    positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()
+    score = F.get_json_object("reasons", "$.score")
+    runner_up = F.get_json_object("reasons", "$.runner_up.tmdb_id").cast("long")
+    rows = gold.select("source", "release_id", F.col("tmdb_id").alias("linked_tmdb_id"), "decision",
+                       ((score == F.get_json_object("reasons", "$.runner_up.score")) & score.isNotNull())
+                       .alias("tied"), runner_up.alias("runner_up"))
+    is_match = F.col("decision") == "match"
+    in_review = F.col("decision") == "review"
+    mine = F.col("linked_tmdb_id") == F.col("tmdb_id")
+    flags = (positives.join(rows, ["source", "release_id"], "left")
+             .groupBy(*LINK_KEY)
+             .agg(F.max(is_match & mine).alias("found"),
+                  F.max(is_match & ~mine).alias("other_film"),
+                  F.max(in_review & F.col("tied") & (mine | (F.col("runner_up") == F.col("tmdb_id"))))
+                  .alias("review_exact_tie"),
+                  F.max(in_review).alias("review")))
+    outcome = (F.when(F.coalesce("found", F.lit(False)), F.lit("found"))
+               .when(F.coalesce("other_film", F.lit(False)), F.lit("other_film"))
+               .when(F.coalesce("review_exact_tie", F.lit(False)), F.lit("review_exact_tie"))
+               .when(F.coalesce("review", F.lit(False)), F.lit("review"))
+               .otherwise(F.lit("no_link")))
+    counts: dict[str, dict[str, int]] = {}
+    for r in flags.groupBy("source", outcome.alias("outcome")).agg(F.count(F.lit(1)).alias("n")).collect():
+        counts.setdefault(r["source"], {})[r["outcome"]] = r["n"]
+    out = {}
+    for src, by in sorted(counts.items()):
+        found, ties = by.get("found", 0), by.get("review_exact_tie", 0)
+        out[src] = {**{k: by.get(k, 0) for k in MISSED_OUTCOMES},
+                    "recall_without_exact_ties": _ratio(found, sum(by.values()) - ties)}
+    return out
+
+
 def _token_set_in_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     from rapidfuzz import fuzz, process
 
@@ -118,9 +160,10 @@ def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_orig
     spark = get_spark(settings)
     lake = Lake(settings.lake_root)
     labels = read_labels(spark, labels_path).cache()
-    matches = (lake.read_table(spark, "gold/soundtrack_matches", run_id, schema_of("gold/soundtrack_matches"))
-               .filter(F.col("decision") == "match"))
-    result: dict = {"run_id": run_id, "labels": str(labels_path), "sources": link_quality(matches, labels),
+    gold = lake.read_table(spark, "gold/soundtrack_matches", run_id, schema_of("gold/soundtrack_matches"))
+    result: dict = {"run_id": run_id, "labels": str(labels_path),
+                    "sources": link_quality(gold.filter(F.col("decision") == "match"), labels),
+                    "missed": missed_positives(gold, labels),
                     "blocking": blocking_figures(lake, spark, run_id, labels_path)}
     if include_original:
         films = lake.read_table(spark, "silver/films", run_id, schema_of("silver/films"))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from scripts_spark.evaluate import evaluate_run, link_quality, original_rule_links, read_labels
+from scripts_spark.evaluate import evaluate_run, link_quality, missed_positives, original_rule_links, read_labels
 from scripts_spark.lake import Lake
 from scripts_spark.schemas import (GOLD_SOUNDTRACK_MATCHES, SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES)
 from test_features import film_row, release_row
@@ -105,7 +105,10 @@ def test_evaluate_run_writes_the_evaluation_json_with_blocking_and_the_original_
                           include_original=True)
     saved = json.loads(lake.read_text(lake.run_file(RUN_ID, "evaluation.json")))
     assert saved == json.loads(json.dumps(result))
-    assert set(result) == {"run_id", "labels", "sources", "blocking", "original_rule"}
+    assert set(result) == {"run_id", "labels", "sources", "missed", "blocking", "original_rule"}
+    # rg-dumbo's film 2 is in review while film 7 is linked; rg-missed has no Gold row at all
+    assert result["missed"]["musicbrainz"] == {"other_film": 1, "review_exact_tie": 0, "review": 0, "no_link": 1,
+                                               "recall_without_exact_ties": 0.3333}
     ref = reference_scores(lake, labels, "candidates")
     for source in ("musicbrainz", "discogs"):
         assert result["blocking"][source]["pair_completeness"] == ref[source]["pair_completeness"]
@@ -114,3 +117,31 @@ def test_evaluate_run_writes_the_evaluation_json_with_blocking_and_the_original_
     # the original rule links Jaws (1975 vs 1976) on both sources; City of Angels (1998 vs 1990) is too far apart
     assert result["original_rule"]["musicbrainz"]["tp"] == 1 and result["original_rule"]["musicbrainz"]["judged"] == 1
     assert result["original_rule"]["discogs"]["tp"] == 1
+
+
+def _reasons(score, runner_up=None, runner_score=None):
+    doc = {"score": score}
+    if runner_up is not None:
+        doc["runner_up"] = {"tmdb_id": runner_up, "score": runner_score}
+    return json.dumps(doc)
+
+
+def test_missed_positives_say_where_each_unlinked_positive_went_and_set_exact_ties_aside(spark):
+    labels = spark.createDataFrame([
+        ("musicbrainz", 1, "found", 1, ""), ("musicbrainz", 2, "tie-first", 1, ""),
+        ("musicbrainz", 3, "tie-second", 1, ""), ("musicbrainz", 4, "close", 1, ""),
+        ("musicbrainz", 5, "elsewhere", 1, ""), ("musicbrainz", 6, "absent", 1, ""),
+        ("musicbrainz", 7, "tie-third", 1, ""), ("musicbrainz", 9, "found", 0, "a negative is never missed"),
+    ], "source string, tmdb_id long, release_id string, label int, note string")
+    gold = spark.createDataFrame([
+        (1, "musicbrainz", "found", "release_group", 0.9, "match", _reasons(0.9)),
+        (2, "musicbrainz", "tie-first", "release_group", 0.9, "review", _reasons(0.9, 20, 0.9)),
+        (30, "musicbrainz", "tie-second", "release_group", 0.9, "review", _reasons(0.9, 3, 0.9)),
+        (4, "musicbrainz", "close", "release_group", 0.9, "review", _reasons(0.9, 40, 0.85)),
+        (50, "musicbrainz", "elsewhere", "release_group", 0.9, "match", _reasons(0.9)),
+        # a three-way tie whose labelled film is neither the first nor the runner-up: not known to be tied
+        (70, "musicbrainz", "tie-third", "release_group", 0.9, "review", _reasons(0.9, 71, 0.9)),
+    ], GOLD_SOUNDTRACK_MATCHES)
+    missed = missed_positives(gold, labels)
+    assert missed == {"musicbrainz": {"other_film": 1, "review_exact_tie": 2, "review": 2, "no_link": 1,
+                                      "recall_without_exact_ties": 0.2}}

@@ -62,6 +62,8 @@ FILMS = [
     film_row(109, "Love", 2015), film_row(110, "Oppenheimer", 2023),
     film_row(121, "Raiders of the Lost Ark", 1981), film_row(131, "Blade Runner 2049", 2017),
     film_row(122, "Indiana Jones and the Dial of Destiny", 2023),
+    film_row(141, "The Witness", 2001, title_norm="witness"), film_row(142, "Witness", 1985),
+    film_row(143, "Love", 2001, original_title="L’Amour", original_title_norm="amour"),
 ]
 RELEASES = [
     release_row("rg1", "Dumbo", 2019, ["Danny Elfman"]),
@@ -97,6 +99,10 @@ RELEASES = [
     release_row("br", "Blade Runner 2049 (Original Motion Picture Soundtrack)", 2017, title_norm="blade runner 2049"),
     release_row("ij", "Indiana Jones And The Raiders Of The Lost Ark", 2024, source="discogs",
                 title_norm="indiana jones and the raiders of the lost ark"),
+    release_row("wit", "Witness (Original Motion Picture Soundtrack)", 1985, title_norm="witness"),
+    release_row("thewit", "The Witness", 2001, title_norm="witness"),
+    release_row("amour", "L'Amour", 2001, title_norm="amour"), release_row("lamour", "Amour", 2001),
+    release_row("witsong", 'Song (From "The Witness")', 2001, title_norm="song", film_hint_norm="witness"),
 ]
 _SOURCE = {r["release_id"]: r["source"] for r in RELEASES}
 PAIRS = [(t, _SOURCE[r], r) for t, r in [
@@ -104,7 +110,8 @@ PAIRS = [(t, _SOURCE[r], r) for t, r in [
     (21, "orig"), (22, "hint"), (31, "bb"), (41, "hyphen"), (42, "numbered"), (43, "credit"), (43, "va"),
     (52, "m"), (53, "other"), *[(61, r) for r in ("mb-single", "dg-score", "dg-story", "dg-game", "dg-ep")],
     (71, "cast"), (72, "ost"), (81, "ted2"), (82, "ted2"), (83, "aladdin"), (84, "shaft"), (85, "gf2"),
-    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o"), (121, "ij"), (122, "ij"), (131, "br")]]
+    (91, "p"), (91, "pb"), (92, "p"), (109, "l"), (110, "o"), (121, "ij"), (122, "ij"), (131, "br"),
+    *[(t, r) for t in (141, 142) for r in ("wit", "thewit", "witsong")], (143, "amour"), (143, "lamour"), (1, "amour")]]
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +201,15 @@ def test_sequel_numbers_that_differ_mismatch_but_the_film_year_in_a_release_titl
     assert rows[(83, "aladdin")]["number_mismatch"] == 0.0
     assert rows[(84, "shaft")]["number_mismatch"] == 1.0
     assert rows[(85, "gf2")]["number_mismatch"] == 0.0
+
+
+def test_titles_equal_only_without_their_leading_article_differ(rows):
+    differs = {key: rows[key]["title_article_differs"] for key in rows if key[0] in (141, 142, 143, 1)
+               and key[1] in ("wit", "thewit", "witsong", "amour", "lamour")}
+    assert differs == {(141, "wit"): 1.0, (142, "wit"): 0.0, (141, "thewit"): 0.0, (142, "thewit"): 1.0,
+                       # a film hint has no raw article to compare; an original title agrees article and all
+                       (141, "witsong"): 0.0, (142, "witsong"): 0.0, (143, "amour"): 0.0, (143, "lamour"): 1.0,
+                       (1, "amour"): 0.0}
 
 
 def test_a_year_in_the_release_title_other_than_the_films_is_a_mismatch(rows):

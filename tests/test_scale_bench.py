@@ -287,6 +287,14 @@ def test_quality_shares_carry_their_wilson_interval():
     assert lines[-1].startswith("| x | 0.900 (90/100; 95% 0.826-0.945) | 0.750 (90/120;") and lines[-1].endswith("| - | - |")
 
 
+def test_missed_planted_positives_get_their_own_table_when_the_evaluation_has_them():
+    missed = {"musicbrainz": {"other_film": 3, "review_exact_tie": 12, "review": 5, "no_link": 10,
+                              "recall_without_exact_ties": 0.9167}}
+    lines = scale.quality_table([{"label": "x", "quality": {"sources": {
+        "musicbrainz": {"tp": 90, "judged": 100, "positives": 120}}, "missed": missed}}])
+    assert lines[-1] == "| x | musicbrainz | 3 | 12 | 5 | 10 | 0.917 |"
+
+
 def _record(steps: dict, requested: list[str], **extra) -> dict:
     return {"label": "100pct", "lake_root": "/l", "run_id": "scale-100pct", "steps_requested": requested,
             "records_in": {"total": 100}, "percent": None,

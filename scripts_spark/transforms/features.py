@@ -24,7 +24,7 @@ PAIR_KEY = ("tmdb_id", "source", "release_id")
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "8"
+FEATURE_VERSION = "9"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
     "title_exact": "some title combination is equal after normalisation",
@@ -45,6 +45,7 @@ FEATURE_DOCS: dict[str, str] = {
     "number_mismatch": "sequel or part numbers differ ('II' vs 'III', 'Ted' vs 'Ted 2', 'Shaft 2019')",
     "title_year_mismatch": "the raw release title names a year other than the film's ('Need for Speed (2015)')",
     "franchise_prefix_only": "one title is only the other's franchise prefix ('Predator' vs 'Predator: Badlands')",
+    "title_article_differs": "the titles are equal only once a leading article is dropped ('The Witness' vs 'Witness')",
 }
 MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DOCS)
 
@@ -58,7 +59,7 @@ FEATURE_SIGNS: dict[str, int] = {
     "composer_match": 1, "composer_mismatch": -1,
     "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "release_nonfilm_style": -1,
     "title_nonfilm_marker": -1, "title_film_marker": 1, "number_mismatch": -1, "title_year_mismatch": -1,
-    "franchise_prefix_only": 0,
+    "franchise_prefix_only": 0, "title_article_differs": -1,
 }
 
 # Name similarity (0..100, best of plain and token-sort ratio after folding) from which a composer and an artist count as the same
@@ -254,6 +255,35 @@ def add_title_markers(pairs: DataFrame) -> DataFrame:
             .withColumn("title_film_marker", film_marker.cast("double")))
 
 
+# The articles normalisation drops from the front of a title (`normalise._LEADING_ARTICLE`), read here from the
+# raw title so that 'The Witness' and 'Witness' - two films a catalogue of a million holds side by side - differ.
+_LEADING_ARTICLE_RAW = r"^(?i)\s*(?:(the|a|an|le|la|les|el|los|las|il)\s+|(l)['\u2019]\s*)(?=\S)"
+
+
+def _leading_article(col: Column) -> Column:
+    """The raw title's leading article, lower-cased ('' when there is none); "L'" and "L\u2019" are the same."""
+    title = F.coalesce(col, F.lit(""))
+    return F.lower(F.concat(F.regexp_extract(title, _LEADING_ARTICLE_RAW, 1),
+                            F.regexp_extract(title, _LEADING_ARTICLE_RAW, 2)))
+
+
+def add_article_agreement(pairs: DataFrame) -> DataFrame:
+    """`title_article_differs`: a film title equals the release title only once the leading article is gone, and
+    no title of the film agrees with it article and all. A film hint inside a qualifier ('(From "...")') has no
+    raw article to compare, so such releases never differ."""
+    release_article = _leading_article(F.col("release_title"))
+
+    def equal(norm: str, raw: str) -> tuple[Column, Column]:
+        same = F.coalesce(F.col(norm) == F.col("release_title_norm"), F.lit(False))
+        return same, same & (_leading_article(F.col(raw)) == release_article)
+
+    same_title, agrees_title = equal("film_title_norm", "film_title")
+    same_original, agrees_original = equal("film_original_title_norm", "film_original_title")
+    differs = (F.col("release_film_hint_norm").isNull() & (same_title | same_original)
+               & ~agrees_title & ~agrees_original)
+    return pairs.withColumn("title_article_differs", differs.cast("double"))
+
+
 def _numbers(col: Column) -> Column:
     return F.array_sort(F.array_distinct(F.regexp_extract_all(F.coalesce(col, F.lit("")), F.lit(r"\b(\d+)\b"), 1)))
 
@@ -411,6 +441,7 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame) 
               .transform(add_year_features)
               .transform(add_release_type_signals)
               .transform(add_title_markers)
+              .transform(add_article_agreement)
               .transform(add_sequel_and_franchise)
               .transform(lambda df: add_title_overlap(df, rarity)))
     native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS]
@@ -421,4 +452,5 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame) 
 
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
            "title_token_rarity", "add_title_overlap", "add_year_features", "add_release_type_signals",
-           "add_title_markers", "add_sequel_and_franchise", "add_string_similarities", "best_composer_similarity"]
+           "add_title_markers", "add_article_agreement", "add_sequel_and_franchise", "add_string_similarities",
+           "best_composer_similarity"]
