@@ -257,3 +257,22 @@ def test_similarity_batch_scores_whole_columns_and_handles_null_sides():
                                              (["Dustin O\u2019Halloran"], "dustin o halloran")])
 def test_person_names_fold_case_punctuation_and_discogs_numbers(names, expected):
     assert feat._fold_names(pd.Series(names)).tolist() == [expected]
+
+
+def test_a_words_rarity_does_not_fall_as_the_catalogue_grows(spark):
+    """The same word shares in a catalogue ten times larger give the same rarities (the matcher's weights were
+    fitted on a catalogue of ~8,000 titles and are applied to ~1.4 million)."""
+    films = [film_row(i, "Love Story" if i % 4 == 0 else ("Love" if i % 2 else "Paris Night"), 2000)
+             for i in range(1, 41)]
+    releases = [release_row("r1", "Story", 2000)]
+
+    def rarity(copies: int) -> dict:
+        many = [dict(f, tmdb_id=f["tmdb_id"] + 1000 * k) for k in range(copies) for f in films]
+        many_releases = [dict(r, release_id=f"{r['release_id']}-{k}") for k in range(copies) for r in releases]
+        table = feat.title_token_rarity(spark.createDataFrame(many, SILVER_FILMS),
+                                        spark.createDataFrame(many_releases, SILVER_RELEASES))
+        return {r["token"]: round(r["rarity"], 9) for r in table.collect()}
+
+    small, large = rarity(1), rarity(10)
+    assert small == large
+    assert small["love"] < small["story"] < small["paris"] == small["night"] < 1.0

@@ -10,6 +10,8 @@ Every feature is in 0..1 so the fitted weights read as "how much this signal mov
 """
 from __future__ import annotations
 
+import math
+
 from typing import Iterator
 
 import numpy as np
@@ -24,7 +26,7 @@ PAIR_KEY = ("tmdb_id", "source", "release_id")
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "9"
+FEATURE_VERSION = "10"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
     "title_exact": "some title combination is equal after normalisation",
@@ -74,10 +76,15 @@ NON_CREDIT_ARTISTS = ("various artists", "various", "unknown", "[unknown]", "sou
 # Film composer entries that are placeholders in TMDB ('Unknown' appears 77 times in the catalogue).
 UNKNOWN_COMPOSERS = ("unknown", "")
 
-# A title token's rarity is idf / log(N): 1.0 for a word seen once in the catalogue, ~0 for 'the'. A pair's title
-# specificity sums the rarities of the words both titles share, capped at this many "unique-word equivalents"
-# (then scaled to 0..1): two rare shared words already identify a title in a catalogue of this size, while 'Love'
-# or 'Home' alone stay low however exactly they match.
+# A title token's rarity is its idf on a fixed scale, log(N / df) / log(RARITY_SCALE_DOCS), at most 1.0: a word
+# used once in 10,000 titles or more rarely counts 1.0, 'the' ~0. The scale is fixed, not log(N), so that a word
+# keeps its rarity as the catalogue grows (its share of titles does not change): divided by log(N), every rarity
+# fell by a third from the 8,213 titles of the dev-label run to the 1.4M of the full-size input, and with it the
+# match scores the weights were calibrated on. Look-alike films in a large catalogue are the ranker's and the tie
+# guard's business, not this feature's. A pair's title specificity sums the rarities of the words both titles share,
+# capped at this many "unique-word equivalents" (then scaled to 0..1): two rare shared words identify a title,
+# while 'Love' or 'Home' alone stay low however exactly they match.
+RARITY_SCALE_DOCS = 10_000
 SPECIFICITY_CAP = 2.0
 
 # Release-style vocabulary (case-insensitive): Discogs styles from the issue, and the MusicBrainz secondary types and
@@ -150,7 +157,7 @@ def _split_words(col: str) -> Column:
 
 def title_token_rarity(films: DataFrame, releases: DataFrame) -> DataFrame:
     """(token, rarity): idf of each normalised title word over all films (title + original title) and releases
-    (title + film hint), divided by log(N) so it lies in 0..1."""
+    (title + film hint), on the fixed scale of RARITY_SCALE_DOCS and capped at 1, so it lies in 0..1."""
     docs = (films.select(F.array_union(_split_words("title_norm"), _split_words("original_title_norm")).alias("t"))
             .unionByName(releases.select(F.array_union(_split_words("title_norm"), _split_words("film_hint_norm"))
                                          .alias("t"))))
@@ -159,7 +166,8 @@ def title_token_rarity(films: DataFrame, releases: DataFrame) -> DataFrame:
             .groupBy("token").agg(F.count(F.lit(1)).alias("df"))
             .crossJoin(F.broadcast(n_docs))
             .select("token",
-                    F.when(F.col("n_docs") > 1, F.log(F.col("n_docs") / F.col("df")) / F.log(F.col("n_docs")))
+                    F.when(F.col("n_docs") > 1, F.least(F.lit(1.0), F.log(F.col("n_docs") / F.col("df"))
+                                                         / math.log(RARITY_SCALE_DOCS)))
                     .otherwise(F.lit(1.0)).alias("rarity")))
 
 
