@@ -69,14 +69,16 @@ def link_quality(links: DataFrame, labels: DataFrame) -> dict[str, dict]:
     return out
 
 
-# Where a labelled positive that is not linked went, in the order a release's Gold rows are read.
+# Where a labelled positive that is not linked went; a positive with several Gold rows counts once, under the
+# first of these that applies.
 MISSED_OUTCOMES = ("other_film", "review_exact_tie", "review", "no_link")
 
 
 def missed_positives(gold: DataFrame, labels: DataFrame) -> dict[str, dict]:
     """Per source, where the labelled positives that are not `match` links went: `other_film` (the release is
     linked to another film), `review_exact_tie` (in review, and the film is one of two best films that agree in
-    every feature - the decision score of the first and the runner-up are equal, so no weighting can choose),
+    every feature - the decision scores of the first and the runner-up are equal to the 4 decimals the reasons keep,
+    so no weighting can choose),
     `review` (in review for another reason), `no_link` (no Gold row for the pair's release). Also
     `recall_without_exact_ties`: recall once the exact ties are set aside, i.e. what the matcher could have found."""
     positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()

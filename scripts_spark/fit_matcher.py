@@ -218,8 +218,8 @@ def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
 
 def choose_c(frame: pd.DataFrame, grid=C_GRID, folds: int = CV_FOLDS, seed: int = CV_SEED) -> tuple[float, dict]:
     """C by the one-standard-error rule on out-of-fold log loss of the match score, measured on each primary-set
-    release's best film (the population step 05 decides on; extra sets train the ranker only): the smallest C (the most regularised model) whose mean fold
-    loss is within one standard error of the best mean."""
+    release's best film (the population step 05 decides on; extra sets train the ranker only): the smallest C (the
+    most regularised model) whose mean fold loss is within one standard error of the best mean."""
     from sklearn.metrics import log_loss
 
     table = {}

@@ -11,7 +11,6 @@ Every feature is in 0..1 so the fitted weights read as "how much this signal mov
 from __future__ import annotations
 
 import math
-
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
 from .blocking import STOPWORDS
+from .normalise import LEADING_ARTICLES
 
 PAIR_KEY = ("tmdb_id", "source", "release_id")
 
@@ -263,9 +263,10 @@ def add_title_markers(pairs: DataFrame) -> DataFrame:
             .withColumn("title_film_marker", film_marker.cast("double")))
 
 
-# The articles normalisation drops from the front of a title (`normalise._LEADING_ARTICLE`), read here from the
-# raw title so that 'The Witness' and 'Witness' - two films a catalogue of a million holds side by side - differ.
-_LEADING_ARTICLE_RAW = r"^(?i)\s*(?:(the|a|an|le|la|les|el|los|las|il)\s+|(l)['\u2019]\s*)(?=\S)"
+# The articles normalisation drops from the front of a title, read here from the raw title (Java regex: the
+# typographic apostrophe is not folded yet) so that 'The Witness' and 'Witness' - two films a catalogue of a million
+# holds side by side - differ.
+_LEADING_ARTICLE_RAW = rf"^(?i)\s*(?:({'|'.join(LEADING_ARTICLES)})\s+|(l)['\u2019]\s*)(?=\S)"
 
 
 def _leading_article(col: Column) -> Column:

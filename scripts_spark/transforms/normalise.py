@@ -107,7 +107,10 @@ _UNCLOSED_BRACKET = re.compile(r"\s[(\[{][^)\]}]*$")
 _SEGMENT_SPLIT = re.compile(r"\s*(?::|\s-\s|\s/\s|\||,\s)\s*")
 _PRESENTS = re.compile(r"^.{1,40}?\s+presents?\s*:?\s+(?=\S)")
 _ACRONYM = re.compile(r"\b(?:\w\.){2,}(?:\w\b)?")
-_LEADING_ARTICLE = re.compile(r"^(?:(?:the|a|an|le|la|les|el|los|las|il)\s+|l'\s*)(?=\S)")
+# Articles dropped from the front of a title key ("l'" separately: it is written onto its word). The pair features
+# read the same list from the raw titles (`features.add_article_agreement`).
+LEADING_ARTICLES = ("the", "a", "an", "le", "la", "les", "el", "los", "las", "il")
+_LEADING_ARTICLE = re.compile(rf"^(?:(?:{'|'.join(LEADING_ARTICLES)})\s+|l'\s*)(?=\S)")
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12",
           "xiii": "13", "xiv": "14", "xv": "15", "xvi": "16", "xvii": "17", "xviii": "18", "xix": "19", "xx": "20"}
 # A single-letter numeral is only a number after a word that introduces one ('Part I'), never 'I, Robot'.
