@@ -518,6 +518,7 @@ def quality(evaluation: dict | None) -> dict | None:
     return {"labels": evaluation.get("labels"),
             "sources": {src: {k: fig.get(k) for k in keep} for src, fig in sorted(evaluation["sources"].items())},
             "missed": evaluation.get("missed"),
+            "rank_share_calibration": evaluation.get("rank_share_calibration"),
             "blocking": {src: {k: fig.get(k) for k in ("pair_completeness", "found", "positives", "candidates")}
                          for src, fig in sorted((evaluation.get("blocking") or {}).items())}}
 
@@ -727,7 +728,7 @@ def quality_table(runs: list[dict]) -> list[str]:
             cells += [_share_with_interval(fig.get("tp"), fig.get("judged")),
                       _share_with_interval(fig.get("tp"), fig.get("positives"))]
         lines.append("| " + " | ".join(cells) + " |")
-    return lines + missed_table(runs)
+    return lines + missed_table(runs) + calibration_table(runs)
 
 
 def missed_table(runs: list[dict]) -> list[str]:
@@ -744,6 +745,27 @@ def missed_table(runs: list[dict]) -> list[str]:
         lines.append("| " + " | ".join([label, src] + [f"{fig.get(k, 0):,}" for k in
                                                         ("other_film", "review_exact_tie", "review", "no_link")]
                                        + [f"{fig.get('recall_without_exact_ties', 0):.3f}"]) + " |")
+    return lines
+
+
+def calibration_table(runs: list[dict]) -> list[str]:
+    """The ranker's rank_share against how often its first film is the planted one
+    (`evaluate.rank_share_calibration`): one cell per share bin, `first right / mean share (releases)`."""
+    rows = [(r["label"], src, bins) for r in runs
+            for src, bins in sorted(((r.get("quality") or {}).get("rank_share_calibration") or {}).items())]
+    if not rows:
+        return []
+    edges = sorted({(b["low"], b["high"]) for _, _, bins in rows for b in bins})
+    lines = ["", "Is the ranker's confidence right at scale? Planted positives' releases in Gold (match or review) by "
+             "the first film's rank_share (links need >= 0.9); each cell: share whose first film is the planted "
+             "one, mean rank_share, releases:", ""]
+    head = ["size", "source"] + [f"{lo:g}-{hi:g}" for lo, hi in edges]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, src, bins in rows:
+        by = {(b["low"], b["high"]): b for b in bins}
+        cells = [f"{by[e]['first_right']:.3f} / {by[e]['mean_share']:.3f} ({by[e]['n']:,})" if e in by else "-"
+                 for e in edges]
+        lines.append("| " + " | ".join([label, src] + cells) + " |")
     return lines
 
 

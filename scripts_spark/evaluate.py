@@ -113,6 +113,38 @@ def missed_positives(gold: DataFrame, labels: DataFrame) -> dict[str, dict]:
     return out
 
 
+# Bins of the ranker's rank_share (the first film's share of the release's odds, decide.MIN_RANK_SHARE): the last
+# bin is closed, 1.0 being a release with a single candidate film.
+SHARE_BINS = (0.0, 0.5, 0.75, 0.9, 0.99, 1.0)
+
+
+def rank_share_calibration(gold: DataFrame, labels: DataFrame) -> dict[str, list[dict]]:
+    """Per source and rank_share bin, over the labelled-positive releases that have a Gold row (match or review):
+    how many (`n`), their mean share, and the share whose first-ranked film is a labelled positive (`first_right`).
+    If the ranker's shares are calibrated, `first_right` is close to `mean_share` in every bin: a review-queue
+    link at share 0.8 is then right four times in five, and what the MIN_RANK_SHARE guard keeps out of the
+    matches is uncertain in fact, not by a mis-scaled score."""
+    positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()
+    share = F.get_json_object("reasons", "$.rank_share").cast("double")
+    rows = (gold.select("source", "release_id", "tmdb_id", share.alias("share"))
+            .join(positives.select("source", "release_id").distinct(), ["source", "release_id"], "left_semi")
+            .join(positives.withColumn("right", F.lit(1)), LINK_KEY, "left")
+            .filter(F.col("share").isNotNull()))
+    lows = SHARE_BINS[:-1]
+    bin_index = F.lit(0)
+    for i, low in enumerate(lows[1:], start=1):
+        bin_index = F.when(F.col("share") >= low, F.lit(i)).otherwise(bin_index)
+    out: dict[str, list[dict]] = {}
+    for r in (rows.groupBy("source", bin_index.alias("bin"))
+              .agg(F.count(F.lit(1)).alias("n"), F.sum(F.coalesce("right", F.lit(0))).alias("right"),
+                   F.avg("share").alias("mean_share"))
+              .orderBy("source", "bin").collect()):
+        out.setdefault(r["source"], []).append({
+            "low": SHARE_BINS[r["bin"]], "high": SHARE_BINS[r["bin"] + 1], "n": r["n"],
+            "first_right": _ratio(r["right"], r["n"]), "mean_share": round(r["mean_share"], 4)})
+    return out
+
+
 def _token_set_in_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     from rapidfuzz import fuzz, process
 
@@ -166,6 +198,7 @@ def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_orig
     result: dict = {"run_id": run_id, "labels": str(labels_path),
                     "sources": link_quality(gold.filter(F.col("decision") == "match"), labels),
                     "missed": missed_positives(gold, labels),
+                    "rank_share_calibration": rank_share_calibration(gold, labels),
                     "blocking": blocking_figures(lake, spark, run_id, labels_path)}
     if include_original:
         films = lake.read_table(spark, "silver/films", run_id, schema_of("silver/films"))

@@ -136,9 +136,27 @@ def test_a_key_over_its_cap_is_split_by_year_so_its_dated_true_pairs_survive(spa
 
     blocking = block(films, releases, BLOCKING_SETTINGS)
     pairs = {(r["tmdb_id"], r["release_id"]): r["rules"] for r in blocking.pairs.collect()}
-    # years two apart: each film meets only its own year's release (band +/- 1); undated ends meet nothing
-    assert set(pairs) == {(i, f"r{i}") for i in range(n)}
-    assert "title_exact" in pairs[(0, "r0")]
+    # years two apart: each film meets only its own year's release (band +/- 1); the undated release meets all 31
+    # films and the undated film all 31 releases (31 <= the cap: exact titles pair their undated ends)
+    dated = {(i, f"r{i}") for i in range(n)}
+    undated = {(i, "undated") for i in [*range(n), 99]} | {(99, f"r{i}") for i in range(n)} | {(99, "undated")}
+    assert set(pairs) == dated | undated
+    assert "title_exact" in pairs[(0, "r0")] and pairs[(7, "undated")] == ["title_exact"]
     report = skew_report(blocking, BLOCKING_SETTINGS)["title_exact"]
     assert report["keys_dropped"] == 1 and report["pairs_avoided"] == (n + 1) * (n + 1)
     assert report["year_splits_kept"] >= n and report["year_splits_dropped"] == 0 and report["year_split_pairs"] == n
+    assert report["undated_pairs"] == 2 * (n + 1)      # (99, 'undated') comes from both ends
+
+
+def test_undated_ends_of_a_split_key_are_paired_only_within_the_cap(spark):
+    n = 101  # one film more than the cap: an undated release would propose 101 pairs, so it stays out
+    films = spark.createDataFrame([film(i, "Home Zqx", 1900 + i) for i in range(n)], SILVER_FILMS)
+    releases = spark.createDataFrame([release("dated", "Home Zqx", 1950), release("undated", "Home Zqx")],
+                                     SILVER_RELEASES)
+    blocking = block(films, releases, BLOCKING_SETTINGS)
+    pairs = {(r["tmdb_id"], r["release_id"]) for r in blocking.pairs.collect()}
+    assert {p for p in pairs if p[1] == "undated"} == set()
+    assert {p for p in pairs if p[1] == "dated"} == {(49, "dated"), (50, "dated"), (51, "dated")}
+    # the shared rare word 'zqx' is over its cap of 20 too, and rare_title_word does not pair undated ends
+    assert skew_report(blocking, BLOCKING_SETTINGS)["title_exact"]["undated_pairs"] == 0
+

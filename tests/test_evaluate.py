@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from scripts_spark.evaluate import evaluate_run, link_quality, missed_positives, original_rule_links, read_labels
+from scripts_spark.evaluate import (evaluate_run, link_quality, missed_positives, original_rule_links,
+                                    rank_share_calibration, read_labels)
 from scripts_spark.lake import Lake
 from scripts_spark.schemas import (GOLD_SOUNDTRACK_MATCHES, SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES)
 from test_features import film_row, release_row
@@ -105,7 +106,8 @@ def test_evaluate_run_writes_the_evaluation_json_with_blocking_and_the_original_
                           include_original=True)
     saved = json.loads(lake.read_text(lake.run_file(RUN_ID, "evaluation.json")))
     assert saved == json.loads(json.dumps(result))
-    assert set(result) == {"run_id", "labels", "sources", "missed", "blocking", "original_rule"}
+    assert set(result) == {"run_id", "labels", "sources", "missed", "rank_share_calibration", "blocking",
+                           "original_rule"}
     # rg-dumbo's film 2 is in review while film 7 is linked; rg-missed has no Gold row at all
     assert result["missed"]["musicbrainz"] == {"other_film": 1, "review_exact_tie": 0, "review": 0, "no_link": 1,
                                                "recall_without_exact_ties": 0.3333}
@@ -145,3 +147,27 @@ def test_missed_positives_say_where_each_unlinked_positive_went_and_set_exact_ti
     missed = missed_positives(gold, labels)
     assert missed == {"musicbrainz": {"other_film": 1, "review_exact_tie": 2, "review": 2, "no_link": 1,
                                       "recall_without_exact_ties": 0.2}}
+
+
+def test_rank_share_calibration_bins_labelled_positive_releases_by_share_and_counts_a_right_first_film(spark):
+    labels = spark.createDataFrame([
+        ("musicbrainz", 1, "a", 1, ""), ("musicbrainz", 2, "b", 1, ""), ("musicbrainz", 3, "c", 1, ""),
+        ("musicbrainz", 4, "d", 1, ""), ("musicbrainz", 5, "e", 0, "a negative-only release is not counted"),
+        ("discogs", 6, "f", 1, ""),
+    ], "source string, tmdb_id long, release_id string, label int, note string")
+
+    def row(tmdb_id, release_id, share, source="musicbrainz", decision="review"):
+        return (tmdb_id, source, release_id, "release_group", 0.9, decision, json.dumps({"score": 0.9,
+                                                                                         "rank_share": share}))
+    gold = spark.createDataFrame([
+        row(1, "a", 0.8), row(20, "b", 0.85),      # 0.75-0.9: one right, one another film
+        row(3, "c", 1.0, decision="match"),        # a single candidate: share 1.0, the closed last bin
+        row(40, "d", 0.4),                         # 0-0.5, wrong
+        row(5, "e", 0.95),
+        row(6, "f", 0.5, source="discogs"),        # a share on a bin's edge goes to the upper bin
+    ], GOLD_SOUNDTRACK_MATCHES)
+    assert rank_share_calibration(gold, labels) == {
+        "discogs": [{"low": 0.5, "high": 0.75, "n": 1, "first_right": 1.0, "mean_share": 0.5}],
+        "musicbrainz": [{"low": 0.0, "high": 0.5, "n": 1, "first_right": 0.0, "mean_share": 0.4},
+                        {"low": 0.75, "high": 0.9, "n": 2, "first_right": 0.5, "mean_share": 0.825},
+                        {"low": 0.99, "high": 1.0, "n": 1, "first_right": 1.0, "mean_share": 1.0}]}

@@ -295,6 +295,18 @@ def test_missed_planted_positives_get_their_own_table_when_the_evaluation_has_th
     assert lines[-1] == "| x | musicbrainz | 3 | 12 | 5 | 10 | 0.917 |"
 
 
+def test_rank_share_calibration_gets_a_column_per_share_bin_with_a_dash_where_a_size_has_none():
+    small = {"musicbrainz": [{"low": 0.99, "high": 1.0, "n": 230, "first_right": 1.0, "mean_share": 1.0}]}
+    large = {"musicbrainz": [{"low": 0.75, "high": 0.9, "n": 278, "first_right": 0.881, "mean_share": 0.833},
+                             {"low": 0.99, "high": 1.0, "n": 20613, "first_right": 0.999, "mean_share": 0.999}]}
+    lines = scale.quality_table([{"label": size, "quality": {"sources": {
+        "musicbrainz": {"tp": 1, "judged": 1, "positives": 1}}, "rank_share_calibration": cal}}
+        for size, cal in (("1pct", small), ("100pct", large))])
+    assert lines[-4:-2] == ["| size | source | 0.75-0.9 | 0.99-1 |", "|---|---|---|---|"]
+    assert lines[-2] == "| 1pct | musicbrainz | - | 1.000 / 1.000 (230) |"
+    assert lines[-1] == "| 100pct | musicbrainz | 0.881 / 0.833 (278) | 0.999 / 0.999 (20,613) |"
+
+
 def _record(steps: dict, requested: list[str], **extra) -> dict:
     return {"label": "100pct", "lake_root": "/l", "run_id": "scale-100pct", "steps_requested": requested,
             "records_in": {"total": 100}, "percent": None,

@@ -14,6 +14,10 @@ the same absolute cap that never fires on the sample would drop a fifth of the e
 Discogs run (and their true pairs), while the year split keeps the usual case (a soundtrack out within a year of
 its film) and stays linear. Other rules still see those pairs when they have a better key.
 
+The year split cannot place an undated release (or film). For a rule with `pair_undated`, each undated release of a
+split key is a block of its own against all the key's films, under the same cap (n films x 1 release), and each
+undated film likewise against the key's releases: linear again, at most the cap per undated release and key.
+
 Measured on the bundled sample against data/eval/dev_labels.csv (see the step's metrics and `blocking_quality`).
 """
 from __future__ import annotations
@@ -38,6 +42,7 @@ class BlockingRule:
     release_keys: str         # a key builder in RELEASE_KEYS
     max_pairs_per_key: int    # skew guard: a key proposing more pairs than this is dropped from the rule
     doc: str = ""
+    pair_undated: bool = False  # a split key still pairs its undated releases (films) with all its films (releases)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,11 @@ STOPWORDS = frozenset("""the of and a an in on at to for from with by is are it 
 # where a title like 'Home' or a (John Williams, star) key would otherwise pair hundreds with hundreds.
 BLOCKING_SETTINGS = BlockingSettings(
     rules=(
-        BlockingRule("title_exact", "titles", "titles", max_pairs_per_key=100,
+        # pair_undated: on the full-size generated input (bench/scale.py, 100%), 344 of the 778 MusicBrainz
+        # positives that blocking missed were undated release groups whose exact title (or the film named in a
+        # single's '(From "...")') was a split key - 'Monkeybone', 72 films x 3 release groups: no other rule's key
+        # is as specific, so without this they were lost at scale and found at 1%.
+        BlockingRule("title_exact", "titles", "titles", max_pairs_per_key=100, pair_undated=True,
                      doc="film title or original title = release title or the film named in its qualifier"),
         BlockingRule("release_title_in_film_title", "title_affixes", "titles", max_pairs_per_key=100,
                      doc="the release title is the leading or trailing words of a film title "
@@ -165,6 +174,7 @@ class Blocking:
     pairs: DataFrame       # tmdb_id, source, release_id, rules (SILVER_CANDIDATE_PAIRS)
     key_stats: DataFrame   # rule, source, key, n_films, n_releases, pairs, kept: every key both sides share
     year_stats: DataFrame  # rule, source, key, year, pairs, kept: the (key, year) splits of the keys over the cap
+    undated: DataFrame     # tmdb_id, source, release_id, rule: the undated ends' pairs of split keys (pair_undated)
     _persisted: tuple[DataFrame, ...] = ()
 
     def persist(self) -> "Blocking":
@@ -200,10 +210,29 @@ def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings = BL
     year_stats = _pair_counts(film_years, release_years, ["rule", "key", "year"], caps)
     by_year = _pairs_of_kept_keys(film_years, release_years, year_stats, ["rule", "key", "year"])
 
-    pairs = (whole.unionByName(by_year)
+    undated = _undated_pairs(film_keys, release_keys, key_stats, caps, settings)
+
+    pairs = (whole.unionByName(by_year).unionByName(undated)
              .groupBy(*PAIR_KEY).agg(F.array_sort(F.collect_set("rule")).alias("rules"))
              .select(*[F.col(f.name).cast(f.dataType) for f in SILVER_CANDIDATE_PAIRS.fields]))
-    return Blocking(pairs, key_stats, year_stats, (film_keys, release_keys, key_stats, year_stats))
+    return Blocking(pairs, key_stats, year_stats, undated, (film_keys, release_keys, key_stats, year_stats))
+
+
+def _undated_pairs(film_keys: DataFrame, release_keys: DataFrame, key_stats: DataFrame, caps: Column,
+                   settings: BlockingSettings) -> DataFrame:
+    """(tmdb_id, source, release_id, rule) of the undated ends of split keys, for the rules with `pair_undated`:
+    every undated release with all films of a key that has at most the cap of films, every undated film with all
+    releases of a key that has at most the cap of releases."""
+    rules = [rule.name for rule in settings.rules if rule.pair_undated]
+    split = key_stats.filter(~F.col("kept") & F.col("rule").isin(*rules))
+    few_films = split.filter(F.col("n_films") <= caps[F.col("rule")]).select("rule", "source", "key")
+    few_releases = split.filter(F.col("n_releases") <= caps[F.col("rule")]).select("rule", "source", "key")
+    undated_releases = (release_keys.where(F.col("year").isNull()).drop("year")
+                        .join(few_films, ["rule", "source", "key"], "left_semi"))
+    releases_of_few = release_keys.drop("year").join(few_releases, ["rule", "source", "key"], "left_semi")
+    undated_films = film_keys.where(F.col("year").isNull()).drop("year")
+    return (film_keys.drop("year").join(undated_releases, ["rule", "key"]).select(*PAIR_KEY, "rule")
+            .unionByName(undated_films.join(releases_of_few, ["rule", "key"]).select(*PAIR_KEY, "rule")))
 
 
 def _pair_counts(film_keys: DataFrame, release_keys: DataFrame, key: list[str], caps: Column) -> DataFrame:
@@ -228,8 +257,9 @@ def candidate_pairs(films: DataFrame, releases: DataFrame,
 
 
 def skew_report(blocking: Blocking, settings: BlockingSettings = BLOCKING_SETTINGS) -> dict:
-    """Per rule: keys over the cap (not used whole), the pairs they would have proposed, the largest few, and what
-    their split by year kept: (key, year) splits used and dropped, and the pairs they proposed."""
+    """Per rule: keys over the cap (not used whole), the pairs they would have proposed, the largest few, what
+    their split by year kept: (key, year) splits used and dropped, and the pairs they proposed, and the pairs of
+    their undated ends (`pair_undated` rules)."""
     key_stats, year_stats = blocking.key_stats, blocking.year_stats
     dropped = key_stats.filter(~F.col("kept"))
     totals = {r["rule"]: (r["keys"], r["pairs"]) for r in dropped.groupBy("rule").agg(
@@ -237,6 +267,7 @@ def skew_report(blocking: Blocking, settings: BlockingSettings = BLOCKING_SETTIN
     splits = {r["rule"]: r for r in year_stats.groupBy("rule").agg(
         F.sum(F.col("kept").cast("long")).alias("kept"), F.sum((~F.col("kept")).cast("long")).alias("dropped"),
         F.sum(F.when(F.col("kept"), F.col("pairs"))).alias("pairs")).collect()}
+    undated = {r["rule"]: r["n"] for r in blocking.undated.groupBy("rule").agg(F.count(F.lit(1)).alias("n")).collect()}
     rank = F.row_number().over(Window.partitionBy("rule").orderBy(F.desc("pairs"), "key", "source"))
     largest = dropped.withColumn("rank", rank).filter(F.col("rank") <= settings.skew_examples).collect()
     report = {}
@@ -249,7 +280,8 @@ def skew_report(blocking: Blocking, settings: BlockingSettings = BLOCKING_SETTIN
             "largest_dropped": [f"{r['key']} ({r['source']}: {r['n_films']} x {r['n_releases']})" for r in examples],
             "year_splits_kept": int(split["kept"] or 0) if split else 0,
             "year_splits_dropped": int(split["dropped"] or 0) if split else 0,
-            "year_split_pairs": int(split["pairs"] or 0) if split else 0}
+            "year_split_pairs": int(split["pairs"] or 0) if split else 0,
+            "undated_pairs": undated.get(rule.name, 0)}
     return report
 
 
