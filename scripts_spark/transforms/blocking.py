@@ -215,7 +215,9 @@ def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings = BL
     pairs = (whole.unionByName(by_year).unionByName(undated)
              .groupBy(*PAIR_KEY).agg(F.array_sort(F.collect_set("rule")).alias("rules"))
              .select(*[F.col(f.name).cast(f.dataType) for f in SILVER_CANDIDATE_PAIRS.fields]))
-    return Blocking(pairs, key_stats, year_stats, undated, (film_keys, release_keys, key_stats, year_stats))
+    # undated is persisted too: the pairs' write computes it and skew_report counts it from the cache
+    return Blocking(pairs, key_stats, year_stats, undated,
+                    (film_keys, release_keys, key_stats, year_stats, undated))
 
 
 def _undated_pairs(film_keys: DataFrame, release_keys: DataFrame, key_stats: DataFrame, caps: Column,
