@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts_spark.config import load_settings  # noqa: E402
 from scripts_spark.lake import Lake  # noqa: E402
-from scripts_spark.schemas import schema_of  # noqa: E402
+from scripts_spark.tables import schema_of  # noqa: E402
 
 BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 SPARK_DEFAULT_BATCH = 10_000

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .config import Settings
 from .lake import Lake
 from .log import EventLogger, redact
+from .tables import FAIL, schema_of, table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 class StepFailed(RuntimeError):
@@ -49,6 +50,30 @@ class StepContext:
     @property
     def input_dir(self) -> Path:
         return Path(self.settings.input_dir)
+
+    def read(self, name: str) -> "DataFrame":
+        """This run's rows of a declared table, with its declared schema (without the run_id column)."""
+        return self.lake.read_table(self.spark, name, self.run_id, schema_of(name)).drop("run_id")
+
+    def write(self, name: str, df: "DataFrame") -> None:
+        """Write this run's partition of a declared table: exactly its declared columns and types. A table whose
+        contract must hold (Gold) is read back and checked; a broken row removes the partition and fails the step,
+        so a later step never builds on it."""
+        from pyspark.sql import functions as F
+
+        from .transforms.contracts import ContractViolation, enforce
+
+        declared = table(name)
+        self.lake.write_table(df.select(*[F.col(f.name).cast(f.dataType).alias(f.name)
+                                          for f in declared.schema.fields]), name, self.run_id)
+        if declared.enforce != FAIL:
+            return
+        references = {ref.table: self.read(ref.table) for ref in declared.references}
+        try:
+            enforce(self.read(name), declared, references)
+        except ContractViolation:
+            self.lake.delete(self.lake.partition_path(name, self.run_id), self.spark)
+            raise
 
 
 @dataclass

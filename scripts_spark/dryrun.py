@@ -9,7 +9,7 @@ from .base_step import StepContext
 from .config import Settings
 from .lake import Lake
 from .log import get_logger
-from .pipeline import INPUT_GLOBS, input_files
+from .sources.inputs import INPUT_GLOBS, input_files
 from .steps import load_step, parse_step_range
 
 

@@ -20,7 +20,7 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 
 from .config import Settings
 from .lake import Lake
-from .schemas import schema_of
+from .tables import schema_of
 
 LABELS_SCHEMA = StructType([
     StructField("source", StringType(), True),

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .config import REPO_ROOT, load_settings
 from .lake import Lake
-from .schemas import schema_of
+from .tables import schema_of
 from .transforms.features import FEATURE_DOCS, FEATURE_SIGNS, FEATURE_VERSION, MODEL_FEATURES
 
 DEFAULT_OUT = REPO_ROOT / "scripts_spark" / "match_settings.json"

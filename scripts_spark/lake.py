@@ -40,10 +40,6 @@ class AbfssLocation:
     account: str
     path: str
 
-    @property
-    def dfs_host(self) -> str:
-        return f"{self.account}.dfs.core.windows.net"
-
 
 def parse_abfss(uri: str) -> AbfssLocation:
     m = _ABFSS_RE.match(uri)
@@ -81,6 +77,13 @@ class Lake:
 
     def partition_path(self, table: str, run_id: str) -> str:
         return self._join(*table.split("/"), f"run_id={validate_run_id(run_id)}")
+
+    def presence(self, tables: Iterable[str], run_id: str) -> list[str]:
+        """Dry-run lines: whether each table has a partition for this run (no Spark needed for a local lake)."""
+        if self.is_remote:
+            return [f"{table}: remote lake, checked when the step runs" for table in tables]
+        return [f"{table}: {'present' if self.exists(self.partition_path(table, run_id)) else 'NOT YET WRITTEN'} "
+                f"for run {run_id} ({self.partition_path(table, run_id)})" for table in tables]
 
     def run_dir(self, run_id: str) -> str:
         return self._join("_runs", validate_run_id(run_id))

@@ -1,47 +1,18 @@
 """Runs the chosen steps in order for one run_id and keeps the run manifest."""
 from __future__ import annotations
 
-import glob
-import os
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from .base_step import RunManifest, StepContext, StepFailed
 from .config import Settings
 from .lake import Lake, validate_run_id
 from .log import get_logger
+from .sources.inputs import describe_inputs
 from .steps import load_step, parse_step_range
-
-# Input layout under INPUT_DIR (file mode). A missing folder means that source is skipped.
-INPUT_GLOBS: dict[str, tuple[str, ...]] = {
-    "tmdb": ("tmdb/*.jsonl.gz", "tmdb/*.jsonl"),
-    "musicbrainz": ("musicbrainz/*.jsonl.gz", "musicbrainz/*.jsonl"),
-    "discogs_dump": ("discogs/*.xml.gz", "discogs/*.xml"),
-    "discogs_search": ("discogs/search/**/*.json",),
-    "movielens": ("movielens/*.csv",),
-}
-
 
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def input_files(input_dir: str | Path, source: str) -> list[str]:
-    """Files of one source under the input folder, sorted for a deterministic read order."""
-    files: list[str] = []
-    for pattern in INPUT_GLOBS[source]:
-        files += glob.glob(os.path.join(str(input_dir), pattern), recursive=True)
-    return sorted(set(files))
-
-
-def describe_inputs(input_dir: str | Path) -> dict[str, Any]:
-    """Per source: files and bytes (for the manifest and the report's 'data sources' table)."""
-    out = {}
-    for source in INPUT_GLOBS:
-        files = input_files(input_dir, source)
-        out[source] = {"files": len(files), "bytes": sum(os.path.getsize(f) for f in files)}
-    return out
 
 
 def run_pipeline(settings: Settings, run_id: str, steps: str | None = None, spark=None) -> dict[str, Any]:

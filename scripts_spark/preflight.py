@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import ConfigError, Settings, load_settings
 from .dryrun import lake_writable
 from .lake import Lake
-from .pipeline import input_files
+from .sources.inputs import input_files
 
 # A run cannot do anything useful without films; the other sources are optional (skipped with a note).
 REQUIRED_FILE_SOURCES = {"tmdb": "tmdb/*.jsonl.gz (TMDB movie details with credits)"}

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms.blocking import (BLOCKING_SETTINGS, block, blocking_quality, candidate_pairs,
                                                skew_report)
 from scripts_spark.transforms.normalise import normalise_names, normalise_title
@@ -56,10 +56,10 @@ RELEASES = [
 
 @pytest.fixture(scope="module")
 def proposed(spark):
-    films = spark.createDataFrame([{**f, **{k: None for k in SILVER_FILMS.fieldNames() if k not in f}} for f in FILMS],
-                                  SILVER_FILMS)
+    films = spark.createDataFrame([{**f, **{k: None for k in schema_of("silver/films").fieldNames() if k not in f}} for f in FILMS],
+                                  schema_of("silver/films"))
     releases = spark.createDataFrame(
-        [{**r, **{k: None for k in SILVER_RELEASES.fieldNames() if k not in r}} for r in RELEASES], SILVER_RELEASES)
+        [{**r, **{k: None for k in schema_of("silver/releases").fieldNames() if k not in r}} for r in RELEASES], schema_of("silver/releases"))
     return {(r["tmdb_id"], r["release_id"]): r["rules"] for r in candidate_pairs(films, releases).collect()}
 
 
@@ -86,17 +86,17 @@ def test_pairs_are_unique_and_every_pair_names_sorted_rules(proposed):
 
 
 def test_rows_without_ids_are_never_paired(spark):
-    films = spark.createDataFrame([{**film(None, "Jaws"), "tmdb_id": None}, film(578, "Jaws")], SILVER_FILMS)
+    films = spark.createDataFrame([{**film(None, "Jaws"), "tmdb_id": None}, film(578, "Jaws")], schema_of("silver/films"))
     releases = spark.createDataFrame([{**release(None, "Jaws"), "release_id": None}, release("jaws", "Jaws")],
-                                     SILVER_RELEASES)
+                                     schema_of("silver/releases"))
     assert [(r["tmdb_id"], r["release_id"]) for r in candidate_pairs(films, releases).collect()] == [(578, "jaws")]
 
 
 def test_skew_guard_drops_a_word_shared_by_every_title_instead_of_pairing_everything(spark):
     n = 40   # 'love' is in 40 film titles and 40 release titles: 1,600 pairs if it were a key
-    films = spark.createDataFrame([film(i, f"Love Zq{i}x") for i in range(1, n + 1)], SILVER_FILMS)
+    films = spark.createDataFrame([film(i, f"Love Zq{i}x") for i in range(1, n + 1)], schema_of("silver/films"))
     releases = spark.createDataFrame([release(f"r{i}", f"Zq{i}x Love Music") for i in range(1, n + 1)],
-                                     SILVER_RELEASES)
+                                     schema_of("silver/releases"))
 
     guarded = block(films, releases, BLOCKING_SETTINGS)
     pairs = {(r["tmdb_id"], r["release_id"]) for r in guarded.pairs.collect()}
@@ -116,7 +116,7 @@ def test_blocking_quality_reports_completeness_and_reduction_per_source(spark, t
                       "musicbrainz,1,a,1,found\nmusicbrainz,2,b,1,missed\nmusicbrainz,3,c,0,negative\n"
                       "discogs,1,100,1,\"found, with a comma\"\n", encoding="utf-8")
     candidates = spark.createDataFrame([(1, "musicbrainz", "a", ["title_exact"]), (3, "musicbrainz", "c", ["x"]),
-                                        (1, "discogs", "100", ["x"])], SILVER_CANDIDATE_PAIRS)
+                                        (1, "discogs", "100", ["x"])], schema_of("silver/candidate_pairs"))
     quality = blocking_quality(candidates, 100, {"musicbrainz": 10, "discogs": 5}, str(labels))
     assert quality == {
         "musicbrainz": {"pair_completeness": 0.5, "found": 1, "positives": 2, "candidates": 2,
@@ -130,9 +130,9 @@ def test_blocking_quality_reports_completeness_and_reduction_per_source(spark, t
 def test_a_key_over_its_cap_is_split_by_year_so_its_dated_true_pairs_survive(spark):
     n = 30   # 30 films and 30 soundtracks all titled 'Home', one per year: 900 pairs > the exact-title cap of 100
     films = spark.createDataFrame([film(i, "Home", 1950 + 2 * i) for i in range(n)] + [film(99, "Home")],
-                                  SILVER_FILMS)
+                                  schema_of("silver/films"))
     releases = spark.createDataFrame([release(f"r{i}", "Home", 1950 + 2 * i) for i in range(n)]
-                                     + [release("undated", "Home")], SILVER_RELEASES)
+                                     + [release("undated", "Home")], schema_of("silver/releases"))
 
     blocking = block(films, releases, BLOCKING_SETTINGS)
     pairs = {(r["tmdb_id"], r["release_id"]): r["rules"] for r in blocking.pairs.collect()}
@@ -150,9 +150,9 @@ def test_a_key_over_its_cap_is_split_by_year_so_its_dated_true_pairs_survive(spa
 
 def test_undated_ends_of_a_split_key_are_paired_only_within_the_cap(spark):
     n = 101  # one film more than the cap: an undated release would propose 101 pairs, so it stays out
-    films = spark.createDataFrame([film(i, "Home Zqx", 1900 + i) for i in range(n)], SILVER_FILMS)
+    films = spark.createDataFrame([film(i, "Home Zqx", 1900 + i) for i in range(n)], schema_of("silver/films"))
     releases = spark.createDataFrame([release("dated", "Home Zqx", 1950), release("undated", "Home Zqx")],
-                                     SILVER_RELEASES)
+                                     schema_of("silver/releases"))
     blocking = block(films, releases, BLOCKING_SETTINGS)
     pairs = {(r["tmdb_id"], r["release_id"]) for r in blocking.pairs.collect()}
     assert {p for p in pairs if p[1] == "undated"} == set()

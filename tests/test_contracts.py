@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_QUARANTINE, SILVER_RELEASES
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms.contracts import (CONTRACTS, FAILED, ContractCounts, ContractViolation, check_rows,
                                                 check_schema, contract_counts, next_year, quarantine_rows, row_rules,
                                                 systemic_faults, valid_rows)
@@ -14,7 +14,7 @@ FILMS, RELEASES, PAIRS = (CONTRACTS[t] for t in ("silver/films", "silver/release
 
 
 def film(tmdb_id=1, case="good", **changes):
-    row = {f: None for f in SILVER_FILMS.fieldNames()}
+    row = {f: None for f in schema_of("silver/films").fieldNames()}
     row.update(tmdb_id=tmdb_id, title="Jaws", original_title="Jaws", year=1975, popularity=12.5, vote_count=100,
                vote_average=7.7, title_norm="jaws", original_title_norm="jaws", title_tokens=["jaws"],
                title_norm_is_fallback=False, _bronze_ref=f"bronze/tmdb_movies:{case}")
@@ -23,7 +23,7 @@ def film(tmdb_id=1, case="good", **changes):
 
 
 def release(release_id="a", case="good", **changes):
-    row = {f: None for f in SILVER_RELEASES.fieldNames()}
+    row = {f: None for f in schema_of("silver/releases").fieldNames()}
     row.update(source="musicbrainz", release_id=release_id, release_kind="release_group", title="Jaws", year=1975,
                title_norm="jaws", title_tokens=["jaws"], title_norm_is_fallback=False, _bronze_ref=f"bronze/x:{case}")
     row.update(changes)
@@ -76,10 +76,10 @@ GOOD_PAIRS = [(100, "musicbrainz", "a", ["good"]), (100, "discogs", "123", ["goo
 
 @pytest.fixture(scope="module")
 def checked(spark):
-    films = check_rows(spark.createDataFrame(GOOD_FILMS + [row for _, row, _ in FILM_CASES], SILVER_FILMS), FILMS)
-    releases = check_rows(spark.createDataFrame(GOOD_RELEASES + [r for _, r, _ in RELEASE_CASES], SILVER_RELEASES),
+    films = check_rows(spark.createDataFrame(GOOD_FILMS + [row for _, row, _ in FILM_CASES], schema_of("silver/films")), FILMS)
+    releases = check_rows(spark.createDataFrame(GOOD_RELEASES + [r for _, r, _ in RELEASE_CASES], schema_of("silver/releases")),
                           RELEASES)
-    pairs = check_rows(spark.createDataFrame(GOOD_PAIRS + [r for _, r, _ in PAIR_CASES], SILVER_CANDIDATE_PAIRS),
+    pairs = check_rows(spark.createDataFrame(GOOD_PAIRS + [r for _, r, _ in PAIR_CASES], schema_of("silver/candidate_pairs")),
                        PAIRS, {"silver/films": valid_rows(films, FILMS), "silver/releases": valid_rows(releases, RELEASES)})
     by_case = {}
     for name, df, case_of in (("films", films, lambda r: r["_bronze_ref"].split(":", 1)[1]),
@@ -118,7 +118,7 @@ def test_quarantine_rows_carry_table_rule_reason_key_pointer_and_the_record(chec
     assert json.loads(year["record"])["year"] == 1066
     assert rows["bronze/tmdb_movies:null key"]["record_key"] == "null"
     assert [(f.name, f.dataType) for f in quarantine_rows(checked["films"], FILMS).schema.fields] == [
-        (f.name, f.dataType) for f in SILVER_QUARANTINE.fields]
+        (f.name, f.dataType) for f in schema_of("silver/quarantine").fields]
     pair = [r for r in quarantine_rows(checked["pairs"], PAIRS).collect() if r["record_key"] == "100:musicbrainz:nope"]
     assert pair[0]["rule"] == "release_exists" and pair[0]["_bronze_ref"] is None
 
@@ -154,4 +154,4 @@ def test_a_column_of_the_wrong_type_fails_the_schema_rule(spark):
     with pytest.raises(ContractViolation, match=r"silver/films: rule schema failed: tmdb_id is string, declared "
                                                 r"bigint; imdb_id missing"):
         check_schema(wrong, FILMS)
-    check_schema(spark.createDataFrame([], SILVER_FILMS), FILMS)
+    check_schema(spark.createDataFrame([], schema_of("silver/films")), FILMS)

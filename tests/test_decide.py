@@ -10,7 +10,7 @@ import pytest
 
 from scripts_spark import fit_matcher as fm
 from scripts_spark.config import REPO_ROOT
-from scripts_spark.schemas import GOLD_SOUNDTRACK_MATCHES
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms import decide
 from scripts_spark.transforms.features import FEATURE_VERSION, FEATURES_SCHEMA, MODEL_FEATURES
 
@@ -111,7 +111,7 @@ def test_reasons_carry_feature_values_and_signed_contributions_largest_first(lin
 def test_soundtrack_matches_have_the_gold_contract_columns(spark):
     features = spark.createDataFrame([feature_row(1, "r1", title_exact=1, composer_match=1)], FEATURES_SCHEMA)
     out = decide.soundtrack_matches(decide.link_pairs(features, SETTINGS))
-    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in GOLD_SOUNDTRACK_MATCHES]
+    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in schema_of("gold/soundtrack_matches")]
 
 
 def _write(tmp_path, doc) -> str:

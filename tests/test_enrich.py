@@ -5,7 +5,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-from scripts_spark.schemas import GOLD_FILM_SOUNDTRACKS, GOLD_REVIEW_QUEUE, SILVER_FILMS, SILVER_RELEASES
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms import enrich
 from test_features import film_row, release_row
 
@@ -18,14 +18,14 @@ LINKS_SCHEMA = StructType([StructField("tmdb_id", LongType()), StructField("sour
 @pytest.fixture(scope="module")
 def sides(spark):
     films = spark.createDataFrame([film_row(1, "Jaws", 1975, ["John Williams"]), film_row(2, "Dumbo", 2019),
-                                   film_row(3, "Undated", None)], SILVER_FILMS)
+                                   film_row(3, "Undated", None)], schema_of("silver/films"))
     releases = spark.createDataFrame([
         release_row("m1", "Jaws", 1975, ["John Williams (4)"], source="discogs", primary_type=None, secondary_types=(),
                     genres=["Stage & Screen"], styles=["Score", "Soundtrack"]),
         release_row("rg1", "Dumbo", None, ["Danny Elfman"], genres=["Soundtrack", "orchestral"],
                     secondary_types=("Soundtrack",)),
         release_row("rg2", "Undated", None, ["Someone"]),
-    ], SILVER_RELEASES)
+    ], schema_of("silver/releases"))
     links = spark.createDataFrame([(1, "discogs", "m1", "master", 0.99, "match", '{"score": 0.99}'),
                                    (2, "musicbrainz", "rg1", "release_group", 0.97, "match", "{}"),
                                    (3, "musicbrainz", "rg2", "release_group", 0.6, "review", '{"score": 0.6}')],
@@ -35,7 +35,7 @@ def sides(spark):
 
 def test_film_soundtracks_hold_matches_only_with_both_sides_fields_and_the_contract_schema(sides):
     out = enrich.film_soundtracks(*sides)
-    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in GOLD_FILM_SOUNDTRACKS]
+    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in schema_of("gold/film_soundtracks")]
     rows = {r["release_id"]: r for r in out.collect()}
     assert set(rows) == {"m1", "rg1"}
     jaws = rows["m1"]
@@ -57,7 +57,7 @@ def test_decade_is_null_without_a_year(spark):
 
 def test_review_queue_shows_both_sides_titles_years_artists_and_reasons(sides):
     out = enrich.review_queue(*sides)
-    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in GOLD_REVIEW_QUEUE]
+    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in schema_of("gold/review_queue")]
     (row,) = out.collect()
     assert (row["tmdb_id"], row["film_title"], row["film_year"]) == (3, "Undated", None)
     assert (row["release_id"], row["release_title"], row["release_year"]) == ("rg2", "Undated", None)

@@ -11,7 +11,7 @@ import pytest
 from scripts_spark.evaluate import (evaluate_run, link_quality, missed_positives, original_rule_links,
                                     rank_share_calibration, read_labels)
 from scripts_spark.lake import Lake
-from scripts_spark.schemas import (GOLD_SOUNDTRACK_MATCHES, SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES)
+from scripts_spark.tables import schema_of
 from test_features import film_row, release_row
 
 REPO_SCORER = "data/eval/score_gold.py"
@@ -44,7 +44,7 @@ def lake_run(spark, tmp_path_factory):
     labels = root / "labels.csv"
     labels.write_text(LABELS)
     lake = Lake(str(root / "lake"))
-    lake.write_table(spark.createDataFrame(MATCHES, GOLD_SOUNDTRACK_MATCHES), "gold/soundtrack_matches", RUN_ID)
+    lake.write_table(spark.createDataFrame(MATCHES, schema_of("gold/soundtrack_matches")), "gold/soundtrack_matches", RUN_ID)
     films = [film_row(1, "Jaws", 1975), film_row(2, "Dumbo", 2019), film_row(3, "City of Angels", 1998),
              film_row(4, "Zootopia", 2016), film_row(5, "E.T.", 1982), film_row(6, "Up", None)]
     releases = [release_row("rg-jaws", "Jaws", 1976), release_row("rg-dumbo", "Dumbo", None),
@@ -54,9 +54,9 @@ def lake_run(spark, tmp_path_factory):
                 release_row("rg-up", "Up", 2009)]
     candidates = [(1, "musicbrainz", "rg-jaws", ["title_exact"]), (2, "musicbrainz", "rg-dumbo", ["title_exact"]),
                   (3, "musicbrainz", "rg-cast", ["title_exact"]), (1, "discogs", "m-jaws", ["title_exact"])]
-    lake.write_table(spark.createDataFrame(films, SILVER_FILMS), "silver/films", RUN_ID)
-    lake.write_table(spark.createDataFrame(releases, SILVER_RELEASES), "silver/releases", RUN_ID)
-    lake.write_table(spark.createDataFrame(candidates, SILVER_CANDIDATE_PAIRS), "silver/candidate_pairs", RUN_ID)
+    lake.write_table(spark.createDataFrame(films, schema_of("silver/films")), "silver/films", RUN_ID)
+    lake.write_table(spark.createDataFrame(releases, schema_of("silver/releases")), "silver/releases", RUN_ID)
+    lake.write_table(spark.createDataFrame(candidates, schema_of("silver/candidate_pairs")), "silver/candidate_pairs", RUN_ID)
     return lake, labels
 
 
@@ -68,7 +68,7 @@ def reference_scores(lake: Lake, labels, mode: str) -> dict:
 
 def test_link_quality_agrees_with_the_reference_scorer(spark, lake_run):
     lake, labels = lake_run
-    matches = lake.read_table(spark, "gold/soundtrack_matches", RUN_ID, GOLD_SOUNDTRACK_MATCHES)
+    matches = lake.read_table(spark, "gold/soundtrack_matches", RUN_ID, schema_of("gold/soundtrack_matches"))
     ours = link_quality(matches.filter("decision = 'match'"), read_labels(spark, str(labels)))
     ref = reference_scores(lake, labels, "matches")
     for source in ("musicbrainz", "discogs"):
@@ -88,14 +88,14 @@ def test_quoted_notes_with_commas_do_not_break_the_labels(spark, lake_run):
 
 def test_original_rule_needs_contained_titles_years_within_two_and_token_set_85(spark):
     films = spark.createDataFrame([film_row(1, "Jaws", 1975), film_row(2, "Dumbo", 2019), film_row(3, "Up", 2009),
-                                   film_row(4, "Her", 2013), film_row(5, "Blade Runner", 1982)], SILVER_FILMS)
+                                   film_row(4, "Her", 2013), film_row(5, "Blade Runner", 1982)], schema_of("silver/films"))
     releases = spark.createDataFrame([
         release_row("jaws", "Jaws", 1977),                               # contained, 2 years: linked
         release_row("dumbo", "Dumbo", None),                             # undated: the original rule fails
         release_row("up", "Up", 2012),                                   # 3 years apart
         release_row("her", "Heroes", 2013, title_norm="heroes"),         # 'her' is inside 'heroes', token_set low
         release_row("blade", "Blade Runner Suite", 1982, title_norm="blade runner suite"),  # contained, token_set 100
-    ], SILVER_RELEASES)
+    ], schema_of("silver/releases"))
     links = {(r["tmdb_id"], r["release_id"]) for r in original_rule_links(films, releases).collect()}
     assert links == {(1, "jaws"), (5, "blade")}
 
@@ -143,7 +143,7 @@ def test_missed_positives_say_where_each_unlinked_positive_went_and_set_exact_ti
         (50, "musicbrainz", "elsewhere", "release_group", 0.9, "match", _reasons(0.9)),
         # a three-way tie whose labelled film is neither the first nor the runner-up: not known to be tied
         (70, "musicbrainz", "tie-third", "release_group", 0.9, "review", _reasons(0.9, 71, 0.9)),
-    ], GOLD_SOUNDTRACK_MATCHES)
+    ], schema_of("gold/soundtrack_matches"))
     missed = missed_positives(gold, labels)
     assert missed == {"musicbrainz": {"other_film": 1, "review_exact_tie": 2, "review": 2, "no_link": 1,
                                       "recall_without_exact_ties": 0.2}}
@@ -165,7 +165,7 @@ def test_rank_share_calibration_bins_labelled_positive_releases_by_share_and_cou
         row(40, "d", 0.4),                         # 0-0.5, wrong
         row(5, "e", 0.95),
         row(6, "f", 0.5, source="discogs"),        # a share on a bin's edge goes to the upper bin
-    ], GOLD_SOUNDTRACK_MATCHES)
+    ], schema_of("gold/soundtrack_matches"))
     assert rank_share_calibration(gold, labels) == {
         "discogs": [{"low": 0.5, "high": 0.75, "n": 1, "first_right": 1.0, "mean_share": 0.5}],
         "musicbrainz": [{"low": 0.0, "high": 0.5, "n": 1, "first_right": 0.0, "mean_share": 0.4},

@@ -14,7 +14,7 @@ from scripts_spark.config import load_settings
 from scripts_spark.lake import Lake
 from scripts_spark.log import configure_logging, get_logger
 from scripts_spark.pipeline import run_pipeline
-from scripts_spark.schemas import schema_of
+from scripts_spark.tables import schema_of
 from scripts_spark.steps.s01_extract_tmdb import ExtractTmdb
 from scripts_spark.steps.s02_extract_discogs import ExtractReleases
 

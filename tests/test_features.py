@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms import features as feat
 
 
@@ -30,11 +30,11 @@ def release_row(release_id, title, year, artists=(), title_norm=None, source="mu
 
 def frames(spark, films, releases, pairs=None):
     """Silver frames; `pairs` defaults to every film x release of the same source."""
-    films_df = spark.createDataFrame(films, SILVER_FILMS)
-    releases_df = spark.createDataFrame(releases, SILVER_RELEASES)
+    films_df = spark.createDataFrame(films, schema_of("silver/films"))
+    releases_df = spark.createDataFrame(releases, schema_of("silver/releases"))
     if pairs is None:
         pairs = [(f["tmdb_id"], r["source"], r["release_id"]) for f in films for r in releases]
-    candidates = spark.createDataFrame([(t, s, r, ["title"]) for t, s, r in pairs], SILVER_CANDIDATE_PAIRS)
+    candidates = spark.createDataFrame([(t, s, r, ["title"]) for t, s, r in pairs], schema_of("silver/candidate_pairs"))
     return candidates, films_df, releases_df
 
 
@@ -269,8 +269,8 @@ def test_a_words_rarity_does_not_fall_as_the_catalogue_grows(spark):
     def rarity(copies: int) -> dict:
         many = [dict(f, tmdb_id=f["tmdb_id"] + 1000 * k) for k in range(copies) for f in films]
         many_releases = [dict(r, release_id=f"{r['release_id']}-{k}") for k in range(copies) for r in releases]
-        table = feat.title_token_rarity(spark.createDataFrame(many, SILVER_FILMS),
-                                        spark.createDataFrame(many_releases, SILVER_RELEASES))
+        table = feat.title_token_rarity(spark.createDataFrame(many, schema_of("silver/films")),
+                                        spark.createDataFrame(many_releases, schema_of("silver/releases")))
         return {r["token"]: round(r["rarity"], 9) for r in table.collect()}
 
     small, large = rarity(1), rarity(10)

@@ -11,7 +11,7 @@ from scripts_spark.base_step import BaseStep, RunManifest, StepContext, StepFail
 from scripts_spark.config import ConfigError, Secret, load_settings
 from scripts_spark.lake import Lake, LakeError, abfss_spark_conf, parse_abfss, validate_run_id
 from scripts_spark.log import configure_logging, get_logger, redact
-from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, schema_of
+from scripts_spark.tables import schema_of
 from scripts_spark.spark_session import spark_conf
 from scripts_spark.steps import parse_step_range
 
@@ -128,19 +128,19 @@ def test_spark_conf_carries_abfss_key_and_venv_python(settings):
 def test_rerun_of_a_run_id_replaces_only_its_partition(spark, tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     rows = [(1, "tmdb", "a", ["equal_title"]), (2, "tmdb", "b", ["rare_token"])]
-    df = spark.createDataFrame(rows, SILVER_CANDIDATE_PAIRS)
+    df = spark.createDataFrame(rows, schema_of("silver/candidate_pairs"))
     lake.write_table(df, "silver/candidate_pairs", "r1")
     lake.write_table(df.limit(1), "silver/candidate_pairs", "r2")
     lake.write_table(df, "silver/candidate_pairs", "r1")  # re-run r1
-    r1 = lake.read_table(spark, "silver/candidate_pairs", "r1", SILVER_CANDIDATE_PAIRS)
-    r2 = lake.read_table(spark, "silver/candidate_pairs", "r2", SILVER_CANDIDATE_PAIRS)
+    r1 = lake.read_table(spark, "silver/candidate_pairs", "r1", schema_of("silver/candidate_pairs"))
+    r2 = lake.read_table(spark, "silver/candidate_pairs", "r2", schema_of("silver/candidate_pairs"))
     assert r1.count() == 2 and r2.count() == 1
     lake.write_table(df.where(F.lit(False)), "silver/candidate_pairs", "r1")  # a re-run that yields nothing
-    assert lake.read_table(spark, "silver/candidate_pairs", "r1", SILVER_CANDIDATE_PAIRS).count() == 0
-    assert lake.read_table(spark, "silver/candidate_pairs", "r2", SILVER_CANDIDATE_PAIRS).count() == 1
+    assert lake.read_table(spark, "silver/candidate_pairs", "r1", schema_of("silver/candidate_pairs")).count() == 0
+    assert lake.read_table(spark, "silver/candidate_pairs", "r2", schema_of("silver/candidate_pairs")).count() == 1
     assert lake.table_runs("silver/candidate_pairs") == ["r2"]  # an empty run leaves no partition behind
-    never = lake.read_table(spark, "silver/candidate_pairs", "r9", SILVER_CANDIDATE_PAIRS)
-    assert never.count() == 0 and never.columns == [f.name for f in SILVER_CANDIDATE_PAIRS.fields] + ["run_id"]
+    never = lake.read_table(spark, "silver/candidate_pairs", "r9", schema_of("silver/candidate_pairs"))
+    assert never.count() == 0 and never.columns == [f.name for f in schema_of("silver/candidate_pairs").fields] + ["run_id"]
 
 
 def test_schema_of_quarantine_and_staged_tables():

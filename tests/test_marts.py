@@ -6,7 +6,7 @@ import pytest
 from scripts_spark.base_step import RunManifest, StepContext
 from scripts_spark.lake import Lake
 from scripts_spark.log import get_logger
-from scripts_spark.schemas import GOLD_FILM_SOUNDTRACKS, schema_of
+from scripts_spark.tables import schema_of
 from scripts_spark.steps.s06_marts import BuildMarts
 from scripts_spark.transforms.marts import (MART_SCHEMAS, NO_GENRE, composer_stats, film_genre_x_soundtrack_genre,
                                             genre_by_decade, popularity_by_soundtrack_genre)
@@ -43,7 +43,7 @@ def film_soundtrack_rows(releases=RELEASES):
 
 @pytest.fixture
 def film_soundtracks(spark):
-    return spark.createDataFrame(film_soundtrack_rows(), GOLD_FILM_SOUNDTRACKS)
+    return spark.createDataFrame(film_soundtrack_rows(), schema_of("gold/film_soundtracks"))
 
 
 def as_dicts(df, key):
@@ -81,7 +81,7 @@ def test_popularity_by_soundtrack_genre_gives_interpolated_quartiles_over_distin
 def test_genre_statistics_of_films_without_popularity_are_null_not_an_error(spark):
     rows = film_soundtrack_rows([(4, "musicbrainz", "mb-c", ["Rock"])])
     rows[0]["popularity"] = rows[0]["vote_average"] = None
-    (row,) = spark.createDataFrame(rows, GOLD_FILM_SOUNDTRACKS).transform(popularity_by_soundtrack_genre).collect()
+    (row,) = spark.createDataFrame(rows, schema_of("gold/film_soundtracks")).transform(popularity_by_soundtrack_genre).collect()
     assert row["films"] == 1 and row["popularity_median"] is None and row["vote_average_q3"] is None
 
 
@@ -100,19 +100,19 @@ def test_composer_stats_trim_deduplicate_and_drop_the_unknown_placeholder(film_s
     mart = as_dicts(film_soundtracks.transform(composer_stats), ("composer",))
     assert set(mart) == {("Hans Zimmer",), ("John Williams",)}
     zimmer = mart[("Hans Zimmer",)]
-    assert (zimmer["films_scored"], zimmer["decades"], zimmer["decades_active"], zimmer["first_year"],
+    assert (zimmer["films"], zimmer["decades"], zimmer["decades_active"], zimmer["first_year"],
             zimmer["last_year"]) == (3, [1990, 2000], 2, 1994, 2005)
-    assert zimmer["median_popularity"] == pytest.approx(20.0)
-    assert zimmer["mean_vote_average"] == pytest.approx(7.0)
+    assert zimmer["popularity_median"] == pytest.approx(20.0)
+    assert zimmer["vote_average_mean"] == pytest.approx(7.0)
     williams = mart[("John Williams",)]
-    assert (williams["films_scored"], williams["decades"], williams["median_popularity"]) == (1, [2000], 30.0)
+    assert (williams["films"], williams["decades"], williams["popularity_median"]) == (1, [2000], 30.0)
 
 
 @pytest.mark.parametrize("table", sorted(MART_SCHEMAS))
 def test_empty_input_gives_an_empty_mart_with_the_declared_schema(spark, table):
     from scripts_spark.transforms.marts import MART_BUILDERS
 
-    mart = spark.createDataFrame([], GOLD_FILM_SOUNDTRACKS).transform(MART_BUILDERS[table])
+    mart = spark.createDataFrame([], schema_of("gold/film_soundtracks")).transform(MART_BUILDERS[table])
     assert mart.count() == 0
     assert [(f.name, f.dataType) for f in mart.schema] == [(f.name, f.dataType) for f in schema_of(table)]
 
@@ -136,7 +136,7 @@ def test_build_marts_step_writes_every_mart_for_the_run_and_reports_counts(spark
 
 
 def test_build_marts_on_a_run_with_zero_matches_writes_empty_marts_and_says_so(spark, settings):
-    Lake(settings.lake_root).write_table(spark.createDataFrame([], GOLD_FILM_SOUNDTRACKS), "gold/film_soundtracks", "r0")
+    Lake(settings.lake_root).write_table(spark.createDataFrame([], schema_of("gold/film_soundtracks")), "gold/film_soundtracks", "r0")
     lake, rec = _run_step(spark, settings, "r0")
     assert rec.status == "succeeded" and rec.rows_in == 0
     assert set(rec.tables.values()) == {0}

@@ -9,7 +9,7 @@ import pytest
 from scripts_spark.base_step import StepFailed
 from scripts_spark.lake import Lake
 from scripts_spark.pipeline import run_pipeline
-from scripts_spark.schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_RELEASES, schema_of
+from scripts_spark.tables import schema_of
 from scripts_spark.steps.s05_match_enrich import MatchAndEnrich
 from scripts_spark.transforms.features import FEATURE_VERSION, MODEL_FEATURES
 from test_features import film_row, release_row
@@ -48,9 +48,9 @@ def step_run(spark, tmp_path_factory):
     settings = load_settings(env_file=root / "no.env", environ={}, lake_root=str(root / "lake"),
                              log_dir=str(root / "logs"), match_settings_path=str(settings_file))
     lake = Lake(settings.lake_root)
-    lake.write_table(spark.createDataFrame(FILMS, SILVER_FILMS), "silver/films", RUN_ID)
-    lake.write_table(spark.createDataFrame(RELEASES, SILVER_RELEASES), "silver/releases", RUN_ID)
-    lake.write_table(spark.createDataFrame([(*c, ["title_exact"]) for c in CANDIDATES], SILVER_CANDIDATE_PAIRS),
+    lake.write_table(spark.createDataFrame(FILMS, schema_of("silver/films")), "silver/films", RUN_ID)
+    lake.write_table(spark.createDataFrame(RELEASES, schema_of("silver/releases")), "silver/releases", RUN_ID)
+    lake.write_table(spark.createDataFrame([(*c, ["title_exact"]) for c in CANDIDATES], schema_of("silver/candidate_pairs")),
                      "silver/candidate_pairs", RUN_ID)
     doc = run_pipeline(settings, RUN_ID, "05", spark=spark)
     return settings, lake, doc

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts_spark.schemas import BRONZE_REJECTS
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms import movielens as ml
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -55,7 +55,7 @@ def test_a_repeated_rating_keeps_the_latest_and_rejects_the_earlier_one(spark, t
 def test_rejects_keep_the_raw_line_where_it_came_from_and_why(spark, tmp_path):
     df = flagged(spark, tmp_path, "ratings", ["1,10,4.0,1", "1,11,9.0,2"])
     rows = ml.rejects(df, "movielens_ratings", "run-1").collect()
-    assert ml.rejects(df, "movielens_ratings", "run-1").columns == [f.name for f in BRONZE_REJECTS.fields]
+    assert ml.rejects(df, "movielens_ratings", "run-1").columns == [f.name for f in schema_of("bronze/tmdb_rejects").fields]
     assert len(rows) == 1
     (r,) = rows
     assert (r.source, r.reason, r.raw, r.record_ref, r._run_id) == (

@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from scripts_spark.recommend_settings import RecommendSettings
-from scripts_spark.schemas import GOLD_FILM_SOUNDTRACKS
+from scripts_spark.tables import schema_of
 from scripts_spark.transforms import movielens as ml
 from scripts_spark.transforms import recommend as rec
 
@@ -28,15 +28,15 @@ def ratings_frame(spark, triples, start=T0):
 
 
 def empty_soundtracks(spark):
-    return spark.createDataFrame([], GOLD_FILM_SOUNDTRACKS)
+    return spark.createDataFrame([], schema_of("gold/film_soundtracks"))
 
 
 def soundtrack_row(tmdb_id, release_id, score, composers=("Hans Zimmer",), title="OST"):
-    values = {f.name: None for f in GOLD_FILM_SOUNDTRACKS.fields}
+    values = {f.name: None for f in schema_of("gold/film_soundtracks").fields}
     values.update(tmdb_id=tmdb_id, source="musicbrainz", release_id=release_id, release_kind="release_group",
                   release_title=title, release_year=1999, release_artists=list(composers), composers=list(composers),
                   match_score=score)
-    return tuple(values[f.name] for f in GOLD_FILM_SOUNDTRACKS.fields)
+    return tuple(values[f.name] for f in schema_of("gold/film_soundtracks").fields)
 
 
 # --- movie stats -----------------------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def test_bayesian_mean_keeps_a_film_with_two_perfect_ratings_below_a_well_rated_
     links = spark.createDataFrame([(2, "tt0111161", 278)], ml.LINKS)
     tags = spark.createDataFrame([(1, 2, "prison", T0), (2, 2, "Prison", T0), (3, 2, "hope", T0)], ml.TAGS)
     soundtracks = spark.createDataFrame([soundtrack_row(278, "mb-1", 0.9), soundtrack_row(278, "mb-2", 0.8)],
-                                        GOLD_FILM_SOUNDTRACKS)
+                                        schema_of("gold/film_soundtracks"))
     stats = {r.movie_id: r
              for r in rec.movie_stats(ratings, movies, links, tags, soundtracks, prior_ratings=10).collect()}
 
@@ -290,7 +290,7 @@ def test_recommended_films_carry_their_gold_soundtracks_best_match_first(spark):
     links = spark.createDataFrame([(2, "tt0133093", 603), (3, "tt0113277", 949)], ml.LINKS)
     gold = spark.createDataFrame([soundtrack_row(603, "mb-score", 0.7, ("Don Davis",), "The Matrix: Score"),
                                   soundtrack_row(603, "mb-ost", 0.95, ("Don Davis",), "The Matrix: OST"),
-                                  soundtrack_row(111, "mb-other", 0.9)], GOLD_FILM_SOUNDTRACKS)
+                                  soundtrack_row(111, "mb-other", 0.9)], schema_of("gold/film_soundtracks"))
     out = {r.movie_id: r for r in rec.with_films_and_soundtracks(recommendations, movies, links, gold).collect()}
 
     assert out[2].title == "The Matrix" and out[2].tmdb_id == 603 and out[2].composers == ["Don Davis"]
@@ -300,7 +300,7 @@ def test_recommended_films_carry_their_gold_soundtracks_best_match_first(spark):
     assert (out[3].tmdb_id, out[3].soundtrack_count, out[3].soundtracks) == (949, 0, [])   # linked, no match in Gold
     assert (out[4].tmdb_id, out[4].soundtrack_count) == (None, 0)                          # no TMDB link at all
     assert [f.name for f in rec.with_films_and_soundtracks(recommendations, movies, links, gold).schema.fields] == [
-        f.name for f in rec.GOLD_RECOMMENDATIONS.fields]
+        f.name for f in rec.schema_of("gold/recommendations").fields]
 
 
 def test_an_empty_gold_gives_recommendations_without_soundtracks(spark):

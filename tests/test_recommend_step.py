@@ -11,9 +11,8 @@ from scripts_spark.base_step import StepContext, StepFailed
 from scripts_spark.lake import Lake
 from scripts_spark.log import get_logger
 from scripts_spark.recommend_settings import RecommendSettings
-from scripts_spark.schemas import BRONZE_REJECTS, GOLD_FILM_SOUNDTRACKS
+from scripts_spark.tables import schema_of
 from scripts_spark.steps.s07_recommend import PG_SKIP_MESSAGE, Recommend
-from scripts_spark.transforms.recommend import GOLD_MODEL_METRICS, GOLD_MOVIE_STATS, GOLD_RECOMMENDATIONS
 from tests.pg_server import pg_server  # noqa: F401 - the fixture
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "movielens"
@@ -42,7 +41,7 @@ def gold_for_every_linked_film(spark, lake: Lake, run_id: str, input_dir: Path) 
     """A stand-in for step 05's gold/film_soundtracks: one soundtrack per linked film, two for Toy Story (862)."""
     with open(input_dir / "movielens" / "links.csv", newline="") as fh:
         tmdb_ids = {int(r["tmdbId"]) for r in csv.DictReader(fh) if r["tmdbId"]}
-    names = [f.name for f in GOLD_FILM_SOUNDTRACKS.fields]
+    names = [f.name for f in schema_of("gold/film_soundtracks").fields]
 
     def row(tmdb_id, release_id, score):
         values = dict.fromkeys(names)
@@ -50,7 +49,7 @@ def gold_for_every_linked_film(spark, lake: Lake, run_id: str, input_dir: Path) 
                       release_title=f"OST {tmdb_id}", composers=["Randy Newman"], match_score=score)
         return tuple(values[n] for n in names)
     rows = [row(t, f"dg-{t}", 0.9) for t in sorted(tmdb_ids)] + [row(862, "dg-862-reissue", 0.6)]
-    lake.write_table(spark.createDataFrame(rows, GOLD_FILM_SOUNDTRACKS), "gold/film_soundtracks", run_id)
+    lake.write_table(spark.createDataFrame(rows, schema_of("gold/film_soundtracks")), "gold/film_soundtracks", run_id)
 
 
 def context(spark, settings, run_id="r1"):
@@ -95,18 +94,18 @@ def test_step_writes_gold_and_postgres_and_recommended_films_carry_their_soundtr
                                      "rating_outside_0.5_to_5.0": 1, "user_id_missing_or_invalid": 1}
     assert accounting["links"] == {"kept": 9_734, "tmdb_id_missing": 8}
     assert record.rows_in == record.rows_out + record.rejected and record.rejected == 10
-    rejects = lake.read_table(spark, "bronze/movielens_rejects", "r1", BRONZE_REJECTS)
+    rejects = lake.read_table(spark, "bronze/movielens_rejects", "r1", schema_of("bronze/tmdb_rejects"))
     assert sorted(r.raw for r in rejects.filter("source = 'movielens_ratings'").collect()) == sorted(BAD_RATINGS)
 
-    recs = lake.read_table(spark, "gold/recommendations", "r1", GOLD_RECOMMENDATIONS)
+    recs = lake.read_table(spark, "gold/recommendations", "r1", schema_of("gold/recommendations"))
     assert record.tables["gold/recommendations"] == recs.count() == USERS * SMALL.top_n
     linked = recs.filter("tmdb_id IS NOT NULL").collect()
     assert linked and all(r.soundtrack_count >= 1 and r.soundtracks[0].release_id == f"dg-{r.tmdb_id}" for r in linked)
     assert record.metrics["recommendations_with_soundtracks"] == len(linked)
     assert record.tables["gold/movie_stats"] == 9_742
-    stats_862 = lake.read_table(spark, "gold/movie_stats", "r1", GOLD_MOVIE_STATS).filter("tmdb_id = 862").first()
+    stats_862 = lake.read_table(spark, "gold/movie_stats", "r1", schema_of("gold/movie_stats")).filter("tmdb_id = 862").first()
     assert stats_862.soundtrack_count == 2 and stats_862.title == "Toy Story"
-    metrics = lake.read_table(spark, "gold/model_metrics", "r1", GOLD_MODEL_METRICS)
+    metrics = lake.read_table(spark, "gold/model_metrics", "r1", schema_of("gold/model_metrics"))
     served = record.metrics["chosen"]["als"]["model"]
     assert {r.model for r in metrics.filter("split = 'test'").collect()} == {
         "global_mean", "most_popular", "baseline_biases", "als", "als_residual", f"{served}_unfiltered"}

@@ -18,7 +18,7 @@ from scripts_spark.metrics import headline_figures, metrics_document
 from scripts_spark.report import write_report
 from scripts_spark.report.gather import gather_evaluation
 from scripts_spark.report.html import _change, _reasons
-from scripts_spark.schemas import GOLD_FILM_SOUNDTRACKS, GOLD_REVIEW_QUEUE, GOLD_SOUNDTRACK_MATCHES
+from scripts_spark.tables import schema_of
 from scripts_spark.steps.s06_marts import BuildMarts
 
 
@@ -80,7 +80,7 @@ def make_run(spark, settings, run_id, *, matched=MATCHED, reviews=1, evaluation=
         manifest.record(rec)
     links = [{"tmdb_id": t, "source": s, "release_id": r, "release_kind": "release_group" if s == "musicbrainz" else "master",
               "match_score": score, "decision": "match", "reasons": REASONS} for t, s, r, score, _ in matched]
-    queue = [{"tmdb_id": 2, "film_title": "Alien", "film_year": 1979, "film_composers": ["Jerry Goldsmith"],
+    queue = [{"tmdb_id": 2, "film_title": "Alien", "film_year": 1979, "composers": ["Jerry Goldsmith"],
               "source": "musicbrainz", "release_id": f"mb-alien-{i}", "release_kind": "release_group",
               "release_title": "Alien: Isolation", "release_year": 2014, "release_artists": ["Christian Henson"],
               "match_score": 0.71 - i / 100, "reasons": REASONS} for i in range(reviews)]
@@ -95,9 +95,9 @@ def make_run(spark, settings, run_id, *, matched=MATCHED, reviews=1, evaluation=
                             "release_id": release_id, "release_kind": None, "release_title": title, "release_year": year,
                             "release_artists": composers, "release_genres": [], "release_styles": [],
                             "release_secondary_types": [], "soundtrack_genres": genres, "match_score": score})
-    for table, rows, schema in (("gold/soundtrack_matches", links, GOLD_SOUNDTRACK_MATCHES),
-                                ("gold/review_queue", queue, GOLD_REVIEW_QUEUE),
-                                ("gold/film_soundtracks", soundtracks, GOLD_FILM_SOUNDTRACKS)):
+    for table, rows, schema in (("gold/soundtrack_matches", links, schema_of("gold/soundtrack_matches")),
+                                ("gold/review_queue", queue, schema_of("gold/review_queue")),
+                                ("gold/film_soundtracks", soundtracks, schema_of("gold/film_soundtracks"))):
         lake.write_table(spark.createDataFrame(rows, schema), table, run_id)
     if marts:
         BuildMarts().run(StepContext(spark, settings, lake, run_id, get_logger(run_id)), manifest)

@@ -9,9 +9,7 @@ from scripts_spark.base_step import StepContext, StepFailed
 from scripts_spark.lake import Lake
 from scripts_spark.log import get_logger
 from scripts_spark.pipeline import run_pipeline
-from scripts_spark.schemas import (BRONZE_DISCOGS_MASTERS, BRONZE_DISCOGS_RELEASES, BRONZE_DISCOGS_SEARCH_RESULTS,
-                                   BRONZE_MUSICBRAINZ_RELEASE_GROUPS, BRONZE_TMDB_MOVIES, SILVER_CANDIDATE_PAIRS,
-                                   schema_of)
+from scripts_spark.tables import schema_of
 from scripts_spark.steps.s03_candidates import NormaliseAndBlock, accounting
 from scripts_spark.steps.s04_validate import Validate
 from scripts_spark.transforms.blocking import blocking_quality
@@ -31,14 +29,14 @@ def bronze(schema, source, sha, **fields):
 
 
 def tmdb(tmdb_id, title, release_date="2001-05-04", composers=(), sha=None, **fields):
-    return bronze(BRONZE_TMDB_MOVIES, "tmdb", sha or f"f{tmdb_id}", tmdb_id=tmdb_id, title=title,
+    return bronze(schema_of("bronze/tmdb_movies"), "tmdb", sha or f"f{tmdb_id}", tmdb_id=tmdb_id, title=title,
                   original_title=fields.pop("original_title", title), release_date=release_date,
                   composers=list(composers), genres=["Drama"], popularity=1.0, vote_count=3, vote_average=6.0,
                   **fields)
 
 
 def mb(release_group_id, title, date="2001", sha=None, **fields):
-    return bronze(BRONZE_MUSICBRAINZ_RELEASE_GROUPS, "musicbrainz", sha or f"m{release_group_id}",
+    return bronze(schema_of("bronze/musicbrainz_release_groups"), "musicbrainz", sha or f"m{release_group_id}",
                   release_group_id=release_group_id, title=title, first_release_date=date, primary_type="Album",
                   secondary_types=fields.pop("secondary_types", ["Soundtrack"]), artists=fields.pop("artists", []),
                   tags=fields.pop("tags", []), **fields)
@@ -54,7 +52,7 @@ def test_films_keep_one_row_per_bronze_row_with_years_norms_and_a_pointer(spark)
         tmdb(1, "The Godfather Part II", "1974-12-20", ["Nino Rota", "Unknown", "Carmine Coppola"]),
         tmdb(2, "Original Motion Picture Soundtrack", "", ["Unknown"]),
         tmdb(3, "Parasite", "2019-13-45", original_title="기생충"),
-    ], BRONZE_TMDB_MOVIES)).collect()
+    ], schema_of("bronze/tmdb_movies"))).collect()
     films = {r["tmdb_id"]: r for r in rows}
     assert films[1]["composers"] == ["Nino Rota", "Carmine Coppola"]
     assert films[1]["composers_norm"] == ["nino rota", "carmine coppola"]
@@ -72,9 +70,9 @@ def test_musicbrainz_rows_split_joined_types_and_read_partial_dates(spark):
             mb("a", "Louder Than Words (From “tick, tick… BOOM!”)", "2021-11", secondary_types=["Compilation, Soundtrack"],
                artists=["Lin-Manuel Miranda"], tags=["musical"]),
             mb("b", "Ghost", ""),
-        ], BRONZE_MUSICBRAINZ_RELEASE_GROUPS),
-        empty(spark, BRONZE_DISCOGS_MASTERS), empty(spark, BRONZE_DISCOGS_RELEASES),
-        empty(spark, BRONZE_DISCOGS_SEARCH_RESULTS)).collect()
+        ], schema_of("bronze/musicbrainz_release_groups")),
+        empty(spark, schema_of("bronze/discogs_masters")), empty(spark, schema_of("bronze/discogs_releases")),
+        empty(spark, schema_of("bronze/discogs_search_results"))).collect()
     by_id = {r["release_id"]: r for r in rows}
     a = by_id["a"]
     assert (a["source"], a["release_kind"], a["year"]) == ("musicbrainz", "release_group", 2021)
@@ -86,34 +84,34 @@ def test_musicbrainz_rows_split_joined_types_and_read_partial_dates(spark):
 
 def test_discogs_dump_masters_releases_and_search_results_fold_into_one_row_per_master(spark):
     masters = spark.createDataFrame([
-        bronze(BRONZE_DISCOGS_MASTERS, "discogs_dump", "dm64129", master_id=64129, main_release=1, year=1974,
+        bronze(schema_of("bronze/discogs_masters"), "discogs_dump", "dm64129", master_id=64129, main_release=1, year=1974,
                title="The Godfather Part II", artists=["Nino Rota"], genres=["Stage & Screen"], styles=["Score"]),
-        bronze(BRONZE_DISCOGS_MASTERS, "discogs_dump", "dm7", master_id=7, main_release=70, year=0,
+        bronze(schema_of("bronze/discogs_masters"), "discogs_dump", "dm7", master_id=7, main_release=70, year=0,
                title="Undated Master", artists=["Someone (2)"]),
-    ], BRONZE_DISCOGS_MASTERS)
+    ], schema_of("bronze/discogs_masters"))
     releases = spark.createDataFrame([
-        bronze(BRONZE_DISCOGS_RELEASES, "discogs_dump", "dr1", release_id=1, master_id=64129, is_main_release=True,
+        bronze(schema_of("bronze/discogs_releases"), "discogs_dump", "dr1", release_id=1, master_id=64129, is_main_release=True,
                title="The Godfather Part II", released="1974-00-00", formats=["Vinyl", "LP"], country="US",
                extra_artists=[{"name": "Nino Rota (2)", "role": "Composed By"}, {"name": "X", "role": "Mastered By"}]),
-        bronze(BRONZE_DISCOGS_RELEASES, "discogs_dump", "dr70", release_id=70, master_id=7, title="Undated Master",
+        bronze(schema_of("bronze/discogs_releases"), "discogs_dump", "dr70", release_id=70, master_id=7, title="Undated Master",
                released="1983-03-00", formats=["CD"]),
-        bronze(BRONZE_DISCOGS_RELEASES, "discogs_dump", "dr71", release_id=71, master_id=7, title="Undated Master",
+        bronze(schema_of("bronze/discogs_releases"), "discogs_dump", "dr71", release_id=71, master_id=7, title="Undated Master",
                released="1979", formats=["Cassette"]),
-        bronze(BRONZE_DISCOGS_RELEASES, "discogs_dump", "dr9", release_id=9, master_id=None, title="Lone Single",
+        bronze(schema_of("bronze/discogs_releases"), "discogs_dump", "dr9", release_id=9, master_id=None, title="Lone Single",
                released="1999-03-00", artists=["Solo Artist"]),
-    ], BRONZE_DISCOGS_RELEASES)
+    ], schema_of("bronze/discogs_releases"))
     search = spark.createDataFrame([
-        bronze(BRONZE_DISCOGS_SEARCH_RESULTS, "discogs_search", "s2", result_id=2, result_type="release",
+        bronze(schema_of("bronze/discogs_search_results"), "discogs_search", "s2", result_id=2, result_type="release",
                master_id=64129, title="Nino Rota / Carmine Coppola - The Godfather, Part II", year="1991",
                formats=["CD"], styles=["Soundtrack"]),
-        bronze(BRONZE_DISCOGS_SEARCH_RESULTS, "discogs_search", "s2b", result_id=2, result_type="release",
+        bronze(schema_of("bronze/discogs_search_results"), "discogs_search", "s2b", result_id=2, result_type="release",
                master_id=64129, title="Nino Rota / Carmine Coppola - The Godfather, Part II", year="1991"),
-        bronze(BRONZE_DISCOGS_SEARCH_RESULTS, "discogs_search", "s5", result_id=5, result_type="release", master_id=0,
+        bronze(schema_of("bronze/discogs_search_results"), "discogs_search", "s5", result_id=5, result_type="release", master_id=0,
                title="John Williams (4) - E.T. The Extra-Terrestrial", year="1982"),
-        bronze(BRONZE_DISCOGS_SEARCH_RESULTS, "discogs_search", "s-null", result_id=None, result_type="release",
+        bronze(schema_of("bronze/discogs_search_results"), "discogs_search", "s-null", result_id=None, result_type="release",
                master_id=None, title="Broken - Record"),
-    ], BRONZE_DISCOGS_SEARCH_RESULTS)
-    rows = releases_from_bronze(empty(spark, BRONZE_MUSICBRAINZ_RELEASE_GROUPS), masters, releases, search).collect()
+    ], schema_of("bronze/discogs_search_results"))
+    rows = releases_from_bronze(empty(spark, schema_of("bronze/musicbrainz_release_groups")), masters, releases, search).collect()
     by_id = {r["release_id"]: r for r in rows}
     assert len(rows) == 5   # 64129, 7, release 9, release 5, and the record without an id
     godfather = by_id["64129"]
@@ -134,8 +132,8 @@ def test_discogs_dump_masters_releases_and_search_results_fold_into_one_row_per_
 # --- steps end to end ------------------------------------------------------------------------------------------------
 def _write_bronze(spark, settings, run_id, films, releases):
     lake = Lake(settings.lake_root)
-    lake.write_table(spark.createDataFrame(films, BRONZE_TMDB_MOVIES), "bronze/tmdb_movies", run_id)
-    lake.write_table(spark.createDataFrame(releases, BRONZE_MUSICBRAINZ_RELEASE_GROUPS),
+    lake.write_table(spark.createDataFrame(films, schema_of("bronze/tmdb_movies")), "bronze/tmdb_movies", run_id)
+    lake.write_table(spark.createDataFrame(releases, schema_of("bronze/musicbrainz_release_groups")),
                      "bronze/musicbrainz_release_groups", run_id)
     return lake
 
@@ -176,14 +174,14 @@ def test_a_run_whose_keys_are_all_null_fails_naming_table_rule_and_counts(spark,
     # The original's Silver had 100% null ids: staged films like that must stop the run, not vanish into quarantine.
     lake = Lake(settings.lake_root)
     films = films_from_bronze(spark.createDataFrame([tmdb(None, t, sha=f"null-{i}") for i, t in enumerate(WORDS[:5])],
-                                                    BRONZE_TMDB_MOVIES))
+                                                    schema_of("bronze/tmdb_movies")))
     releases = releases_from_bronze(
-        spark.createDataFrame([mb(f"r{i}", t) for i, t in enumerate(WORDS[:5])], BRONZE_MUSICBRAINZ_RELEASE_GROUPS),
-        empty(spark, BRONZE_DISCOGS_MASTERS), empty(spark, BRONZE_DISCOGS_RELEASES),
-        empty(spark, BRONZE_DISCOGS_SEARCH_RESULTS))
+        spark.createDataFrame([mb(f"r{i}", t) for i, t in enumerate(WORDS[:5])], schema_of("bronze/musicbrainz_release_groups")),
+        empty(spark, schema_of("bronze/discogs_masters")), empty(spark, schema_of("bronze/discogs_releases")),
+        empty(spark, schema_of("bronze/discogs_search_results")))
     lake.write_table(films, "silver/staged/films", "nullkeys")
     lake.write_table(releases, "silver/staged/releases", "nullkeys")
-    lake.write_table(empty(spark, SILVER_CANDIDATE_PAIRS), "silver/staged/candidate_pairs", "nullkeys")
+    lake.write_table(empty(spark, schema_of("silver/candidate_pairs")), "silver/staged/candidate_pairs", "nullkeys")
     lake.write_table(films.limit(1), "silver/films", "nullkeys")           # an earlier attempt's output
 
     with pytest.raises(StepFailed) as failure:

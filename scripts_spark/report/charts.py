@@ -200,11 +200,11 @@ def composer_bars(rows: Sequence[dict]) -> str:
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.36 * len(rows) + 1.0))
         names = [r["composer"] for r in rows][::-1]
-        films = [r["films_scored"] for r in rows][::-1]
+        films = [r["films"] for r in rows][::-1]
         bars = ax.barh(names, films, color="#4c51bf", height=0.65)
         for bar, row in zip(bars, list(rows)[::-1]):
-            pop = row.get("median_popularity")
-            label = f"  {row['films_scored']:,}" + (f"   median popularity {pop:,.1f}" if pop is not None else "")
+            pop = row.get("popularity_median")
+            label = f"  {row['films']:,}" + (f"   median popularity {pop:,.1f}" if pop is not None else "")
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center", fontsize=8.5,
                     color=INK)
         ax.set_xlim(0, max(films + [1]) * 1.45)

@@ -17,7 +17,7 @@ from ..config import Settings
 from ..lake import Lake
 from ..log import get_logger, redact
 from ..metrics import headline_figures
-from ..schemas import schema_of
+from ..tables import schema_of
 from ..transforms.marts import NO_GENRE
 
 # A screenful a reviewer can work through; the whole queue is gold/review_queue.
@@ -168,7 +168,7 @@ def gather_analytics(spark: SparkSession, lake: Lake, run_id: str) -> Analytics:
                            .select("film_genre", "soundtrack_genre", "films", "share"))
 
     out.composers_total = composers.count()
-    out.composers = _rows(composers.orderBy(F.col("films_scored").desc(), F.col("median_popularity").desc_nulls_last(),
+    out.composers = _rows(composers.orderBy(F.col("films").desc(), F.col("popularity_median").desc_nulls_last(),
                                             "composer").limit(COMPOSERS_SHOWN))
     return out
 

@@ -345,7 +345,7 @@ def quality_section(data: ReportData) -> str:
                    "<code>gold/review_queue</code>). Reasons: the largest feature effects on the log-odds.</p>")
         rows = [[fmt_ratio(r.get("match_score")),
                  f"<b>{e(r.get('film_title'))}</b> ({e(r.get('film_year') or 'no year')})<br>"
-                 f"<span class='small muted'>tmdb {e(r.get('tmdb_id'))} · {_names(r.get('film_composers'))}</span>",
+                 f"<span class='small muted'>tmdb {e(r.get('tmdb_id'))} · {_names(r.get('composers'))}</span>",
                  f"<b>{e(r.get('release_title'))}</b> ({e(r.get('release_year') or 'no year')})<br>"
                  f"<span class='small muted'>{e(r.get('source'))} {e(r.get('release_kind'))} {e(r.get('release_id'))}"
                  f" · {_names(r.get('release_artists'))}</span>",
@@ -431,10 +431,10 @@ def analytics_section(data: ReportData) -> str:
                           "matched films. Source: <code>gold/composer_stats</code>."))
         out.append(table(["composer", "films scored", "decades active", "years", "median popularity",
                           "mean vote average"],
-                         [[e(r["composer"]), fmt_int(r["films_scored"]),
+                         [[e(r["composer"]), fmt_int(r["films"]),
                            e(", ".join(_decade(d) for d in r["decades"] or [])),
                            f"{e(r['first_year'] or '?')}–{e(r['last_year'] or '?')}",
-                           fmt_num(r["median_popularity"]), fmt_num(r["mean_vote_average"])]
+                           fmt_num(r["popularity_median"]), fmt_num(r["vote_average_mean"])]
                           for r in a.composers], numeric=(1, 4, 5)))
     return "".join(out)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..schemas import BRONZE_REJECTS
+from ..tables import schema_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -86,7 +86,7 @@ def kept_rows(classified: "DataFrame", schema: "StructType", source: str, run_id
 
 def reject_rows(classified: "DataFrame", source: str, run_id: str, ingested_at: datetime,
                 explain: Callable[[str], str], expected: int | None = None) -> "DataFrame":
-    """Rejected records in the BRONZE_REJECTS shape; `explain(raw)` gives the precise reason (Python, rejects only).
+    """Rejected records in the schema_of("bronze/tmdb_rejects") shape; `explain(raw)` gives the precise reason (Python, rejects only).
 
     With `expected=0` (the caller has counted no rejects) no Python worker is started at all.
     """
@@ -94,7 +94,7 @@ def reject_rows(classified: "DataFrame", source: str, run_id: str, ingested_at: 
     from pyspark.sql.types import StringType
 
     if expected == 0:
-        return classified.sparkSession.createDataFrame([], BRONZE_REJECTS)
+        return classified.sparkSession.createDataFrame([], schema_of("bronze/tmdb_rejects"))
     explain_udf = F.udf(lambda raw, hint: hint or explain(raw), StringType())
     rejected = classified.where(F.col("_status") == REJECTED)
     return rejected.select(
@@ -105,7 +105,7 @@ def reject_rows(classified: "DataFrame", source: str, run_id: str, ingested_at: 
         F.substring(F.col("payload"), 1, MAX_REJECT_RAW_CHARS).alias("raw"),
         F.lit(ingested_at).alias("_ingested_at"),
         F.lit(run_id).alias("_run_id"),
-    ).select([F.col(f.name).cast(f.dataType).alias(f.name) for f in BRONZE_REJECTS.fields])
+    ).select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("bronze/tmdb_rejects").fields])
 
 
 def status_counts(classified: "DataFrame") -> dict[str, int]:

@@ -94,15 +94,15 @@ def staged_records(envelopes: "DataFrame") -> "DataFrame":
 
 
 def staged_rejects(envelopes: "DataFrame", source: str, run_id: str, ingested_at) -> "DataFrame":
-    """Rejects recorded during the extract (a 404 detail call) in the BRONZE_REJECTS shape."""
+    """Rejects recorded during the extract (a 404 detail call) in the schema_of("bronze/tmdb_rejects") shape."""
     from pyspark.sql import functions as F
 
-    from ..schemas import BRONZE_REJECTS
+    from ..tables import schema_of
 
     return envelopes.where(F.col("reason").isNotNull()).select(
         F.lit(source).alias("source"), F.col("uri").alias("_source_uri"), F.col("ref").alias("record_ref"),
         "reason", "raw", F.lit(ingested_at).alias("_ingested_at"), F.lit(run_id).alias("_run_id"),
-    ).select([F.col(f.name).cast(f.dataType).alias(f.name) for f in BRONZE_REJECTS.fields])
+    ).select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("bronze/tmdb_rejects").fields])
 
 
 def fetch_in_batches(checkpoint: Checkpoint, phase: str, ids: list[int], fetch: Callable[[int], Any], log, *,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
-from ..pipeline import input_files
-from ..schemas import BRONZE_TMDB_MOVIES
+from ..sources.inputs import input_files
+from ..tables import schema_of
 from ..sources import tmdb
 from ..sources.bronze import (REJECTED, json_reject_reason, kept_rows, preview_json_lines, read_json_lines,
                               reject_rows, status_counts)
@@ -65,14 +65,13 @@ class ExtractTmdb(BaseStep):
 
         classified = tmdb.parse_tmdb_movies(raw).persist(StorageLevel.DISK_ONLY)
         counts = status_counts(classified)
-        ctx.lake.write_table(kept_rows(classified, BRONZE_TMDB_MOVIES, tmdb.SOURCE, ctx.run_id, ingested_at),
-                             MOVIES_TABLE, ctx.run_id)
+        ctx.write(MOVIES_TABLE, kept_rows(classified, schema_of(MOVIES_TABLE), tmdb.SOURCE, ctx.run_id, ingested_at))
         rejects = reject_rows(classified, tmdb.SOURCE, ctx.run_id, ingested_at, json_reject_reason, counts[REJECTED])
         extract_rejected = 0
         if extract_rejects is not None:
             extract_rejected = extract_rejects.count()
             rejects = rejects.unionByName(extract_rejects)
-        ctx.lake.write_table(rejects, REJECTS_TABLE, ctx.run_id)
+        ctx.write(REJECTS_TABLE, rejects)
         classified.unpersist()
 
         rejected = counts[REJECTED] + extract_rejected

@@ -16,9 +16,8 @@ from itertools import islice
 from typing import Callable
 
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
-from ..pipeline import input_files
-from ..schemas import (BRONZE_DISCOGS_MASTERS, BRONZE_DISCOGS_RELEASES, BRONZE_DISCOGS_SEARCH_RESULTS,
-                       BRONZE_MUSICBRAINZ_RELEASE_GROUPS)
+from ..sources.inputs import input_files
+from ..tables import schema_of
 from ..sources import discogs, musicbrainz
 from ..sources.bronze import (FILTERED, KEPT, PREVIEW_RECORDS, REJECTED, json_reject_reason, kept_rows,
                               preview_json_lines, read_json_lines, reject_rows, status_counts)
@@ -29,8 +28,7 @@ MASTERS_TABLE = "bronze/discogs_masters"
 RELEASES_TABLE = "bronze/discogs_releases"
 SEARCH_TABLE = "bronze/discogs_search_results"
 REJECTS_TABLE = "bronze/release_rejects"
-SCHEMAS = {MB_TABLE: BRONZE_MUSICBRAINZ_RELEASE_GROUPS, MASTERS_TABLE: BRONZE_DISCOGS_MASTERS,
-           RELEASES_TABLE: BRONZE_DISCOGS_RELEASES, SEARCH_TABLE: BRONZE_DISCOGS_SEARCH_RESULTS}
+SCHEMAS = {table: schema_of(table) for table in (MB_TABLE, MASTERS_TABLE, RELEASES_TABLE, SEARCH_TABLE)}
 
 
 @dataclass
@@ -194,8 +192,7 @@ class ExtractReleases(BaseStep):
         for part in parts:
             classified = part.classified.persist(StorageLevel.DISK_ONLY)
             counts = status_counts(classified)
-            ctx.lake.write_table(kept_rows(classified, SCHEMAS[part.table], part.source, ctx.run_id, ingested_at),
-                                 part.table, ctx.run_id)
+            ctx.write(part.table, kept_rows(classified, SCHEMAS[part.table], part.source, ctx.run_id, ingested_at))
             part_rejects = reject_rows(classified, part.source, ctx.run_id, ingested_at, part.explain, counts[REJECTED])
             if part.extract_rejects is not None:
                 counts["not_found"] = part.extract_rejects.count()
@@ -205,8 +202,8 @@ class ExtractReleases(BaseStep):
             written[part.table] += counts[KEPT]
             ctx.log.info("bronze_written", table=part.table, source=part.name, **accounting[part.name])
         for table in set(SCHEMAS) - {p.table for p in parts}:  # a source absent this time leaves no stale rows
-            ctx.lake.write_table(ctx.spark.createDataFrame([], SCHEMAS[table]), table, ctx.run_id)
-        ctx.lake.write_table(reduce(lambda a, b: a.unionByName(b), [r for _, r in rejects]), REJECTS_TABLE, ctx.run_id)
+            ctx.write(table, ctx.spark.createDataFrame([], SCHEMAS[table]))
+        ctx.write(REJECTS_TABLE, reduce(lambda a, b: a.unionByName(b), [r for _, r in rejects]))
         for classified, _ in rejects:
             classified.unpersist()
 

@@ -5,22 +5,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..base_step import BaseStep, StepContext, StepResult
-from ..lake import Lake
-from ..schemas import schema_of
 from ..transforms.blocking import BLOCKING_SETTINGS, block, skew_report
 from ..transforms.silver import films_from_bronze, releases_from_bronze
 
 BRONZE_TABLES = ("bronze/tmdb_movies", "bronze/musicbrainz_release_groups", "bronze/discogs_masters",
                  "bronze/discogs_releases", "bronze/discogs_search_results")
 DISCOGS_TABLES = BRONZE_TABLES[2:]
-
-
-def table_presence(lake: Lake, tables: tuple[str, ...], run_id: str) -> list[str]:
-    """Dry-run lines: whether each input table has a partition for this run (no Spark needed for a local lake)."""
-    if lake.is_remote:
-        return [f"{table}: remote lake, checked when the step runs" for table in tables]
-    return [f"{table}: {'present' if lake.exists(lake.partition_path(table, run_id)) else 'NOT YET WRITTEN'} "
-            f"for run {run_id} ({lake.partition_path(table, run_id)})" for table in tables]
 
 
 def _row_counts(tables: dict[str, DataFrame]) -> dict[str, int]:
@@ -64,26 +54,24 @@ class NormaliseAndBlock(BaseStep):
 
     def preview(self, ctx: StepContext) -> list[str]:
         rules = ", ".join(f"{r.name} (max {r.max_pairs_per_key} pairs/key)" for r in BLOCKING_SETTINGS.rules)
-        return table_presence(ctx.lake, self.inputs, ctx.run_id) + [f"blocking rules: {rules}"]
+        return ctx.lake.presence(self.inputs, ctx.run_id) + [f"blocking rules: {rules}"]
 
     def execute(self, ctx: StepContext) -> StepResult:
-        def read(table: str) -> DataFrame:
-            return ctx.lake.read_table(ctx.spark, table, ctx.run_id, schema_of(table))
-
+        read = ctx.read
         bronze = {table: read(table) for table in self.inputs}
         bronze_rows = _row_counts(bronze)
         ctx.log.info("bronze_read", rows=bronze_rows)
 
         films_table, releases_table, pairs_table = self.outputs
-        ctx.lake.write_table(films_from_bronze(bronze["bronze/tmdb_movies"]), films_table, ctx.run_id)
+        ctx.write(films_table, films_from_bronze(bronze["bronze/tmdb_movies"]))
         ctx.log.info("table_written", table=films_table)
-        ctx.lake.write_table(releases_from_bronze(*(bronze[t] for t in self.inputs[1:])), releases_table, ctx.run_id)
+        ctx.write(releases_table, releases_from_bronze(*(bronze[t] for t in self.inputs[1:])))
         ctx.log.info("table_written", table=releases_table)
         # Blocking reads the written tables back, so the normalisation (Python workers) runs once.
         films, releases = read(films_table), read(releases_table)
         blocking = block(films, releases, BLOCKING_SETTINGS).persist()
         try:
-            ctx.lake.write_table(blocking.pairs, pairs_table, ctx.run_id)
+            ctx.write(pairs_table, blocking.pairs)
             ctx.log.info("table_written", table=pairs_table)
             skew = skew_report(blocking, BLOCKING_SETTINGS)
         finally:

@@ -4,21 +4,13 @@ from __future__ import annotations
 from pyspark import StorageLevel
 
 from ..base_step import BaseStep, StepContext, StepResult
-from ..schemas import schema_of
-from ..transforms.contracts import (CONTRACTS, ContractViolation, check_rows, check_schema, contract_counts,
-                                    quarantine_rows, systemic_faults, valid_rows)
-from .s03_candidates import table_presence
+from ..tables import quarantine, staged, table
+from ..tables.silver import CHECKED
+from ..transforms.contracts import (ContractViolation, check_rows, check_schema, contract_counts, quarantine_rows,
+                                    systemic_faults, valid_rows)
 
 # Validated in this order: candidate pairs must reference valid films and releases.
-TABLES = ("silver/films", "silver/releases", "silver/candidate_pairs")
-
-
-def staged(table: str) -> str:
-    return "silver/staged/" + table.split("/", 1)[1]
-
-
-def quarantine(table: str) -> str:
-    return "silver/quarantine/" + table.split("/", 1)[1]
+TABLES = tuple(t.name for t in CHECKED)
 
 
 class Validate(BaseStep):
@@ -30,32 +22,32 @@ class Validate(BaseStep):
     outputs = TABLES + tuple(quarantine(t) for t in TABLES)
 
     def preview(self, ctx: StepContext) -> list[str]:
-        return table_presence(ctx.lake, self.inputs, ctx.run_id) + [
-            f"contract {t}: key ({', '.join(CONTRACTS[t].key)}), max quarantined share "
+        return ctx.lake.presence(self.inputs, ctx.run_id) + [
+            f"contract {t}: key ({', '.join(table(t).key)}), max quarantined share "
             f"{ctx.settings.max_quarantine_share:.0%}" for t in TABLES]
 
     def execute(self, ctx: StepContext) -> StepResult:
         checked, counts = {}, {}
         try:
-            for table in TABLES:
-                contract = CONTRACTS[table]
-                rows = ctx.lake.read_table(ctx.spark, staged(table), ctx.run_id, schema_of(staged(table)))
+            for name in TABLES:
+                contract = table(name)
+                rows = ctx.read(staged(name))
                 check_schema(rows, contract)
-                valid_refs = {ref.table: valid_rows(checked[ref.table], CONTRACTS[ref.table])
+                valid_refs = {ref.table: valid_rows(checked[ref.table], table(ref.table))
                               for ref in contract.references}
-                checked[table] = check_rows(rows, contract, valid_refs).persist(StorageLevel.MEMORY_AND_DISK)
-                counts[table] = contract_counts(checked[table], contract)
-                ctx.lake.write_table(quarantine_rows(checked[table], contract), quarantine(table), ctx.run_id)
-                ctx.log.info("contract_checked", table=table, **counts[table].as_metrics())
+                checked[name] = check_rows(rows, contract, valid_refs).persist(StorageLevel.MEMORY_AND_DISK)
+                counts[name] = contract_counts(checked[name], contract)
+                ctx.write(quarantine(name), quarantine_rows(checked[name], contract))
+                ctx.log.info("contract_checked", table=name, **counts[name].as_metrics())
 
             faults = [f for c in counts.values() for f in systemic_faults(c, ctx.settings.max_quarantine_share)]
             if faults:
                 ctx.log.error("contract_systemic_fault", faults=faults)
-                for table in TABLES:  # a failed validation must not leave an earlier attempt's Silver behind
-                    ctx.lake.delete(ctx.lake.partition_path(table, ctx.run_id), ctx.spark)
+                for name in TABLES:  # a failed validation must not leave an earlier attempt's Silver behind
+                    ctx.lake.delete(ctx.lake.partition_path(name, ctx.run_id), ctx.spark)
                 raise ContractViolation("systemic fault: " + " | ".join(faults))
-            for table in TABLES:
-                ctx.lake.write_table(valid_rows(checked[table], CONTRACTS[table]), table, ctx.run_id)
+            for name in TABLES:
+                ctx.write(name, valid_rows(checked[name], table(name)))
         finally:
             for df in checked.values():
                 df.unpersist()

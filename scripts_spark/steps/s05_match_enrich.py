@@ -5,7 +5,6 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from ..base_step import BaseStep, StepContext, StepResult
-from ..schemas import schema_of
 from ..transforms.decide import link_pairs, load_match_settings, soundtrack_matches
 from ..transforms.enrich import film_soundtracks, review_queue
 from ..transforms.features import FEATURE_VERSION, MODEL_FEATURES, pair_features
@@ -29,15 +28,14 @@ class MatchAndEnrich(BaseStep):
         settings = load_match_settings(ctx.settings.match_settings_path, MODEL_FEATURES, FEATURE_VERSION)
         ctx.log.info("matcher_loaded", version=settings.version, match_threshold=settings.match_threshold,
                      review_threshold=settings.review_threshold)
-        films, releases, candidates = (ctx.lake.read_table(ctx.spark, t, ctx.run_id, schema_of(t))
-                                       for t in self.inputs)
+        films, releases, candidates = (ctx.read(t) for t in self.inputs)
 
         # Persisted once: three Gold tables and the counts read the links, and scoring runs the Python workers.
         links = link_pairs(pair_features(candidates, films, releases), settings).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            ctx.lake.write_table(soundtrack_matches(links), "gold/soundtrack_matches", ctx.run_id)
-            ctx.lake.write_table(review_queue(links, films, releases), "gold/review_queue", ctx.run_id)
-            ctx.lake.write_table(film_soundtracks(links, films, releases), "gold/film_soundtracks", ctx.run_id)
+            ctx.write("gold/soundtrack_matches", soundtrack_matches(links))
+            ctx.write("gold/review_queue", review_queue(links, films, releases))
+            ctx.write("gold/film_soundtracks", film_soundtracks(links, films, releases))
             by_source = {row["source"]: row.asDict() for row in links.groupBy("source").agg(
                 F.sum((F.col("decision") == "match").cast("long")).alias("match"),
                 F.sum((F.col("decision") == "review").cast("long")).alias("review")).collect()}
@@ -48,8 +46,7 @@ class MatchAndEnrich(BaseStep):
         releases_proposed = candidates.select("source", "release_id").distinct().count()
         matched = sum(v["match"] for v in by_source.values())
         reviewed = sum(v["review"] for v in by_source.values())
-        film_rows = ctx.lake.read_table(ctx.spark, "gold/film_soundtracks", ctx.run_id,
-                                        schema_of("gold/film_soundtracks")).count()
+        film_rows = ctx.read("gold/film_soundtracks").count()
         return StepResult(
             rows_in=pairs_in,
             rows_out=matched + reviewed,

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from ..base_step import BaseStep, StepContext, StepResult
-from ..schemas import GOLD_FILM_SOUNDTRACKS, schema_of
 from ..transforms.marts import MART_BUILDERS, NO_GENRE
 
 SOURCE_TABLE = "gold/film_soundtracks"
@@ -19,15 +18,14 @@ class BuildMarts(BaseStep):
     outputs = tuple(MART_BUILDERS)
 
     def execute(self, ctx: StepContext) -> StepResult:
-        links = ctx.lake.read_table(ctx.spark, SOURCE_TABLE, ctx.run_id, GOLD_FILM_SOUNDTRACKS).drop("run_id")
+        links = ctx.read(SOURCE_TABLE)
 
         tables = {}
         for table, build in MART_BUILDERS.items():
-            ctx.lake.write_table(links.transform(build), table, ctx.run_id)
-            tables[table] = ctx.lake.read_table(ctx.spark, table, ctx.run_id, schema_of(table)).count()
+            ctx.write(table, links.transform(build))
+            tables[table] = ctx.read(table).count()
 
-        by_genre = ctx.lake.read_table(ctx.spark, "gold/popularity_by_soundtrack_genre", ctx.run_id,
-                                       schema_of("gold/popularity_by_soundtrack_genre"))
+        by_genre = ctx.read("gold/popularity_by_soundtrack_genre")
         untagged, genres = by_genre.agg(
             F.sum(F.when(F.col("soundtrack_genre") == NO_GENRE, F.col("films"))),
             F.count(F.when(F.col("soundtrack_genre") != NO_GENRE, True))).first()

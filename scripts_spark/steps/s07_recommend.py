@@ -16,10 +16,10 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..recommend_settings import DEFAULT, RecommendSettings
-from ..schemas import GOLD_FILM_SOUNDTRACKS
+from ..tables import schema_of
 from ..sources import postgres
 from ..transforms import movielens as ml
-from ..transforms.recommend import (GOLD_MODEL_METRICS, GOLD_MOVIE_STATS, GOLD_RECOMMENDATIONS, choose_and_evaluate,
+from ..transforms.recommend import (choose_and_evaluate,
                                     movie_stats, recommend_for_all_users, with_films_and_soundtracks)
 
 PG_SKIP_MESSAGE = ("PG_HOST not set: recommender skipped; set PG_* in .env (see .env.example), then run "
@@ -28,9 +28,9 @@ FILES = ("ratings", "movies", "tags", "links")
 REJECTS_TABLE = "bronze/movielens_rejects"
 # Gold table -> (PostgreSQL table, primary key): what an application looks rows up by.
 SERVED = {
-    "gold/recommendations": ("recommendations", ("user_id", "rank"), GOLD_RECOMMENDATIONS),
-    "gold/movie_stats": ("movie_stats", ("movie_id",), GOLD_MOVIE_STATS),
-    "gold/model_metrics": ("model_metrics", ("model", "split", "params"), GOLD_MODEL_METRICS),
+    "gold/recommendations": ("recommendations", ("user_id", "rank"), schema_of("gold/recommendations")),
+    "gold/movie_stats": ("movie_stats", ("movie_id",), schema_of("gold/movie_stats")),
+    "gold/model_metrics": ("model_metrics", ("model", "split", "params"), schema_of("gold/model_metrics")),
 }
 
 
@@ -82,10 +82,10 @@ class Recommend(BaseStep):
         accounting = {name: {(r["reject_reason"] or "kept"): r["count"]
                              for r in df.groupBy("reject_reason").count().collect()} for name, df in flagged.items()}
         rejects = [ml.rejects(flagged[name], f"movielens_{name}", run_id) for name in FILES]
-        lake.write_table(reduce(DataFrame.unionByName, rejects), REJECTS_TABLE, run_id)
+        ctx.write(REJECTS_TABLE, reduce(DataFrame.unionByName, rejects))
         clean = {name: ml.CLEANERS[name](df) for name, df in flagged.items()}
         ratings = clean["ratings"].persist()
-        film_soundtracks = lake.read_table(spark, "gold/film_soundtracks", run_id, GOLD_FILM_SOUNDTRACKS)
+        film_soundtracks = ctx.read("gold/film_soundtracks")
 
         with als_checkpoints(ctx):
             choice = choose_and_evaluate(ratings, self.params, log)
@@ -96,11 +96,11 @@ class Recommend(BaseStep):
                                                                film_soundtracks),
             "gold/movie_stats": movie_stats(ratings, clean["movies"], clean["links"], clean["tags"], film_soundtracks,
                                             self.params.shrinkage_prior_ratings),
-            "gold/model_metrics": spark.createDataFrame(choice.metrics, GOLD_MODEL_METRICS),
+            "gold/model_metrics": spark.createDataFrame(choice.metrics, schema_of("gold/model_metrics")),
         }
         tables, loads = {}, []
         for table, df in outputs.items():
-            lake.write_table(df, table, run_id)
+            ctx.write(table, df)
             pg_table, key, schema = SERVED[table]
             # PostgreSQL gets exactly what Gold holds (read back, not recomputed), tagged with the run it came from.
             gold = lake.read_table(spark, table, run_id, schema)
@@ -113,8 +113,7 @@ class Recommend(BaseStep):
         rows_in = sum(sum(counts.values()) for counts in accounting.values())
         kept = sum(counts.get("kept", 0) for counts in accounting.values())
         tables[REJECTS_TABLE] = rows_in - kept
-        with_soundtracks = (lake.read_table(spark, "gold/recommendations", run_id, GOLD_RECOMMENDATIONS)
-                            .filter("soundtrack_count > 0").count())
+        with_soundtracks = (ctx.read("gold/recommendations").filter("soundtrack_count > 0").count())
         notes = choice.summary(self.params.eval_k)
         if with_soundtracks == 0:
             notes.append(f"no recommended film has a soundtrack: gold/film_soundtracks of run {run_id} is empty or "

@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from ..schemas import SILVER_CANDIDATE_PAIRS
+from ..tables import schema_of
 from .normalise import normalised_names
 
 PAIR_KEY = ["tmdb_id", "source", "release_id"]
@@ -171,7 +171,7 @@ def _keys(df: DataFrame, ids: list[str], builders: Mapping[str, KeyBuilder], sid
 # --- pairs ---------------------------------------------------------------------------------------------------------
 @dataclass
 class Blocking:
-    pairs: DataFrame       # tmdb_id, source, release_id, rules (SILVER_CANDIDATE_PAIRS)
+    pairs: DataFrame       # tmdb_id, source, release_id, rules (schema_of("silver/candidate_pairs"))
     key_stats: DataFrame   # rule, source, key, n_films, n_releases, pairs, kept: every key both sides share
     year_stats: DataFrame  # rule, source, key, year, pairs, kept: the (key, year) splits of the keys over the cap
     undated: DataFrame     # tmdb_id, source, release_id, rule: the undated ends' pairs of split keys (pair_undated)
@@ -214,7 +214,7 @@ def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings = BL
 
     pairs = (whole.unionByName(by_year).unionByName(undated)
              .groupBy(*PAIR_KEY).agg(F.array_sort(F.collect_set("rule")).alias("rules"))
-             .select(*[F.col(f.name).cast(f.dataType) for f in SILVER_CANDIDATE_PAIRS.fields]))
+             .select(*[F.col(f.name).cast(f.dataType) for f in schema_of("silver/candidate_pairs").fields]))
     # undated is persisted too: the pairs' write computes it and skew_report counts it from the cache
     return Blocking(pairs, key_stats, year_stats, undated,
                     (film_keys, release_keys, key_stats, year_stats, undated))
@@ -254,7 +254,7 @@ def _pairs_of_kept_keys(film_keys: DataFrame, release_keys: DataFrame, stats: Da
 
 def candidate_pairs(films: DataFrame, releases: DataFrame,
                     settings: BlockingSettings = BLOCKING_SETTINGS) -> DataFrame:
-    """silver candidate pairs (SILVER_CANDIDATE_PAIRS) of Silver films and releases."""
+    """silver candidate pairs (schema_of("silver/candidate_pairs")) of Silver films and releases."""
     return block(films, releases, settings).pairs
 
 

@@ -1,125 +1,52 @@
-"""Data contracts of the Silver tables, declared in one place, and the split into valid and quarantined rows.
+"""Checking a table against its declared contract (`scripts_spark/tables`), and the split into valid and
+quarantined rows.
 
-Each contract says: the declared schema (column names and types), the key (not null, unique), the columns that
+A contract says: the declared schema (column names and types), the key (not null, unique), the columns that
 must be present, value ranges, allowed values, table-specific row rules, and the tables its keys must reference.
 `check_rows` evaluates every rule as a Spark column expression in one pass and lists the rules each row breaks;
-`valid_rows` / `quarantine_rows` split on that; `systemic_faults` names the table, rule and counts when a table is
-broken as a whole (empty, mostly null keys, more than MAX_QUARANTINE_SHARE of its rows quarantined), because
-quarantining 100% of a table row by row would hide the fault (the original's Silver had 100% null ids).
+`valid_rows` / `quarantine_rows` split on that (Silver, step 04); `enforce` fails a write whose rows break any
+rule (Gold); `systemic_faults` names the table, rule and counts when a table is broken as a whole (empty, mostly
+null keys, more than MAX_QUARANTINE_SHARE of its rows quarantined), because quarantining 100% of a table row by
+row would hide the fault (the original's Silver had 100% null ids).
 
-Why the checks are declared here rather than with pandera: pandera 0.35's PySpark backend (tried with pyspark 4.3
-and pandas 2.3) validates columns and reports error counts per check, but it does not say which rows failed and its
-`unique` check is not implemented for PySpark. Quarantine needs the failing rows with their reasons, so the checks
-are data below, evaluated by plain Spark expressions.
+Why the checks are declared as data rather than with pandera: pandera 0.35's PySpark backend (tried with pyspark
+4.3 and pandas 2.3) validates columns and reports error counts per check, but it does not say which rows failed and
+its `unique` check is not implemented for PySpark. Quarantine needs the failing rows with their reasons, so the
+checks are data, evaluated by plain Spark expressions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
-from ..schemas import SILVER_CANDIDATE_PAIRS, SILVER_FILMS, SILVER_QUARANTINE, SILVER_RELEASES
-
-# The first films were shot in the late 1870s (Muybridge 1878); TMDB lists 1874 astronomy plates as films, but
-# nothing in the catalogue predates 1870, so an earlier year is a parse error.
-FIRST_YEAR = 1870
+from ..tables import Table, schema_of
+from ..tables.core import RowRule
 
 # Share of null keys above which a table counts as having "mostly null keys" whatever MAX_QUARANTINE_SHARE says:
 # a table whose keys are mostly null is broken upstream (a renamed field), not dirty.
 MAX_NULL_KEY_SHARE = 0.5
+# Broken rows listed in a failed write's message (the rest are counted).
+EXAMPLES_SHOWN = 3
 
 FAILED = "_failed"   # array<struct<rule, reason>> added by check_rows
-
-
-def next_year() -> int:
-    """Films and albums are announced up to a year ahead; later than that is an error."""
-    return date.today().year + 1
-
-
-@dataclass(frozen=True)
-class RowRule:
-    name: str
-    reason: str
-    holds: Callable[[], Column]   # true when the row keeps the rule; a null result breaks it
-
-
-@dataclass(frozen=True)
-class Reference:
-    name: str
-    columns: tuple[str, ...]      # this table's columns ...
-    table: str                    # ... must be the key of a valid row of that table
-
-
-@dataclass(frozen=True)
-class Contract:
-    table: str
-    schema: StructType
-    key: tuple[str, ...]
-    required: tuple[str, ...] = ()                                              # not null, not blank
-    ranges: Mapping[str, tuple[float | None, float | Callable[[], float] | None]] = field(default_factory=dict)
-    allowed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    row_rules: tuple[RowRule, ...] = ()
-    references: tuple[Reference, ...] = ()
-    pointer: str | None = "_bronze_ref"                                         # column pointing to the raw record
-
-    @property
-    def name(self) -> str:
-        return self.table.split("/", 1)[1]
-
-
-def _has_word(col: str) -> Callable[[], Column]:
-    return lambda: F.col(col).rlike(r"[\p{L}\p{N}]")
-
-
-CONTRACTS: dict[str, Contract] = {c.table: c for c in (
-    Contract(
-        table="silver/films", schema=SILVER_FILMS, key=("tmdb_id",),
-        required=("title", "title_norm"),
-        ranges={"tmdb_id": (1, None), "year": (FIRST_YEAR, next_year), "popularity": (0, None),
-                "vote_count": (0, None), "vote_average": (0, 10)},
-        row_rules=(RowRule("title_norm_has_word", "normalised title has no letter or digit", _has_word("title_norm")),),
-    ),
-    Contract(
-        table="silver/releases", schema=SILVER_RELEASES, key=("source", "release_id"),
-        required=("release_kind", "title", "title_norm"),
-        ranges={"year": (FIRST_YEAR, next_year)},
-        allowed={"source": ("musicbrainz", "discogs"), "release_kind": ("release_group", "master", "release")},
-        row_rules=(
-            RowRule("title_norm_has_word", "normalised title has no letter or digit", _has_word("title_norm")),
-            RowRule("kind_matches_source", "MusicBrainz rows are release groups, Discogs rows masters or releases",
-                    lambda: F.when(F.col("source") == "musicbrainz", F.col("release_kind") == "release_group")
-                    .when(F.col("source") == "discogs", F.col("release_kind").isin("master", "release"))
-                    .otherwise(F.lit(True))),
-        ),
-    ),
-    Contract(
-        table="silver/candidate_pairs", schema=SILVER_CANDIDATE_PAIRS, key=("tmdb_id", "source", "release_id"),
-        allowed={"source": ("musicbrainz", "discogs")},
-        row_rules=(RowRule("rules_present", "no blocking rule named for the pair",
-                           lambda: F.coalesce(F.size("rules"), F.lit(0)) > 0),),
-        references=(Reference("film_exists", ("tmdb_id",), "silver/films"),
-                    Reference("release_exists", ("source", "release_id"), "silver/releases")),
-        pointer=None,
-    ),
-)}
+QUARANTINE_SCHEMA = schema_of("silver/quarantine")
 
 
 class ContractViolation(RuntimeError):
     """A table is broken as a whole; the message names the table, the rule and the counts."""
 
 
-def check_schema(df: DataFrame, contract: Contract) -> None:
+def check_schema(df: DataFrame, contract: Table) -> None:
     """Every declared column present with its declared type (a systemic fault, so it raises)."""
     actual = {f.name: f.dataType for f in df.schema.fields}
     problems = [f"{f.name} missing" if f.name not in actual else f"{f.name} is {actual[f.name].simpleString()}, "
                 f"declared {f.dataType.simpleString()}"
                 for f in contract.schema.fields if actual.get(f.name) != f.dataType]
     if problems:
-        raise ContractViolation(f"{contract.table}: rule schema failed: {'; '.join(problems)}")
+        raise ContractViolation(f"{contract.name}: rule schema failed: {'; '.join(problems)}")
 
 
 def _all_present(columns: tuple[str, ...]) -> Column:
@@ -143,10 +70,11 @@ def _range_rule(col: str, low, high) -> RowRule:
     return RowRule(f"range:{col}", f"{col} outside {'' if low is None else low}..{shown_high}", holds)
 
 
-def row_rules(contract: Contract) -> list[RowRule]:
+def row_rules(contract: Table) -> list[RowRule]:
     """The contract's row-level rules, in the order they are reported (the first broken one names the row's rule)."""
     key = contract.key
-    rules = [RowRule("key_not_null", f"key ({', '.join(key)}) is null", lambda: _all_present(key))]
+    not_null = tuple(k for k in key if k not in contract.nullable_key)
+    rules = [RowRule("key_not_null", f"key ({', '.join(not_null)}) is null", lambda: _all_present(not_null))]
     for col in contract.required:
         rules.append(RowRule(f"not_null:{col}", f"{col} is null or blank",
                              lambda col=col: F.col(col).isNotNull() & (F.trim(F.col(col).cast("string")) != "")))
@@ -163,7 +91,7 @@ def _failure(name: str, reason: str) -> Column:
     return F.struct(F.lit(name).alias("rule"), F.lit(reason).alias("reason"))
 
 
-def check_rows(df: DataFrame, contract: Contract, references: Mapping[str, DataFrame] | None = None) -> DataFrame:
+def check_rows(df: DataFrame, contract: Table, references: Mapping[str, DataFrame] | None = None) -> DataFrame:
     """`df` plus `_failed`: the rules each row breaks (empty when the row is valid).
 
     Key uniqueness keeps the first row of a key (by Bronze pointer) and quarantines the others; references are
@@ -175,12 +103,13 @@ def check_rows(df: DataFrame, contract: Contract, references: Mapping[str, DataF
     key = [F.col(k) for k in contract.key]
     order = F.col(contract.pointer) if contract.pointer else F.to_json(F.struct(*df.columns))
     duplicate_rank = F.row_number().over(Window.partitionBy(*key).orderBy(order))
-    checked = checked.withColumn("_duplicate", _all_present(contract.key) & (duplicate_rank > 1))
-    failures.append(F.when(F.col("_duplicate"), _failure("key_unique", f"another row has the same "
-                                                                       f"{', '.join(contract.key)}")))
+    not_null = tuple(k for k in contract.key if k not in contract.nullable_key)
+    if contract.key:
+        checked = checked.withColumn("_duplicate", _all_present(not_null) & (duplicate_rank > 1))
+        failures.append(F.when(F.col("_duplicate"), _failure("key_unique", f"another row has the same "
+                                                                           f"{', '.join(contract.key)}")))
     for ref in contract.references:
-        target = CONTRACTS[ref.table]
-        keys = (references or {})[ref.table].select(*[F.col(t).alias(c) for c, t in zip(ref.columns, target.key)])
+        keys = (references or {})[ref.table].select(*[F.col(t).alias(c) for c, t in zip(ref.columns, ref.target)])
         flag = f"_ref_{ref.name}"
         # No broadcast hint: at catalogue scale the referenced keys (a million films) are too big for one; AQE
         # still broadcasts them when they are small.
@@ -191,22 +120,22 @@ def check_rows(df: DataFrame, contract: Contract, references: Mapping[str, DataF
             .select(*df.columns, FAILED))
 
 
-def valid_rows(checked: DataFrame, contract: Contract) -> DataFrame:
+def valid_rows(checked: DataFrame, contract: Table) -> DataFrame:
     return checked.filter(F.size(FAILED) == 0).select(*[f.name for f in contract.schema.fields])
 
 
-def quarantine_rows(checked: DataFrame, contract: Contract) -> DataFrame:
-    """SILVER_QUARANTINE rows: table, first broken rule, every reason, the record's key, Bronze pointer and JSON."""
+def quarantine_rows(checked: DataFrame, contract: Table) -> DataFrame:
+    """silver/quarantine rows: table, first broken rule, every reason, the record's key, Bronze pointer and JSON."""
     key = F.concat_ws(":", *[F.coalesce(F.col(k).cast("string"), F.lit("null")) for k in contract.key])
     pointer = F.col(contract.pointer) if contract.pointer else F.lit(None).cast("string")
     record = F.to_json(F.struct(*[F.col(f.name) for f in contract.schema.fields]))
     return (checked.filter(F.size(FAILED) > 0)
-            .select(F.lit(contract.name).alias("table"),
+            .select(F.lit(contract.short_name).alias("table"),
                     F.col(FAILED)[0]["rule"].alias("rule"),
                     F.array_join(F.transform(FAILED, lambda f: F.concat_ws(": ", f["rule"], f["reason"])), "; ")
                     .alias("reason"),
                     key.alias("record_key"), pointer.alias("_bronze_ref"), record.alias("record"))
-            .select(*[F.col(f.name).cast(f.dataType) for f in SILVER_QUARANTINE.fields]))
+            .select(*[F.col(f.name).cast(f.dataType) for f in QUARANTINE_SCHEMA.fields]))
 
 
 @dataclass
@@ -225,13 +154,13 @@ class ContractCounts:
                 "by_rule": dict(sorted(self.by_rule.items()))}
 
 
-def contract_counts(checked: DataFrame, contract: Contract) -> ContractCounts:
+def contract_counts(checked: DataFrame, contract: Table) -> ContractCounts:
     """Rows, quarantined rows and rows breaking each rule (a row can break several): two small aggregates."""
     totals = checked.agg(F.count(F.lit(1)).alias("rows"),
                          F.coalesce(F.sum((F.size(FAILED) > 0).cast("long")), F.lit(0)).alias("quarantined")).first()
     by_rule = {r["rule"]: r["n"] for r in checked.select(F.explode(FAILED).alias("f"))
                .groupBy(F.col("f.rule").alias("rule")).agg(F.count(F.lit(1)).alias("n")).collect()}
-    return ContractCounts(contract.table, totals["rows"], totals["quarantined"], by_rule)
+    return ContractCounts(contract.name, totals["rows"], totals["quarantined"], by_rule)
 
 
 def systemic_faults(counts: ContractCounts, max_quarantine_share: float) -> list[str]:
@@ -250,3 +179,23 @@ def systemic_faults(counts: ContractCounts, max_quarantine_share: float) -> list
         faults.append(f"{table}: {counts.quarantined} of {rows} rows ({counts.quarantined / rows:.1%}) break the "
                       f"contract, more than MAX_QUARANTINE_SHARE={max_quarantine_share:.0%}; rows per rule: {detail}")
     return faults
+
+
+def enforce(df: DataFrame, contract: Table, references: Mapping[str, DataFrame] | None = None) -> int:
+    """Check a table that must hold every rule (Gold); returns its rows, raises ContractViolation naming each broken
+    rule with its count and a few example keys. `df` should be cheap to read twice (a written table, read back)."""
+    check_schema(df, contract)
+    checked = check_rows(df.select(*[f.name for f in contract.schema.fields]), contract, references).cache()
+    try:
+        counts = contract_counts(checked, contract)
+        if not counts.quarantined:
+            return counts.rows
+        key = F.concat_ws(":", *[F.coalesce(F.col(k).cast("string"), F.lit("null")) for k in contract.key]) \
+            if contract.key else F.lit("-")
+        examples = [f"{r['k']} ({r['r']})" for r in checked.filter(F.size(FAILED) > 0)
+                    .select(key.alias("k"), F.col(FAILED)[0]["rule"].alias("r")).limit(EXAMPLES_SHOWN).collect()]
+    finally:
+        checked.unpersist()
+    rules = ", ".join(f"{rule} {n}" for rule, n in sorted(counts.by_rule.items()))
+    raise ContractViolation(f"{contract.name}: {counts.quarantined} of {counts.rows} rows break the contract "
+                            f"({rules}); e.g. {'; '.join(examples)}")

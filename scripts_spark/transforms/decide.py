@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from ..schemas import GOLD_SOUNDTRACK_MATCHES
+from ..tables import schema_of
 
 
 # An automatic match also needs the ranked-first film to stand clear of the release's other candidates: its share of
@@ -183,8 +183,8 @@ def with_reasons(links: DataFrame, settings: MatchSettings) -> DataFrame:
 
 
 def soundtrack_matches(links: DataFrame) -> DataFrame:
-    """The gold/soundtrack_matches columns (GOLD_SOUNDTRACK_MATCHES), in contract order and types."""
-    return links.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in GOLD_SOUNDTRACK_MATCHES.fields])
+    """The gold/soundtrack_matches columns (schema_of("gold/soundtrack_matches")), in contract order and types."""
+    return links.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("gold/soundtrack_matches").fields])
 
 
 def link_pairs(features: DataFrame, settings: MatchSettings) -> DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ..schemas import GOLD_FILM_SOUNDTRACKS, GOLD_REVIEW_QUEUE
+from ..tables import schema_of
 
 
 def _conform(df: DataFrame, schema) -> DataFrame:
@@ -31,7 +31,7 @@ def decade(year: Column) -> Column:
 def _film_fields(films: DataFrame) -> DataFrame:
     return films.select("tmdb_id", "imdb_id", F.col("title").alias("film_title"), F.col("year").alias("film_year"),
                         F.col("genres").alias("film_genres"), "popularity", "vote_average", "vote_count",
-                        "composers", F.col("composers").alias("film_composers"))
+                        "composers")
 
 
 def _release_fields(releases: DataFrame) -> DataFrame:
@@ -43,20 +43,20 @@ def _release_fields(releases: DataFrame) -> DataFrame:
 
 
 def review_queue(links: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
-    """Links in the review band, with both sides' titles, years and artists next to the reasons (GOLD_REVIEW_QUEUE)."""
+    """Links in the review band, with both sides' titles, years and artists next to the reasons (schema_of("gold/review_queue"))."""
     band = links.filter(F.col("decision") == "review").select("tmdb_id", "source", "release_id", "release_kind",
                                                               "match_score", "reasons")
     joined = band.join(_film_fields(films), "tmdb_id", "left").join(_release_fields(releases),
                                                                     ["source", "release_id"], "left")
-    return _conform(joined.orderBy(F.col("match_score").desc(), "source", "release_id"), GOLD_REVIEW_QUEUE)
+    return _conform(joined.orderBy(F.col("match_score").desc(), "source", "release_id"), schema_of("gold/review_queue"))
 
 
 def film_soundtracks(links: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
-    """Matched links only, each with the film's and the release's fields for analytics (GOLD_FILM_SOUNDTRACKS)."""
+    """Matched links only, each with the film's and the release's fields for analytics (schema_of("gold/film_soundtracks"))."""
     matched = links.filter(F.col("decision") == "match").select("tmdb_id", "source", "release_id", "release_kind",
                                                                 "match_score")
     joined = (matched.join(_film_fields(films), "tmdb_id").join(_release_fields(releases), ["source", "release_id"])
               .withColumn("decade", decade(F.col("film_year")))
               .withColumn("soundtrack_genres", soundtrack_genres(F.col("release_genres"), F.col("release_styles"),
                                                                  F.col("release_secondary_types"))))
-    return _conform(joined, GOLD_FILM_SOUNDTRACKS)
+    return _conform(joined, schema_of("gold/film_soundtracks"))

@@ -1,8 +1,8 @@
 """Gold analytics marts built from `gold/film_soundtracks` (matched links only): the questions of the
 MusicBrainz study, which soundtrack genres go with which films, decade by decade, and with what popularity.
 
-Each mart's columns are declared once, here (`MART_SCHEMAS`, registered in `schemas.TABLES`), and every
-builder ends with `conform`, so an empty input gives an empty mart with exactly these columns and types.
+Each mart's columns and checks are declared once, in `scripts_spark/tables/gold.py`, and every builder ends with
+`conform`, so an empty input gives an empty mart with exactly these columns and types.
 
 Counting unit: a film. A film with two matched soundtracks (score album and songs album) counts once per
 genre: its soundtrack genres are the union over its releases, folded case-insensitively because
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import (ArrayType, DoubleType, IntegerType, LongType, StringType, StructField,
-                               StructType)
+from pyspark.sql.types import StructType
+
+from ..tables import schema_of
 
 # The bucket for films whose soundtracks (or, in the film-genre axis, whose TMDB entry) carry no genre.
 NO_GENRE = "(no genre)"
@@ -26,60 +27,6 @@ PLACEHOLDER_COMPOSERS = ("unknown",)
 # Whiskers of the popularity box plots: TMDB popularity is heavy-tailed (a few blockbusters sit 100x above
 # the median), so min/max whiskers would be drawn by single films; the 5th/95th percentiles are not.
 WHISKER_LOW, WHISKER_HIGH = 0.05, 0.95
-
-
-def _schema(*fields: tuple) -> StructType:
-    return StructType([StructField(name, dtype, True) for name, dtype in fields])
-
-
-GOLD_GENRE_BY_DECADE = _schema(
-    ("decade", IntegerType()),               # 1990 for 1990-1999; null for films without a year
-    ("soundtrack_genre", StringType()),      # or NO_GENRE
-    ("films", LongType()),                   # matched films of the decade whose soundtracks carry the genre
-    ("decade_films", LongType()),            # matched films of the decade
-    ("share", DoubleType()),                 # films / decade_films; shares of a decade sum to >= 1 (multi-genre)
-)
-
-GOLD_POPULARITY_BY_SOUNDTRACK_GENRE = _schema(
-    ("soundtrack_genre", StringType()),
-    ("films", LongType()),
-    ("popularity_mean", DoubleType()),
-    ("popularity_p05", DoubleType()),        # exact percentiles, linearly interpolated (as numpy.percentile)
-    ("popularity_q1", DoubleType()),
-    ("popularity_median", DoubleType()),
-    ("popularity_q3", DoubleType()),
-    ("popularity_p95", DoubleType()),
-    ("vote_average_mean", DoubleType()),
-    ("vote_average_q1", DoubleType()),
-    ("vote_average_median", DoubleType()),
-    ("vote_average_q3", DoubleType()),
-)
-
-GOLD_FILM_GENRE_X_SOUNDTRACK_GENRE = _schema(
-    ("film_genre", StringType()),            # TMDB genre, or NO_GENRE
-    ("soundtrack_genre", StringType()),      # or NO_GENRE
-    ("films", LongType()),
-    ("film_genre_films", LongType()),        # matched films of the film genre
-    ("share", DoubleType()),                 # films / film_genre_films (a row-normalised heat map)
-)
-
-GOLD_COMPOSER_STATS = _schema(
-    ("composer", StringType()),              # as credited by TMDB
-    ("films_scored", LongType()),            # matched films crediting the composer
-    ("decades", ArrayType(IntegerType(), True)),  # decades of those films, ascending
-    ("decades_active", IntegerType()),
-    ("first_year", IntegerType()),
-    ("last_year", IntegerType()),
-    ("median_popularity", DoubleType()),
-    ("mean_vote_average", DoubleType()),
-)
-
-MART_SCHEMAS: dict[str, StructType] = {
-    "gold/genre_by_decade": GOLD_GENRE_BY_DECADE,
-    "gold/popularity_by_soundtrack_genre": GOLD_POPULARITY_BY_SOUNDTRACK_GENRE,
-    "gold/film_genre_x_soundtrack_genre": GOLD_FILM_GENRE_X_SOUNDTRACK_GENRE,
-    "gold/composer_stats": GOLD_COMPOSER_STATS,
-}
 
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
@@ -134,7 +81,7 @@ def genre_by_decade(film_soundtracks: DataFrame) -> DataFrame:
     per_decade = films.groupBy(F.col("decade").alias("d")).agg(F.count("*").alias("decade_films"))
     # Null-safe: films without a year form their own (null) decade rather than vanishing in the join.
     joined = per_genre.join(per_decade, per_genre["decade"].eqNullSafe(per_decade["d"]))
-    return conform(joined.withColumn("share", F.col("films") / F.col("decade_films")), GOLD_GENRE_BY_DECADE)
+    return conform(joined.withColumn("share", F.col("films") / F.col("decade_films")), schema_of("gold/genre_by_decade"))
 
 
 def popularity_by_soundtrack_genre(film_soundtracks: DataFrame) -> DataFrame:
@@ -154,7 +101,7 @@ def popularity_by_soundtrack_genre(film_soundtracks: DataFrame) -> DataFrame:
     # percentile() of a group whose values are all null is null, not an array: element access stays null.
     stats = stats.select("*", *[F.col("pop_q")[i].alias(n) for i, n in enumerate(pop_names)],
                          *[F.col("vote_q")[i].alias(n) for i, n in enumerate(vote_names)])
-    return conform(stats, GOLD_POPULARITY_BY_SOUNDTRACK_GENRE)
+    return conform(stats, schema_of("gold/popularity_by_soundtrack_genre"))
 
 
 def film_genre_x_soundtrack_genre(film_soundtracks: DataFrame) -> DataFrame:
@@ -164,7 +111,7 @@ def film_genre_x_soundtrack_genre(film_soundtracks: DataFrame) -> DataFrame:
              .groupBy("film_genre", "soundtrack_genre").agg(F.count("*").alias("films")))
     totals = per_film_genre.groupBy("film_genre").agg(F.count("*").alias("film_genre_films"))
     joined = pairs.join(totals, "film_genre").withColumn("share", F.col("films") / F.col("film_genre_films"))
-    return conform(joined, GOLD_FILM_GENRE_X_SOUNDTRACK_GENRE)
+    return conform(joined, schema_of("gold/film_genre_x_soundtrack_genre"))
 
 
 def composer_stats(film_soundtracks: DataFrame) -> DataFrame:
@@ -177,13 +124,13 @@ def composer_stats(film_soundtracks: DataFrame) -> DataFrame:
                # a composer credited twice on one film (job 'Music' and 'Original Music Composer') scores it once
                .dropDuplicates(["tmdb_id", "composer"]))
     stats = (credits.groupBy("composer")
-             .agg(F.count("*").alias("films_scored"),
+             .agg(F.count("*").alias("films"),
                   F.array_sort(F.collect_set("decade")).alias("decades"),
                   F.min("film_year").alias("first_year"), F.max("film_year").alias("last_year"),
-                  F.median("popularity").alias("median_popularity"),
-                  F.mean("vote_average").alias("mean_vote_average"))
+                  F.median("popularity").alias("popularity_median"),
+                  F.mean("vote_average").alias("vote_average_mean"))
              .withColumn("decades_active", F.size("decades")))
-    return conform(stats, GOLD_COMPOSER_STATS)
+    return conform(stats, schema_of("gold/composer_stats"))
 
 
 MART_BUILDERS = {

@@ -21,77 +21,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType, StringType, StructField,
-                               StructType)
+from pyspark.sql.types import ArrayType
 
 from ..recommend_settings import RecommendSettings
+from ..tables import schema_of
+from ..tables.gold import SOUNDTRACK
 from .movielens import RATING_MAX, RATING_MIN
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.ml.recommendation import ALSModel
 
     from ..log import EventLogger
-
-STR_ARRAY = ArrayType(StringType(), True)
-
-# --- Gold tables of step 07 (to be registered in schemas.TABLES) ------------------------------------------------
-SOUNDTRACK = StructType([
-    StructField("match_score", DoubleType(), True),
-    StructField("source", StringType(), True),
-    StructField("release_id", StringType(), True),
-    StructField("release_kind", StringType(), True),
-    StructField("release_title", StringType(), True),
-    StructField("release_year", IntegerType(), True),
-    StructField("release_artists", STR_ARRAY, True),
-])
-
-GOLD_RECOMMENDATIONS = StructType([
-    StructField("user_id", IntegerType(), False),
-    StructField("rank", IntegerType(), False),               # 1 = best
-    StructField("movie_id", IntegerType(), False),
-    StructField("tmdb_id", LongType(), True),                # null: MovieLens has no TMDB link for the film
-    StructField("title", StringType(), True),
-    StructField("year", IntegerType(), True),
-    StructField("genres", STR_ARRAY, True),
-    StructField("predicted_rating", DoubleType(), False),
-    StructField("composers", STR_ARRAY, True),               # from Gold, when the film has a matched soundtrack
-    StructField("soundtrack_count", IntegerType(), False),
-    StructField("soundtracks", ArrayType(SOUNDTRACK, True), False),  # best match first; empty when none matched
-])
-
-GOLD_MOVIE_STATS = StructType([
-    StructField("movie_id", IntegerType(), False),
-    StructField("tmdb_id", LongType(), True),
-    StructField("imdb_id", StringType(), True),
-    StructField("title", StringType(), True),
-    StructField("year", IntegerType(), True),
-    StructField("genres", STR_ARRAY, True),
-    StructField("ratings_count", LongType(), False),
-    StructField("rating_mean", DoubleType(), True),          # null: nobody rated the film
-    StructField("rating_bayesian_mean", DoubleType(), False),  # shrunk towards the mean of all ratings
-    StructField("bayesian_rank", IntegerType(), False),     # 1 = best by the shrunk mean
-    StructField("top_tags", STR_ARRAY, True),                # most used tags, most frequent first
-    StructField("soundtrack_count", IntegerType(), False),   # matched soundtrack releases in Gold
-])
-
-GOLD_MODEL_METRICS = StructType([
-    # global_mean | baseline_biases | most_popular | als | als_residual | <served ALS>_unfiltered (the served ALS
-    # ranking every film, for the record)
-    StructField("model", StringType(), False),
-    StructField("split", StringType(), False),        # validation | test
-    StructField("params", StringType(), False),       # JSON of the hyper-parameters
-    StructField("rmse", DoubleType(), True),          # null for a model that ranks without predicting ratings
-    StructField("precision_at_k", DoubleType(), True),  # null for a model that cannot rank (global mean)
-    StructField("ndcg_at_k", DoubleType(), True),
-    StructField("k", IntegerType(), False),
-    StructField("rated_pairs", LongType(), False),    # held-out ratings scored for RMSE
-    StructField("ranked_users", LongType(), False),   # users scored for precision/NDCG
-    # chosen and served: on validation the bias model's point and the one ALS point served; on test the baselines
-    # and the served ALS variant (the other variant's row is there for comparison)
-    StructField("selected", BooleanType(), False),
-    StructField("fit_seconds", DoubleType(), True),
-])
-
 
 # --- movie stats ------------------------------------------------------------------------------------------------
 def movie_stats(ratings: DataFrame, movies: DataFrame, links: DataFrame, tags: DataFrame,
@@ -119,7 +59,7 @@ def movie_stats(ratings: DataFrame, movies: DataFrame, links: DataFrame, tags: D
             .withColumn("soundtrack_count", F.coalesce("soundtrack_count", F.lit(0)))
             # One ranking over the whole catalogue: a single-partition window, fine for ~10^5 films.
             .withColumn("bayesian_rank", F.row_number().over(best_first))
-            .select(*[f.name for f in GOLD_MOVIE_STATS.fields]))
+            .select(*[f.name for f in schema_of("gold/movie_stats").fields]))
 
 
 # --- split ------------------------------------------------------------------------------------------------------
@@ -255,7 +195,7 @@ def score_by_film(candidates: DataFrame, film_scores: DataFrame) -> DataFrame:
 
 
 # --- ALS ------------------------------------------------------------------------------------------------------
-# The two ALS variants every run tunes, scores and chooses between (their names are GOLD_MODEL_METRICS.model).
+# The two ALS variants every run tunes, scores and chooses between (their names are schema_of("gold/model_metrics").model).
 PLAIN_ALS, RESIDUAL_ALS = "als", "als_residual"
 ALS_MODELS = (PLAIN_ALS, RESIDUAL_ALS)
 
@@ -324,7 +264,7 @@ def als_scores(model: "ALSModel | ResidualAlsModel", candidates: DataFrame) -> D
 # --- evaluation and model choice ---------------------------------------------------------------------------------
 @dataclass
 class Choice:
-    """What validation chose, and every figure measured on the way (rows of GOLD_MODEL_METRICS)."""
+    """What validation chose, and every figure measured on the way (rows of schema_of("gold/model_metrics"))."""
     bias_reg: tuple[float, float]
     bias_min_item_ratings: int
     als_model: str                          # the served ALS variant: PLAIN_ALS or RESIDUAL_ALS
@@ -374,7 +314,7 @@ ALS_DESCRIPTIONS = {PLAIN_ALS: f"{PLAIN_ALS} (ALS on the ratings, non-negative f
 
 def _row(model: str, split: str, params: dict, k: int, evs: EvalSet, rmse_value: float | None = None,
          ranking: dict | None = None, selected: bool = False, seconds: float | None = None) -> dict[str, Any]:
-    """One GOLD_MODEL_METRICS row."""
+    """One schema_of("gold/model_metrics") row."""
     ranking = ranking or {}
     return {"model": model, "split": split, "params": json.dumps(params, sort_keys=True), "rmse": rmse_value,
             "precision_at_k": ranking.get("precision_at_k"), "ndcg_at_k": ranking.get("ndcg_at_k"), "k": k,
@@ -594,4 +534,4 @@ def with_films_and_soundtracks(recommendations: DataFrame, movies: DataFrame, li
             .join(soundtracks_by_film(film_soundtracks), "tmdb_id", "left")
             .withColumn("soundtracks", F.coalesce("soundtracks", empty))
             .withColumn("soundtrack_count", F.size("soundtracks"))
-            .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in GOLD_RECOMMENDATIONS.fields]))
+            .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("gold/recommendations").fields]))

@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from ..schemas import SILVER_FILMS, SILVER_RELEASES
+from ..tables import schema_of
 from .normalise import (discogs_artist_title, normalise_name, normalised_names, normalised_title, split_comma_joined,
                         without_disambiguation, year_of)
 
@@ -51,7 +51,7 @@ def _sorted_union(col: str) -> Column:
 
 # --- films ---------------------------------------------------------------------------------------------------------
 def films_from_bronze(tmdb: DataFrame) -> DataFrame:
-    """bronze/tmdb_movies -> silver films (SILVER_FILMS), one row per Bronze row."""
+    """bronze/tmdb_movies -> silver films (schema_of("silver/films")), one row per Bronze row."""
     unknown = [name.lower() for name in UNKNOWN_COMPOSERS]
     composers = F.filter(F.coalesce(F.col("composers"), _no_strings()),
                          lambda c: c.isNotNull() & (F.trim(c) != "") & ~F.lower(F.trim(c)).isin(*unknown))
@@ -68,7 +68,7 @@ def films_from_bronze(tmdb: DataFrame) -> DataFrame:
             .withColumn("composers_norm", normalised_names(F.col("composers"),
                                                            exclude=[normalise_name(n) for n in UNKNOWN_COMPOSERS]))
             .withColumn("_bronze_ref", bronze_ref("bronze/tmdb_movies"))
-            .transform(lambda df: conform(df, SILVER_FILMS)))
+            .transform(lambda df: conform(df, schema_of("silver/films"))))
 
 
 # --- releases ------------------------------------------------------------------------------------------------------
@@ -191,8 +191,8 @@ def with_release_norms(releases: DataFrame) -> DataFrame:
 
 def releases_from_bronze(musicbrainz: DataFrame, discogs_masters: DataFrame, discogs_releases: DataFrame,
                          discogs_search: DataFrame) -> DataFrame:
-    """All release sources -> silver releases (SILVER_RELEASES); any input may be empty."""
+    """All release sources -> silver releases (schema_of("silver/releases")); any input may be empty."""
     discogs = fold_discogs(discogs_records(discogs_masters, discogs_releases, discogs_search))
     return (musicbrainz_releases(musicbrainz).unionByName(discogs)
             .transform(with_release_norms)
-            .transform(lambda df: conform(df, SILVER_RELEASES)))
+            .transform(lambda df: conform(df, schema_of("silver/releases"))))

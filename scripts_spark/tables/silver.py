@@ -1,0 +1,130 @@
+"""Silver: films and releases cleaned and normalised, the candidate pairs blocking proposes, and the quarantine.
+
+Step 03 writes each table to `silver/staged/<table>`; step 04 checks it against the contract below and writes the
+valid rows to `silver/<table>` and the broken ones, with the first broken rule and every reason, to
+`silver/quarantine/<table>`.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, BooleanType, DateType, DoubleType, IntegerType, LongType, StringType
+
+from .core import QUARANTINE, Reference, RowRule, Table, cols
+
+STR_ARRAY = ArrayType(StringType(), True)
+
+# The first films were shot in the late 1870s (Muybridge 1878); TMDB lists 1874 astronomy plates as films, but
+# nothing in the catalogue predates 1870, so an earlier year is a parse error.
+FIRST_YEAR = 1870
+
+
+def next_year() -> int:
+    """Films and albums are announced up to a year ahead; later than that is an error."""
+    return date.today().year + 1
+
+
+def _has_word(col: str):
+    return lambda: F.col(col).rlike(r"[\p{L}\p{N}]")
+
+
+TITLE_HAS_WORD = RowRule("title_norm_has_word", "normalised title has no letter or digit", _has_word("title_norm"))
+BRONZE_REF = ("_bronze_ref", StringType(), "'bronze/<table>:<_payload_sha256>' pointer to the raw record")
+
+FILMS = Table(
+    name="silver/films", written_by="04", enforce=QUARANTINE, pointer="_bronze_ref",
+    about="One row per TMDB film: typed, deduplicated, with normalised titles and composers for matching.",
+    key=("tmdb_id",),
+    columns=cols(
+        ("tmdb_id", LongType(), "TMDB film id", {"range": (1, None)}),
+        ("imdb_id", StringType(), "IMDb id"),
+        ("title", StringType(), "title", {"required": True}),
+        ("original_title", StringType(), "title in the original language"),
+        ("original_language", StringType(), "ISO 639-1"),
+        ("year", IntegerType(), "release year", {"range": (FIRST_YEAR, next_year)}),
+        ("release_date", DateType(), "release date"),
+        ("genres", STR_ARRAY, "TMDB genres"),
+        ("popularity", DoubleType(), "TMDB popularity", {"range": (0, None)}),
+        ("vote_count", LongType(), "TMDB votes", {"range": (0, None)}),
+        ("vote_average", DoubleType(), "TMDB mean vote", {"range": (0, 10)}),
+        ("composers", STR_ARRAY, "credited composers"),
+        ("title_norm", StringType(), "title normalised for matching", {"required": True}),
+        ("original_title_norm", StringType(), "original title normalised"),
+        ("title_tokens", STR_ARRAY, "words of the normalised titles"),
+        ("composers_norm", STR_ARRAY, "composers normalised"),
+        ("title_norm_is_fallback", BooleanType(), "the title had no Latin letters; normalised by transliteration"),
+        BRONZE_REF,
+    ),
+    row_rules=(TITLE_HAS_WORD,),
+)
+
+RELEASES = Table(
+    name="silver/releases", written_by="04", enforce=QUARANTINE, pointer="_bronze_ref",
+    about="One row per soundtrack candidate release: MusicBrainz release groups, Discogs masters, and Discogs "
+          "releases without a master.",
+    key=("source", "release_id"),
+    columns=cols(
+        ("source", StringType(), "musicbrainz | discogs", {"allowed": ("musicbrainz", "discogs")}),
+        ("release_id", StringType(), "MBID, Discogs master id, or Discogs release id (no master)"),
+        ("release_kind", StringType(), "release_group | master | release",
+         {"required": True, "allowed": ("release_group", "master", "release")}),
+        ("title", StringType(), "release title", {"required": True}),
+        ("artists", STR_ARRAY, "credited artists"),
+        ("year", IntegerType(), "first release year", {"range": (FIRST_YEAR, next_year)}),
+        ("primary_type", StringType(), "MusicBrainz primary type (Album, Single, EP)"),
+        ("secondary_types", STR_ARRAY, "MusicBrainz secondary types (Soundtrack, Compilation)"),
+        ("genres", STR_ARRAY, "Discogs genres, or MusicBrainz tags"),
+        ("styles", STR_ARRAY, "Discogs styles"),
+        ("formats", STR_ARRAY, "Discogs formats"),
+        ("country", StringType(), "release country"),
+        ("member_release_ids", STR_ARRAY, "Discogs releases folded into the master"),
+        ("credits", STR_ARRAY, "composer-like credits (Discogs extra artists: Composed By, Music By, Score)"),
+        ("title_norm", StringType(), "title normalised for matching", {"required": True}),
+        ("title_tokens", STR_ARRAY, "words of the normalised title"),
+        ("film_hint_norm", StringType(), "film name found inside a qualifier: 'X (From \"Film\")'"),
+        ("artists_norm", STR_ARRAY, "artists normalised"),
+        ("title_norm_is_fallback", BooleanType(), "normalised by transliteration"),
+        BRONZE_REF,
+    ),
+    row_rules=(
+        TITLE_HAS_WORD,
+        RowRule("kind_matches_source", "MusicBrainz rows are release groups, Discogs rows masters or releases",
+                lambda: F.when(F.col("source") == "musicbrainz", F.col("release_kind") == "release_group")
+                .when(F.col("source") == "discogs", F.col("release_kind").isin("master", "release"))
+                .otherwise(F.lit(True))),
+    ),
+)
+
+CANDIDATE_PAIRS = Table(
+    name="silver/candidate_pairs", written_by="04", enforce=QUARANTINE,
+    about="Film x release pairs proposed by blocking (the only pairs the matcher scores), with the rules that "
+          "proposed each.",
+    key=("tmdb_id", "source", "release_id"),
+    columns=cols(
+        ("tmdb_id", LongType(), "film"),
+        ("source", StringType(), "release source", {"allowed": ("musicbrainz", "discogs")}),
+        ("release_id", StringType(), "release"),
+        ("rules", STR_ARRAY, "blocking rules that proposed the pair"),
+    ),
+    row_rules=(RowRule("rules_present", "no blocking rule named for the pair",
+                       lambda: F.coalesce(F.size("rules"), F.lit(0)) > 0),),
+    references=(Reference("film_exists", ("tmdb_id",), "silver/films"),
+                Reference("release_exists", ("source", "release_id"), "silver/releases")),
+)
+
+QUARANTINE_TABLE = Table(
+    name="silver/quarantine", written_by="04",
+    about="Rows that broke their table's contract, one folder per table (`silver/quarantine/<table>`).",
+    columns=cols(
+        ("table", StringType(), "the table the row was meant for"),
+        ("rule", StringType(), "the first rule it broke"),
+        ("reason", StringType(), "every broken rule with its reason"),
+        ("record_key", StringType(), "the row's key, ':'-joined"),
+        ("_bronze_ref", StringType(), "pointer to the raw Bronze record"),
+        ("record", StringType(), "the offending row as JSON"),
+    ),
+)
+
+TABLES = (FILMS, RELEASES, CANDIDATE_PAIRS, QUARANTINE_TABLE)
+CHECKED = (FILMS, RELEASES, CANDIDATE_PAIRS)   # step 04's tables, in dependency order
