@@ -16,29 +16,18 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 from .config import Settings
 from .lake import Lake
+from .sources.labels import read_labels
 from .tables import schema_of
 
-LABELS_SCHEMA = StructType([
-    StructField("source", StringType(), True),
-    StructField("tmdb_id", LongType(), True),
-    StructField("release_id", StringType(), True),
-    StructField("label", IntegerType(), True),
-    StructField("note", StringType(), True),
-])
 LINK_KEY = ["source", "tmdb_id", "release_id"]
 
 # The original capstone's rule, kept only to be measured against.
 ORIGINAL_MAX_YEAR_GAP = 2
 ORIGINAL_MIN_TOKEN_SET_RATIO = 85.0
-
-
-def read_labels(spark: SparkSession, labels_path: str) -> DataFrame:
-    return (spark.read.schema(LABELS_SCHEMA).option("header", True).option("escape", '"').csv(str(labels_path))
-            .filter(F.col("source").isNotNull() & F.col("release_id").isNotNull() & F.col("label").isin(0, 1)))
 
 
 def _ratio(num: int, den: int) -> float:

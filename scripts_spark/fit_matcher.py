@@ -74,7 +74,7 @@ def training_frame(spark, lake: Lake, run_id: str, labels_path: str) -> tuple[pd
     Collected to pandas: its size is bounded by the labels, not by the catalogue."""
     from pyspark.sql import functions as F
 
-    from .evaluate import read_labels
+    from .sources.labels import read_labels
     from .transforms.features import pair_features
 
     films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from scripts_spark.evaluate import (evaluate_run, link_quality, missed_positives, original_rule_links,
-                                    rank_share_calibration, read_labels)
+                                    rank_share_calibration)
+from scripts_spark.sources.labels import read_labels
 from scripts_spark.lake import Lake
 from scripts_spark.tables import schema_of
 from test_features import film_row, release_row

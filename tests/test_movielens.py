@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts_spark.tables import schema_of
+from scripts_spark.sources import movielens as ml_files
 from scripts_spark.transforms import movielens as ml
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -20,8 +21,8 @@ def write_csv(folder, name: str, lines: list[str], newline: str = "\n"):
 
 
 def flagged(spark, tmp_path, name: str, lines: list[str], newline: str = "\n"):
-    path = write_csv(tmp_path, name, [",".join(f.name for f in ml.RAW_SCHEMAS[name].fields), *lines], newline)
-    return ml.read_raw(spark, path, name).transform(ml.FLAGGERS[name])
+    path = write_csv(tmp_path, name, [",".join(f.name for f in ml_files.RAW_SCHEMAS[name].fields), *lines], newline)
+    return ml_files.read_raw(spark, path, name).transform(ml.FLAGGERS[name])
 
 
 def reasons(df) -> Counter:
@@ -115,14 +116,14 @@ def test_every_read_row_is_kept_or_rejected(spark, tmp_path):
 
 def test_a_file_with_an_unexpected_header_is_refused_before_reading(spark, tmp_path):
     path = write_csv(tmp_path, "ratings", ["user,movie,stars,when", "1,1,4.0,1"])
-    with pytest.raises(ml.MovieLensFormatError, match="expected 'userId,movieId,rating,timestamp'"):
-        ml.read_raw(spark, path, "ratings")
+    with pytest.raises(ml_files.MovieLensFormatError, match="expected 'userId,movieId,rating,timestamp'"):
+        ml_files.read_raw(spark, path, "ratings")
 
 
 def test_the_bundled_sample_parses_without_rejects_except_links_lacking_a_tmdb_id(spark):
     counts = {}
     for name in ("ratings", "movies", "links"):
-        df = ml.read_raw(spark, ml.csv_path(SAMPLE, name), name).transform(ml.FLAGGERS[name])
+        df = ml_files.read_raw(spark, ml_files.csv_path(SAMPLE, name), name).transform(ml.FLAGGERS[name])
         counts[name] = dict(reasons(df))
     assert counts["ratings"] == {None: 100_836}
     assert counts["movies"] == {None: 9_742}

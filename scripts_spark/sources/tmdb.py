@@ -28,7 +28,6 @@ COMPOSER_JOBS = ("Original Music Composer", "Music")
 # TMDB serves at most 500 pages of 20 results for one query (status_code 22 beyond); a window whose first
 # page reports more is split until every window fits.
 MAX_PAGES = 500
-RESULTS_PER_PAGE = 20
 DISCOVER_SORT = "primary_release_date.asc"  # deterministic order inside a window: resume sees the same pages
 # Films per checkpoint unit: a kill loses at most this many detail calls (5 s at the default 20 requests/s),
 # and a full catalogue (~1M films) stays at ~10,000 small staged files.

@@ -17,6 +17,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..recommend_settings import DEFAULT, RecommendSettings
 from ..tables import schema_of
+from ..sources import movielens as ml_files
 from ..sources import postgres
 from ..transforms import movielens as ml
 from ..transforms.recommend import (choose_and_evaluate,
@@ -47,20 +48,20 @@ class Recommend(BaseStep):
         self.params = params
 
     def _check_inputs(self, ctx: StepContext) -> None:
-        paths = {name: ml.csv_path(ctx.settings.input_dir, name) for name in FILES}
+        paths = {name: ml_files.csv_path(ctx.settings.input_dir, name) for name in FILES}
         missing = [name for name, path in paths.items() if not path.exists()]
         if len(missing) == len(FILES):
             raise StepSkipped(f"no MovieLens input: {ctx.settings.input_dir}/movielens/*.csv not found")
         if missing:
-            raise ml.MovieLensFormatError(f"MovieLens input incomplete: {', '.join(f'{m}.csv' for m in missing)} "
+            raise ml_files.MovieLensFormatError(f"MovieLens input incomplete: {', '.join(f'{m}.csv' for m in missing)} "
                                           f"missing under {ctx.settings.input_dir}/movielens")
 
     def preview(self, ctx: StepContext) -> list[str]:
         lines = [] if ctx.settings.pg_enabled else [f"would be skipped: {PG_SKIP_MESSAGE}"]
         self._check_inputs(ctx)
         for name in FILES:
-            path = ml.csv_path(ctx.settings.input_dir, name)
-            ml.check_header(path, name)
+            path = ml_files.csv_path(ctx.settings.input_dir, name)
+            ml_files.check_header(path, name)
             with open(path, encoding="utf-8", newline="") as fh:
                 reader = csv.reader(fh)
                 header, first = next(reader), next(reader, [])
@@ -77,7 +78,7 @@ class Recommend(BaseStep):
         # Fail in a second, not after minutes of training: the driver jar is there and the server answers.
         log.info("postgres_ready", server=postgres.where(settings), version=postgres.check_ready(settings))
 
-        flagged = {name: ml.read_raw(spark, ml.csv_path(settings.input_dir, name), name)
+        flagged = {name: ml_files.read_raw(spark, ml_files.csv_path(settings.input_dir, name), name)
                    .transform(ml.FLAGGERS[name]).persist() for name in FILES}
         accounting = {name: {(r["reject_reason"] or "kept"): r["count"]
                              for r in df.groupBy("reject_reason").count().collect()} for name, df in flagged.items()}

@@ -433,9 +433,6 @@ def add_string_similarities(pairs: DataFrame) -> DataFrame:
     return pairs.mapInPandas(_similarities_in_batches, out_schema)
 
 
-# Descriptive values kept next to the model features for the reasons JSON and the review queue.
-DESCRIPTIVE = ("year_diff", "composer_sim")
-
 FEATURES_SCHEMA = StructType(
     [StructField("tmdb_id", LongType(), True), StructField("source", StringType(), True),
      StructField("release_id", StringType(), True), StructField("release_kind", StringType(), True),

@@ -1,4 +1,4 @@
-"""MovieLens CSVs (GroupLens ml-latest / ml-latest-small): declared schemas, parsing, cleaning with counted rejects.
+"""MovieLens ratings, films, tags and links (read by `sources/movielens.py`): cleaning with counted rejects.
 
 Each file is read as text lines and parsed with a declared schema, so a rejected row keeps its raw line
 (house style: nothing disappears, and a reject shows what was received). Cleaning is data: every table has an
@@ -8,32 +8,13 @@ Columns get the lake's names on the way in (userId -> user_id, movieId -> movie_
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (ArrayType, DoubleType, IntegerType, LongType, StringType, StructField, StructType,
                                TimestampType)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
-
 RATING_MIN, RATING_MAX = 0.5, 5.0  # the MovieLens scale: half stars from 0.5 to 5.0 (GroupLens README)
 NO_GENRES = "(no genres listed)"   # MovieLens' marker for a film without genres
-
-# The files as GroupLens publishes them: header names and types (the header is checked, never trusted blindly).
-RAW_SCHEMAS: dict[str, StructType] = {
-    "ratings": StructType([StructField("userId", IntegerType()), StructField("movieId", IntegerType()),
-                           StructField("rating", DoubleType()), StructField("timestamp", LongType())]),
-    "movies": StructType([StructField("movieId", IntegerType()), StructField("title", StringType()),
-                          StructField("genres", StringType())]),
-    "tags": StructType([StructField("userId", IntegerType()), StructField("movieId", IntegerType()),
-                        StructField("tag", StringType()), StructField("timestamp", LongType())]),
-    # imdbId as text: it has leading zeros (0114709) that belong to the IMDb id (tt0114709).
-    "links": StructType([StructField("movieId", IntegerType()), StructField("imdbId", StringType()),
-                         StructField("tmdbId", LongType())]),
-}
 
 # Clean tables, in the lake's column names.
 RATINGS = StructType([StructField("user_id", IntegerType(), False), StructField("movie_id", IntegerType(), False),
@@ -45,38 +26,6 @@ TAGS = StructType([StructField("user_id", IntegerType(), False), StructField("mo
                    StructField("tag", StringType(), False), StructField("tagged_at", TimestampType(), True)])
 LINKS = StructType([StructField("movie_id", IntegerType(), False), StructField("imdb_id", StringType(), True),
                     StructField("tmdb_id", LongType(), False)])
-
-# MovieLens writes RFC 4180 CSV: fields with commas are quoted and quotes inside are doubled ("11'09""01").
-CSV_OPTIONS = {"quote": '"', "escape": '"', "mode": "PERMISSIVE"}
-
-
-class MovieLensFormatError(ValueError):
-    """A MovieLens file is not in the published layout (wrong header): a contract break, not a bad row."""
-
-
-def csv_path(input_dir: str | Path, name: str) -> Path:
-    return Path(input_dir) / "movielens" / f"{name}.csv"
-
-
-def check_header(path: Path, name: str) -> None:
-    expected = [f.name for f in RAW_SCHEMAS[name].fields]
-    with open(path, encoding="utf-8", newline=None) as fh:
-        found = fh.readline().strip().split(",")
-    if found != expected:
-        raise MovieLensFormatError(f"{path}: header {','.join(found)!r}, expected {','.join(expected)!r}")
-
-
-def read_raw(spark: "SparkSession", path: Path, name: str) -> DataFrame:
-    """One MovieLens CSV as (raw line, _source_uri, parsed columns with the file's names); header dropped."""
-    check_header(path, name)
-    schema = RAW_SCHEMAS[name]
-    ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in schema.fields)
-    header = ",".join(f.name for f in schema.fields)
-    lines = (spark.read.text(str(path))
-             .select(F.col("value").alias("raw"), F.col("_metadata.file_path").alias("_source_uri"))
-             .filter((F.col("raw") != header) & (F.trim("raw") != "")))
-    return lines.withColumn("parsed", F.from_csv("raw", ddl, CSV_OPTIONS)).select("raw", "_source_uri", "parsed.*")
-
 
 # --- rules ------------------------------------------------------------------------------------------------
 def first_broken_rule(rules: list[tuple[str, Column]]) -> Column:
