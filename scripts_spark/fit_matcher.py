@@ -202,17 +202,23 @@ def out_of_fold_scores(frame: pd.DataFrame, c: float, folds: int = CV_FOLDS,
     return rank, score, fold
 
 
+def shipped_min_rank_share(path: Path = DEFAULT_OUT) -> float:
+    """The decision's rank-share guard, from the `guards` section of the settings file (refits never change it)."""
+    return float(json.loads(path.read_text(encoding="utf-8"))["guards"]["min_rank_share"])
+
+
 def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
-                     requires: tuple[str, ...] = MATCH_REQUIRES) -> pd.DataFrame:
+                     requires: tuple[str, ...] = MATCH_REQUIRES, min_rank_share: float | None = None) -> pd.DataFrame:
     """Step 05's choice: among candidate pairs, each release's top-ranked film, with `may_match` (every required
-    feature is 1, and the film's share of the release's ranker odds reaches decide.MIN_RANK_SHARE)."""
-    from .transforms.decide import MIN_RANK_SHARE
+    feature is 1, and the film's share of the release's ranker odds reaches the settings' guards.min_rank_share)."""
+    if min_rank_share is None:
+        min_rank_share = shipped_min_rank_share()
 
     ordered = _ordered(frame, rank, score)[lambda d: d["is_candidate"]]
     top = ordered.groupby(["source", "release_id"])["rank_logit"].transform("max")
     mass = np.exp(ordered["rank_logit"] - top).groupby([ordered["source"], ordered["release_id"]]).transform("sum")
     has_required = np.all(ordered[list(requires)].to_numpy() >= 1.0, axis=1) if requires else True
-    ordered = ordered.assign(rank_share=1.0 / mass, may_match=has_required & (1.0 / mass >= MIN_RANK_SHARE).to_numpy())
+    ordered = ordered.assign(rank_share=1.0 / mass, may_match=has_required & (1.0 / mass >= min_rank_share).to_numpy())
     return ordered.drop_duplicates(["source", "release_id"])
 
 

@@ -9,9 +9,13 @@ import dataclasses
 import pytest
 
 from scripts_spark.tables import schema_of
-from scripts_spark.transforms.blocking import (BLOCKING_SETTINGS, block, blocking_quality, candidate_pairs,
+from scripts_spark import match_settings
+from scripts_spark.config import REPO_ROOT
+from scripts_spark.transforms.blocking import (block, blocking_quality, candidate_pairs,
                                                skew_report)
 from scripts_spark.transforms.normalise import normalise_names, normalise_title
+
+BLOCKING_SETTINGS = match_settings.load(REPO_ROOT / "scripts_spark" / "match_settings.json").blocking
 
 
 def film(tmdb_id, title, year=None, composers=(), original_title=None):
@@ -60,7 +64,7 @@ def proposed(spark):
                                   schema_of("silver/films"))
     releases = spark.createDataFrame(
         [{**r, **{k: None for k in schema_of("silver/releases").fieldNames() if k not in r}} for r in RELEASES], schema_of("silver/releases"))
-    return {(r["tmdb_id"], r["release_id"]): r["rules"] for r in candidate_pairs(films, releases).collect()}
+    return {(r["tmdb_id"], r["release_id"]): r["rules"] for r in candidate_pairs(films, releases, BLOCKING_SETTINGS).collect()}
 
 
 def test_each_rule_proposes_the_pairs_it_is_made_for_and_names_itself(proposed):
@@ -89,7 +93,7 @@ def test_rows_without_ids_are_never_paired(spark):
     films = spark.createDataFrame([{**film(None, "Jaws"), "tmdb_id": None}, film(578, "Jaws")], schema_of("silver/films"))
     releases = spark.createDataFrame([{**release(None, "Jaws"), "release_id": None}, release("jaws", "Jaws")],
                                      schema_of("silver/releases"))
-    assert [(r["tmdb_id"], r["release_id"]) for r in candidate_pairs(films, releases).collect()] == [(578, "jaws")]
+    assert [(r["tmdb_id"], r["release_id"]) for r in candidate_pairs(films, releases, BLOCKING_SETTINGS).collect()] == [(578, "jaws")]
 
 
 def test_skew_guard_drops_a_word_shared_by_every_title_instead_of_pairing_everything(spark):

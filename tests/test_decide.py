@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from scripts_spark import fit_matcher as fm
+from scripts_spark import match_settings as ms
 from scripts_spark.config import REPO_ROOT
 from scripts_spark.tables import schema_of
 from scripts_spark.transforms import decide
@@ -17,7 +18,8 @@ from scripts_spark.transforms.features import FEATURE_VERSION, FEATURES_SCHEMA, 
 WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 4.0, "composer_match": 2.0, "year_far": -3.0}
 SETTINGS = decide.MatchSettings(version="test-1", feature_version=FEATURE_VERSION, weights=WEIGHTS, intercept=-3.0,
                                 ranker_weights=WEIGHTS | {"year_same": 1.0}, ranker_intercept=0.0,
-                                match_threshold=0.9, review_threshold=0.5, match_requires=("release_is_soundtrack",))
+                                match_threshold=0.9, review_threshold=0.5, min_rank_share=0.9,
+                                match_requires=("release_is_soundtrack",))
 
 
 def feature_row(tmdb_id, release_id, year_diff=0, source="musicbrainz", **values):
@@ -125,53 +127,53 @@ def _matcher_doc(**over):
            "intercept": -1.0, "ranker": {"weights": {n: 0.2 for n in MODEL_FEATURES}, "intercept": -2.0},
            "thresholds": {"match": 0.9, "review": 0.5}, "match_requires": ["release_is_soundtrack"]}
     doc.update(over)
-    return {"matcher": doc}
+    return {"matcher": doc, "guards": {"min_rank_share": 0.9}}
 
 
 def test_settings_load_when_they_fit_the_computed_features(tmp_path):
-    settings = decide.load_match_settings(_write(tmp_path, _matcher_doc()), MODEL_FEATURES, FEATURE_VERSION)
+    settings = ms.load_match_settings(_write(tmp_path, _matcher_doc()), MODEL_FEATURES, FEATURE_VERSION)
     assert settings.features == MODEL_FEATURES and settings.match_threshold == 0.9
     assert settings.ranker_intercept == -2.0 and settings.match_requires == ("release_is_soundtrack",)
 
 
 def test_a_requirement_on_a_feature_without_a_weight_is_refused(tmp_path):
-    with pytest.raises(decide.MatchSettingsError, match="match_requires"):
-        decide.load_match_settings(_write(tmp_path, _matcher_doc(match_requires=["shoe_size"])))
+    with pytest.raises(ms.MatchSettingsError, match="match_requires"):
+        ms.load_match_settings(_write(tmp_path, _matcher_doc(match_requires=["shoe_size"])))
 
 
 def test_a_ranker_over_other_features_is_refused(tmp_path):
     doc = _matcher_doc(ranker={"weights": {"title_exact": 1.0}, "intercept": 0.0})
-    with pytest.raises(decide.MatchSettingsError, match="ranker"):
-        decide.load_match_settings(_write(tmp_path, doc))
+    with pytest.raises(ms.MatchSettingsError, match="ranker"):
+        ms.load_match_settings(_write(tmp_path, doc))
 
 
 def test_missing_settings_file_names_the_fit_command(tmp_path):
-    with pytest.raises(decide.MatchSettingsError, match="fit_matcher"):
-        decide.load_match_settings(tmp_path / "absent.json")
+    with pytest.raises(ms.MatchSettingsError, match="fit_matcher"):
+        ms.load_match_settings(tmp_path / "absent.json")
 
 
 def test_weights_for_other_features_are_refused(tmp_path):
     weights = {"title_ratio": 1.0, "shoe_size": 2.0}
     doc = _matcher_doc(weights=weights, ranker={"weights": weights, "intercept": 0.0}, match_requires=[])
-    with pytest.raises(decide.MatchSettingsError, match="shoe_size"):
-        decide.load_match_settings(_write(tmp_path, doc), MODEL_FEATURES, FEATURE_VERSION)
+    with pytest.raises(ms.MatchSettingsError, match="shoe_size"):
+        ms.load_match_settings(_write(tmp_path, doc), MODEL_FEATURES, FEATURE_VERSION)
 
 
 def test_weights_fitted_for_another_feature_version_are_refused(tmp_path):
-    with pytest.raises(decide.MatchSettingsError, match="feature version"):
-        decide.load_match_settings(_write(tmp_path, _matcher_doc(feature_version="0")), MODEL_FEATURES,
+    with pytest.raises(ms.MatchSettingsError, match="feature version"):
+        ms.load_match_settings(_write(tmp_path, _matcher_doc(feature_version="0")), MODEL_FEATURES,
                                    FEATURE_VERSION)
 
 
 @pytest.mark.parametrize("thresholds", [{"match": 0.5, "review": 0.9}, {"match": 1.0, "review": 0.5},
                                         {"match": 0.9}])
 def test_thresholds_out_of_order_or_missing_are_refused(tmp_path, thresholds):
-    with pytest.raises(decide.MatchSettingsError):
-        decide.load_match_settings(_write(tmp_path, _matcher_doc(thresholds=thresholds)))
+    with pytest.raises(ms.MatchSettingsError):
+        ms.load_match_settings(_write(tmp_path, _matcher_doc(thresholds=thresholds)))
 
 
 def test_the_repository_settings_fit_the_features_this_code_computes():
-    settings = decide.load_match_settings(REPO_ROOT / "scripts_spark" / "match_settings.json", MODEL_FEATURES,
+    settings = ms.load_match_settings(REPO_ROOT / "scripts_spark" / "match_settings.json", MODEL_FEATURES,
                                           FEATURE_VERSION)
     doc = json.loads((REPO_ROOT / "scripts_spark" / "match_settings.json").read_text())["matcher"]
     assert doc["fitted"]["labels_sha256"] == fm.file_sha256(REPO_ROOT / "data" / "eval" / "dev_labels.csv")

@@ -5,7 +5,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..base_step import BaseStep, StepContext, StepResult
-from ..transforms.blocking import BLOCKING_SETTINGS, block, skew_report
+from .. import match_settings
+from ..transforms.blocking import block, skew_report
 from ..transforms.silver import films_from_bronze, releases_from_bronze
 
 BRONZE_TABLES = ("bronze/tmdb_movies", "bronze/musicbrainz_release_groups", "bronze/discogs_masters",
@@ -53,10 +54,12 @@ class NormaliseAndBlock(BaseStep):
     outputs = ("silver/staged/films", "silver/staged/releases", "silver/staged/candidate_pairs")
 
     def preview(self, ctx: StepContext) -> list[str]:
-        rules = ", ".join(f"{r.name} (max {r.max_pairs_per_key} pairs/key)" for r in BLOCKING_SETTINGS.rules)
+        blocking = match_settings.load(ctx.settings.match_settings_path).blocking
+        rules = ", ".join(f"{r.name} (max {r.max_pairs_per_key} pairs/key)" for r in blocking.rules)
         return ctx.lake.presence(self.inputs, ctx.run_id) + [f"blocking rules: {rules}"]
 
     def execute(self, ctx: StepContext) -> StepResult:
+        settings = match_settings.load(ctx.settings.match_settings_path)
         read = ctx.read
         bronze = {table: read(table) for table in self.inputs}
         bronze_rows = _row_counts(bronze)
@@ -69,11 +72,11 @@ class NormaliseAndBlock(BaseStep):
         ctx.log.info("table_written", table=releases_table)
         # Blocking reads the written tables back, so the normalisation (Python workers) runs once.
         films, releases = read(films_table), read(releases_table)
-        blocking = block(films, releases, BLOCKING_SETTINGS).persist()
+        blocking = block(films, releases, settings.blocking).persist()
         try:
             ctx.write(pairs_table, blocking.pairs)
             ctx.log.info("table_written", table=pairs_table)
-            skew = skew_report(blocking, BLOCKING_SETTINGS)
+            skew = skew_report(blocking, settings.blocking)
         finally:
             blocking.unpersist()
         pairs = read(pairs_table)

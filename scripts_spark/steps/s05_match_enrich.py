@@ -5,9 +5,10 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from ..base_step import BaseStep, StepContext, StepResult
-from ..transforms.decide import link_pairs, load_match_settings, soundtrack_matches
+from .. import match_settings
+from ..transforms.decide import link_pairs, soundtrack_matches
 from ..transforms.enrich import film_soundtracks, review_queue
-from ..transforms.features import FEATURE_VERSION, MODEL_FEATURES, pair_features
+from ..transforms.features import pair_features
 
 
 class MatchAndEnrich(BaseStep):
@@ -20,12 +21,11 @@ class MatchAndEnrich(BaseStep):
 
     def preview(self, ctx: StepContext) -> list[str]:
         """The matcher this run would use; fails the dry run when the settings do not fit the features."""
-        settings = load_match_settings(ctx.settings.match_settings_path, MODEL_FEATURES, FEATURE_VERSION)
-        return [f"matcher {settings.version} ({ctx.settings.match_settings_path}): {len(settings.features)} features, "
-                f"match >= {settings.match_threshold}, review >= {settings.review_threshold}"]
+        return match_settings.describe(match_settings.load(ctx.settings.match_settings_path))
 
     def execute(self, ctx: StepContext) -> StepResult:
-        settings = load_match_settings(ctx.settings.match_settings_path, MODEL_FEATURES, FEATURE_VERSION)
+        config = match_settings.load(ctx.settings.match_settings_path)
+        settings = config.matcher
         ctx.log.info("matcher_loaded", version=settings.version, match_threshold=settings.match_threshold,
                      review_threshold=settings.review_threshold)
         films, releases, candidates = (ctx.read(t) for t in self.inputs)

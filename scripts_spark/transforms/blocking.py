@@ -18,7 +18,8 @@ The year split cannot place an undated release (or film). For a rule with `pair_
 split key is a block of its own against all the key's films, under the same cap (n films x 1 release), and each
 undated film likewise against the key's releases: linear again, at most the cap per undated release and key.
 
-Measured on the bundled sample against data/eval/dev_labels.csv (see the step's metrics and `blocking_quality`).
+The rules, caps and year band are settings (the `blocking` section of match_settings.json), measured on the
+bundled sample against data/eval/dev_labels.csv (see the step's metrics and `blocking_quality`).
 """
 from __future__ import annotations
 
@@ -47,52 +48,18 @@ class BlockingRule:
 
 @dataclass(frozen=True)
 class BlockingSettings:
+    """The `blocking` section of match_settings.json (read by scripts_spark/match_settings.py), where the caps and
+    the year band are chosen and measured."""
     rules: tuple[BlockingRule, ...]
     stopwords: frozenset[str]
     skew_examples: int = 5    # dropped keys listed in the step metrics, largest first
-    # A key over its cap is split by year: film year +/- year_band against the release year. One year either side
-    # covers the soundtrack released the year before (festival premieres) or after (late album) of its film: 309 of
-    # the 311 dev-label positives with both sides dated are within it (the other 291 have an undated side, and only
-    # reach the year split's pairs through a rule whose key is within its cap).
-    year_band: int = 1
+    year_band: int = 1        # a key over its cap is split by year: film year +/- year_band against the release year
 
 
 # Title words that carry no identity in any language of the catalogue (the skew guard handles the rest).
 STOPWORDS = frozenset("""the of and a an in on at to for from with by is are it its my me you your i we he she his
     her our their this that no not de la le les el los las del des du di da il lo un une und der die das den et y e o
     part vol volume""".split())
-
-# Caps chosen on the bundled sample (6,193 films x 1,894 MusicBrainz release groups, dev labels): every labelled
-# positive that shares a title word with its film is proposed (592 of 594; the other two are singles whose titles
-# share nothing with the film) with ~7,000 candidates, a reduction ratio of ~99.94%. Raising the word cap to 50
-# adds ~3,000 pairs and no positive; lowering it to 10 still finds all 592 (the title rules overlap on purpose).
-# No title or (composer, word) key of the sample reaches its cap of 100 / 500: those caps guard full-catalogue runs,
-# where a title like 'Home' or a (John Williams, star) key would otherwise pair hundreds with hundreds.
-BLOCKING_SETTINGS = BlockingSettings(
-    rules=(
-        # pair_undated: on the full-size generated input (bench/scale.py, 100%), 344 of the 778 MusicBrainz
-        # positives that blocking missed were undated release groups whose exact title (or the film named in a
-        # single's '(From "...")') was a split key - 'Monkeybone', 72 films x 3 release groups: no other rule's key
-        # is as specific, so without this they were lost at scale and found at 1%.
-        BlockingRule("title_exact", "titles", "titles", max_pairs_per_key=100, pair_undated=True,
-                     doc="film title or original title = release title or the film named in its qualifier"),
-        BlockingRule("release_title_in_film_title", "title_affixes", "titles", max_pairs_per_key=100,
-                     doc="the release title is the leading or trailing words of a film title "
-                         "('The French Dispatch' / 'The French Dispatch of the Liberty, Kansas Evening Sun')"),
-        BlockingRule("film_title_in_release_title", "titles", "title_affixes", max_pairs_per_key=100,
-                     doc="a film title is the leading or trailing words of the release title "
-                         "(\"Quentin Tarantino's Once Upon a Time in Hollywood\", 'Indiana Jones and the Raiders...')"),
-        BlockingRule("rare_title_word", "title_words", "title_words", max_pairs_per_key=20,
-                     doc="the titles share a word that few films and releases have "
-                         "('Borg vs McEnroe' / 'Borg McEnroe')"),
-        BlockingRule("composer_artist", "composer_title_words", "credited_name_title_words", max_pairs_per_key=500,
-                     doc="a film composer is a release artist or credited composer and the titles share a word; the "
-                         "key is (name, word), because the name alone pairs all films of a prolific composer with all "
-                         "their albums"),
-    ),
-    stopwords=STOPWORDS,
-)
-
 
 # --- keys ----------------------------------------------------------------------------------------------------------
 def _empty() -> Column:
@@ -188,7 +155,7 @@ class Blocking:
             df.unpersist()
 
 
-def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings = BLOCKING_SETTINGS) -> Blocking:
+def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings) -> Blocking:
     """Every rule's pairs in one pass (keys are namespaced by rule), de-duplicated, with the rules that proposed each.
 
     Films and releases without ids are left out: a pair needs both ends (step 04 quarantines such rows anyway).
@@ -253,12 +220,12 @@ def _pairs_of_kept_keys(film_keys: DataFrame, release_keys: DataFrame, stats: Da
 
 
 def candidate_pairs(films: DataFrame, releases: DataFrame,
-                    settings: BlockingSettings = BLOCKING_SETTINGS) -> DataFrame:
+                    settings: BlockingSettings) -> DataFrame:
     """silver candidate pairs (schema_of("silver/candidate_pairs")) of Silver films and releases."""
     return block(films, releases, settings).pairs
 
 
-def skew_report(blocking: Blocking, settings: BlockingSettings = BLOCKING_SETTINGS) -> dict:
+def skew_report(blocking: Blocking, settings: BlockingSettings) -> dict:
     """Per rule: keys over the cap (not used whole), the pairs they would have proposed, the largest few, what
     their split by year kept: (key, year) splits used and dropped, and the pairs they proposed, and the pairs of
     their undated ends (`pair_undated` rules)."""

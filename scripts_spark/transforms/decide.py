@@ -1,16 +1,14 @@
 """Score candidate pairs with the fitted matcher, keep one film per release, and decide match / review.
 
-Two logistic regressions over the same features come from the versioned `match_settings.json` written by
-`python -m scripts_spark.fit_matcher` (grouped cross-validation on the dev labels): the ranker orders each
+Two logistic regressions over the same features come from the versioned `match_settings.json` (read by
+`scripts_spark/match_settings.py`, written by `python -m scripts_spark.fit_matcher`) (grouped cross-validation on the dev labels): the ranker orders each
 release's candidate films, and the decision weights give `match_score`, a calibrated probability that the
 release's best film is its film. Both thresholds come from the same file. Every link carries its reasons: the
 feature values and the signed contribution (weight x value, in log-odds) of each one.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 from pyspark.sql import Column, DataFrame
@@ -20,23 +18,13 @@ from pyspark.sql.window import Window
 from ..tables import schema_of
 
 
-# An automatic match also needs the ranked-first film to stand clear of the release's other candidates: its share of
-# the ranker's odds over them (exp(rank_logit), normalised per release: the probability that it is the film, given
-# that one of them is) must reach this. Two films alike in every feature (same title, year and composer: 'Smoke'
-# 1995 and 2021 by the same composer against an undated album) share it half and half; the link goes to review
-# instead of to a coin flip. At full scale such ties were 84 of the 1,059 false MusicBrainz matches on planted
-# releases (bench/scale.py, 100%).
-MIN_RANK_SHARE = 0.9
 CLEAR_BEST_FILM = "clear_best_film"
-
-
-class MatchSettingsError(ValueError):
-    """match_settings.json is missing, unreadable, or does not fit the features this code computes."""
 
 
 @dataclass(frozen=True)
 class MatchSettings:
-    """The fitted matcher: decision weights (log-odds per unit) and intercept, the ranker's, and two thresholds."""
+    """The fitted matcher: decision weights (log-odds per unit) and intercept, the ranker's, two thresholds and the
+    rank-share guard."""
     version: str
     feature_version: str
     weights: Mapping[str, float]
@@ -45,6 +33,9 @@ class MatchSettings:
     ranker_intercept: float
     match_threshold: float
     review_threshold: float
+    # The ranked-first film's share of the release's ranker odds an automatic match needs (the `guards` section of
+    # match_settings.json says how it was chosen): look-alike films that tie go to review, not to a coin flip.
+    min_rank_share: float
     # Features that must be 1 for an automatic match; a link that misses one stays in the review band at best.
     match_requires: tuple[str, ...] = ()
 
@@ -54,46 +45,8 @@ class MatchSettings:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.review_threshold <= self.match_threshold < 1.0:
-            raise MatchSettingsError(
+            raise ValueError(
                 f"thresholds must satisfy 0 < review ({self.review_threshold}) <= match ({self.match_threshold}) < 1")
-
-
-def load_match_settings(path: str | Path, expected_features: tuple[str, ...] | None = None,
-                        expected_feature_version: str | None = None) -> MatchSettings:
-    """Read the `matcher` section of match_settings.json; fail with the file named when it does not fit the code."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        matcher = doc["matcher"]
-        settings = MatchSettings(
-            version=str(matcher["version"]),
-            feature_version=str(matcher["feature_version"]),
-            weights={name: float(w) for name, w in matcher["weights"].items()},
-            intercept=float(matcher["intercept"]),
-            ranker_weights={name: float(w) for name, w in matcher["ranker"]["weights"].items()},
-            ranker_intercept=float(matcher["ranker"]["intercept"]),
-            match_threshold=float(matcher["thresholds"]["match"]),
-            review_threshold=float(matcher["thresholds"]["review"]),
-            match_requires=tuple(matcher.get("match_requires", ())),
-        )
-    except FileNotFoundError:
-        raise MatchSettingsError(f"{path}: matcher settings not found; fit them with "
-                                 "`python -m scripts_spark.fit_matcher`") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MatchSettingsError(f"{path}: not a valid matcher settings file ({type(exc).__name__}: {exc})") from None
-    if set(settings.ranker_weights) != set(settings.weights):
-        raise MatchSettingsError(f"{path}: the ranker and the decision weights cover different features")
-    unknown_required = sorted(set(settings.match_requires) - set(settings.features))
-    if unknown_required:
-        raise MatchSettingsError(f"{path}: match_requires names features without weights: {unknown_required}")
-    if expected_features is not None and tuple(sorted(settings.features)) != tuple(sorted(expected_features)):
-        missing = sorted(set(expected_features) - set(settings.features))
-        extra = sorted(set(settings.features) - set(expected_features))
-        raise MatchSettingsError(f"{path}: weights do not fit the computed features (missing {missing}, unknown {extra});"
-                                 " refit with `python -m scripts_spark.fit_matcher`")
-    if expected_feature_version is not None and settings.feature_version != expected_feature_version:
-        raise MatchSettingsError(f"{path}: fitted for feature version {settings.feature_version}, code computes "
-                                 f"{expected_feature_version}; refit with `python -m scripts_spark.fit_matcher`")
-    return settings
 
 
 def _contribution(name: str, weight: float) -> Column:
@@ -132,7 +85,7 @@ def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
                                  F.col("year_diff").asc_nulls_last(), F.col("tmdb_id").asc())
     return (scored
             .withColumn("_top_logit", F.max("rank_logit").over(per_release))
-            # the first film's share of the release's odds (see MIN_RANK_SHARE); exp of a difference cannot overflow
+            # the first film's share of the release's odds (see MatchSettings.min_rank_share); exp of a difference cannot overflow
             .withColumn("rank_share", F.lit(1.0) / F.sum(F.exp(F.col("rank_logit") - F.col("_top_logit")))
                         .over(per_release))
             .drop("_top_logit")
@@ -145,9 +98,9 @@ def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
 
 def decide_links(best: DataFrame, settings: MatchSettings) -> DataFrame:
     """Keep links at or above the review threshold; `decision` is match at or above the match threshold when every
-    `match_requires` feature is 1 and the film stands clear of the other candidates (MIN_RANK_SHARE), else review.
+    `match_requires` feature is 1 and the film stands clear of the other candidates (`min_rank_share`), else review.
     `unmet_requirements` lists what a link lacks (required features, `clear_best_film`)."""
-    unclear = F.when(F.coalesce(F.col("rank_share"), F.lit(1.0)) < MIN_RANK_SHARE, F.lit(CLEAR_BEST_FILM))
+    unclear = F.when(F.coalesce(F.col("rank_share"), F.lit(1.0)) < settings.min_rank_share, F.lit(CLEAR_BEST_FILM))
     unmet = F.filter(F.array(*[F.when(F.coalesce(F.col(name), F.lit(0.0)) < 1.0, F.lit(name))
                                for name in settings.match_requires], unclear), lambda x: x.isNotNull())
     return (best
