@@ -5,12 +5,13 @@ import json
 
 import pytest
 
-from scripts_spark.tables import schema_of
-from scripts_spark.transforms.contracts import (CONTRACTS, FAILED, ContractCounts, ContractViolation, check_rows,
-                                                check_schema, contract_counts, next_year, quarantine_rows, row_rules,
-                                                systemic_faults, valid_rows)
+from scripts_spark.tables import schema_of, table
+from scripts_spark.tables.silver import next_year
+from scripts_spark.transforms.contracts import (FAILED, ContractCounts, ContractViolation, check_rows, check_schema,
+                                                contract_counts, quarantine_rows, row_rules, systemic_faults,
+                                                valid_rows)
 
-FILMS, RELEASES, PAIRS = (CONTRACTS[t] for t in ("silver/films", "silver/releases", "silver/candidate_pairs"))
+FILMS, RELEASES, PAIRS = (table(t) for t in ("silver/films", "silver/releases", "silver/candidate_pairs"))
 
 
 def film(tmdb_id=1, case="good", **changes):
@@ -106,7 +107,7 @@ def test_valid_rows_break_no_rule(checked):
 def test_every_declared_rule_has_a_failing_case_here():
     for contract, cases in ((FILMS, FILM_CASES), (RELEASES, RELEASE_CASES), (PAIRS, PAIR_CASES)):
         declared = {r.name for r in row_rules(contract)} | {"key_unique"} | {r.name for r in contract.references}
-        assert declared == {rule for _, _, rule in cases}, contract.table
+        assert declared == {rule for _, _, rule in cases}, contract.name
 
 
 def test_quarantine_rows_carry_table_rule_reason_key_pointer_and_the_record(checked):
