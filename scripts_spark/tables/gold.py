@@ -20,7 +20,9 @@ SHARE_TOLERANCE = 1e-9
 
 
 def _duck(table: str, sql: str) -> tuple[str, str]:
-    return ("duckdb", sql.replace("{t}", f"read_parquet('data/lake/{table}/*/*.parquet', hive_partitioning = true)"))
+    """A DuckDB query over every run of the table (as `t`); the examples pick the latest run with max(run_id)."""
+    return ("duckdb", f"WITH t AS (FROM read_parquet('data/lake/{table}/*/*.parquet', hive_partitioning = true))\n"
+                      + sql.replace("{t}", "t"))
 
 
 def _pandas(table: str, code: str) -> tuple[str, str]:
