@@ -38,6 +38,7 @@ import pandas as pd
 
 from .config import REPO_ROOT, load_settings
 from .lake import Lake
+from .match_settings import load_match_settings
 from .tables import schema_of
 from .transforms.features import FEATURE_DOCS, FEATURE_SIGNS, FEATURE_VERSION, MODEL_FEATURES
 
@@ -444,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.concat(frames, ignore_index=True)
     matcher = fit(frame, positives, folds=args.folds, extra_positives=extra_positives)
     doc = write_settings(matcher, Path(args.out), args.labels, args.run_id, provenance)
+    # What step 05 will read must load and fit this code's features (a refit never leaves a file it would refuse).
+    load_match_settings(args.out, MODEL_FEATURES, FEATURE_VERSION)
     summary = {k: doc["matcher"][k] for k in ("version", "thresholds")}
     summary.update(chosen_C=matcher["cross_validation"]["chosen_C"],
                    oof=matcher["cross_validation"]["oof_at_thresholds"],

@@ -105,7 +105,7 @@ def match_settings(doc: dict, path: str | Path = "match_settings.json",
 
 def load_match_settings(path: str | Path, expected_features: tuple[str, ...] | None = None,
                         expected_feature_version: str | None = None) -> MatchSettings:
-    """The decision part of the file alone (fit_matcher and tests check it against other feature sets)."""
+    """The decision part of the file alone: what fit_matcher checks after writing the `matcher` section."""
     return match_settings(_read(path), path, expected_features, expected_feature_version)
 
 
