@@ -130,6 +130,18 @@ def weighted_cycle(weights: tuple[tuple[str, int], ...]) -> list[str]:
 
 KIND_CYCLE = weighted_cycle(CASE_KINDS)
 
+# Discogs numbers masters and releases separately, so a master and a master-less release can carry the same number
+# (in the 2020-08 dump about 1 in 9 master-less releases has a master's number: releases numbered up to the highest
+# master id are 11% of all, master ids fill that range at 97%). The background layout has the same rate (1 + m + m//5
+# against 1 + r + r//4: 10.6%; generation.json counts them); on top, cases of these kinds whose first master's
+# number is a multiple of 5 (about one in six cases) get a labelled twin (`Plan.twin_host`), so that the product's
+# handling of the collision is scored on planted truth even at 0.1%. Left out: a single from the film (its first
+# Discogs work is a release, not a master) and a sequel (its three film slots are taken).
+TWIN_KINDS = frozenset(kind for kind, _ in CASE_KINDS) - {"film_hint_single", "sequel"}
+# truth.csv: the columns of data/eval/dev_labels.csv, then release_kind (master | release | release_group), the only
+# way to tell a master from a master-less release that has the same number.
+TRUTH_COLUMNS = ["source", "tmdb_id", "release_id", "label", "note", "release_kind"]
+
 
 def expand(weights) -> list:
     return [item for item, w in weights for _ in range(w)]
@@ -193,6 +205,49 @@ class Plan:
 
     def case_slot_index(self, c: int, k: int, total: int) -> int:
         return c * (total // self.cases) + k
+
+    def master_index(self, master_id: int) -> int | None:
+        """The master slot numbered master_id, None when no master has that number."""
+        q, j = divmod(master_id - 1, 6)
+        m = 5 * q + j
+        return m if master_id > 0 and j < 5 and m < self.masters else None
+
+    def slot_of_release(self, r: int) -> int:
+        m = r * self.masters // self.releases
+        while m + 1 < self.masters and self.slot_start(m + 1) <= r:
+            m += 1
+        return m
+
+    def twin_host(self, c: int) -> int | None:
+        """Release index that carries case c's twin, None when the case has none (see TWIN_KINDS).
+
+        A twin is a planted master-less soundtrack release numbered like case c's first master. Regular release ids
+        skip the multiples of 5 (release_id), so when that master's number M is one, release index 4 M / 5 (id
+        M + 1) takes id M instead: ids stay unique and ascending. The host must be a non-main release of a
+        background slot.
+        """
+        if KIND_CYCLE[c % len(KIND_CYCLE)] not in TWIN_KINDS:
+            return None
+        number = self.master_id(self.case_slot_index(c, 0, self.masters))
+        if number % 5:
+            return None
+        r = number // 5 * 4
+        if r >= self.releases:
+            return None
+        m = self.slot_of_release(r)
+        if r == self.slot_start(m) or self.case_of(m, self.masters) is not None:
+            return None
+        return r
+
+    def twin_at(self, r: int) -> int | None:
+        """The case whose twin release index r carries, if any."""
+        if r % 4:
+            return None
+        m = self.master_index(r // 4 * 5)
+        slot = self.case_of(m, self.masters) if m is not None else None
+        if slot is None or slot[1] != 0:
+            return None
+        return slot[0] if self.twin_host(slot[0]) == r else None
 
     def shard_range(self, source: str, s: int) -> tuple[int, int]:
         total = {"tmdb": self.films, "discogs": self.masters, "musicbrainz": self.mb_groups}[source]
@@ -262,6 +317,7 @@ class PlantedWork:
     main_release_year: int | None = None  # Discogs: None -> the master year
     single: bool = False
     standalone: bool = False              # Discogs: a release without master
+    twin: bool = False                    # Discogs: a master-less release numbered like the case's first master
     primary_type: str | None = "Album"
     secondary_types: tuple = ("Soundtrack",)
     mbid: str = ""
@@ -275,7 +331,8 @@ class Case:
     films: list[PlantedFilm]
     discogs: list[PlantedWork]
     mb: list[PlantedWork]
-    truth: list[tuple[str, int, int, int, str]]   # (source, film k, work k, label, note)
+    truth: list[tuple[str, int, int, int, str]]   # (source, film k, work k, label, note); work k -1 = the twin
+    twin: PlantedWork | None = None
 
 
 def mbid(rng: Random) -> str:
@@ -284,7 +341,8 @@ def mbid(rng: Random) -> str:
 
 
 def film_title(rng: Random, v: Vocabulary) -> str:
-    return render_template(v.film_templates.draw(rng), v.film_words, rng)
+    """A film title: the title of a work drawn with the real title-sharing law (`scale_vocab.FilmWorks`)."""
+    return v.film_works.title(v.film_works.index(rng))
 
 
 def album_title(rng: Random, v: Vocabulary) -> str:
@@ -488,7 +546,14 @@ def plan_case(plan: Plan, v: Vocabulary, c: int) -> Case:
         with_soundtrack(f0, 0, "typographic punctuation, case or underscores differ", base=base)
     else:  # pragma: no cover - CASE_KINDS and this function are edited together
         raise ValueError(kind)
-    return Case(c, kind, films, discogs, mb, truth)
+    twin = None
+    if plan.twin_host(c) is not None:
+        films.append(new_film(rng, v))
+        twin, _ = soundtrack_works(rng, v, films[-1])
+        twin.standalone, twin.twin, twin.reissue_years = True, True, ()
+        truth.append(("discogs", len(films) - 1, -1, 1,
+                      f"planted {kind}: twin: master-less release numbered like the case's master, another film's"))
+    return Case(c, kind, films, discogs, mb, truth, twin)
 
 
 def _replace_year(text: str, year: int) -> str:
@@ -507,6 +572,10 @@ class CaseCache:
             self.case = plan_case(self.plan, self.vocab, c)
         return self.case
 
+    def get_other(self, c: int) -> Case:
+        """Case c without evicting the cached one (a twin sits far from its case's slots)."""
+        return self.case if self.case is not None and self.case.index == c else plan_case(self.plan, self.vocab, c)
+
 
 # --- TMDB ------------------------------------------------------------------------------------------------------------
 def tmdb_record(plan: Plan, v: Vocabulary, rng: Random, i: int, film: PlantedFilm | None) -> dict:
@@ -515,9 +584,11 @@ def tmdb_record(plan: Plan, v: Vocabulary, rng: Random, i: int, film: PlantedFil
         composers = [("Unknown" if rng.random() < v.unknown_composer_share else v.composers.draw(rng))
                      for _ in range(v.tmdb_composer_counts.draw(rng))]
         date = "" if rng.random() < v.release_date_missing_share else _date(rng, film.year)
+        numbers = v.tmdb_numbers
     else:
         composers, date = film.composers, _date(rng, film.year)
-    popularity, vote_count, vote_average, runtime, budget, revenue = v.tmdb_numbers.draw(rng)
+        numbers = v.tmdb_numbers_labelled   # a planted film has a soundtrack: popularity as such films have it
+    popularity, vote_count, vote_average, runtime, budget, revenue = numbers.draw(rng)
     record = {"id": plan.tmdb_id(i), "imdb_id": None if rng.random() < v.imdb_missing_share else plan.imdb_id(i),
               "title": film.title, "original_title": film.original_title}
     if film.language is not None:
@@ -745,7 +816,11 @@ def iter_discogs(plan: Plan, v: Vocabulary, shard: int) -> Iterator[tuple[str, s
         yield "master", master_xml(rng, v, plan.master_id(m), plan.release_id(r0), work)
         yield "release", release_xml(rng, v, plan.release_id(r0), work, main_year, (plan.master_id(m), True))
         for r in range(r0 + 1, r1):
-            if planted is not None and planted.standalone and r == r0 + 1:
+            twin_case = plan.twin_at(r) if r % 4 == 0 else None
+            if twin_case is not None:
+                twin = cases.get_other(twin_case).twin
+                yield "release", release_xml(rng, v, plan.release_id(r) - 1, planted_work(rng, v, twin), twin.year, None)
+            elif planted is not None and planted.standalone and r == r0 + 1:
                 yield "release", release_xml(rng, v, plan.release_id(r), planted_work(rng, v, planted), planted.year,
                                              None, single=planted.single)
             elif reissues is not None and reissues:
@@ -774,7 +849,8 @@ def planted_counts(plan: Plan, v: Vocabulary) -> dict[str, float]:
         stage, groups = 0, 0
         for c in range(sampled):
             case = plan_case(plan, v, c)
-            stage += sum(1 + len(w.reissue_years) for w in case.discogs if STAGE_AND_SCREEN in w.genres)
+            stage += sum(1 + len(w.reissue_years) for w in case.discogs + [case.twin] * bool(case.twin)
+                         if STAGE_AND_SCREEN in w.genres)
             groups += sum(1 for w in case.mb if any("Soundtrack" in t for t in w.secondary_types))
         scale = plan.cases / sampled if sampled else 0.0
         _PLANTED_COUNTS[key] = {"discogs_stage_releases": stage * scale, "musicbrainz_groups": groups * scale}
@@ -789,12 +865,16 @@ def iter_truth(plan: Plan, v: Vocabulary) -> Iterator[dict]:
         for source, fk, wk, label, note in case.truth:
             tmdb_id = plan.tmdb_id(plan.case_slot_index(c, fk, plan.films))
             if source == "musicbrainz":
-                release_id = case.mb[wk].mbid
+                release_id, kind = case.mb[wk].mbid, "release_group"
+            elif wk < 0:
+                release_id, kind = plan.master_id(plan.case_slot_index(c, 0, plan.masters)), "release"
             else:
                 m = plan.case_slot_index(c, wk, plan.masters)
                 work = case.discogs[wk]
-                release_id = (plan.release_id(plan.slot_start(m) + 1) if work.standalone else plan.master_id(m))
-            yield {"source": source, "tmdb_id": tmdb_id, "release_id": release_id, "label": label, "note": note}
+                release_id, kind = ((plan.release_id(plan.slot_start(m) + 1), "release") if work.standalone
+                                    else (plan.master_id(m), "master"))
+            yield {"source": source, "tmdb_id": tmdb_id, "release_id": release_id, "label": label, "note": note,
+                   "release_kind": kind}
 
 
 # --- writing ---------------------------------------------------------------------------------------------------------
@@ -851,6 +931,7 @@ def write_shard(task: tuple) -> dict:
     v = vocabulary()
     out = Path(out)
     start = time.perf_counter()
+    ids: dict[str, list[int]] = {}
     if source == "tmdb":
         path = out / "tmdb" / shard_name("tmdb_movies", "jsonl.gz", s, plan.shards["tmdb"])
         w = GzipTextWriter(path, plan.compresslevel, xml=False)
@@ -879,17 +960,39 @@ def write_shard(task: tuple) -> dict:
         writers["release"].write("<releases>\n")
         counts = {"master": 0, "release": 0}
         stage = {"master": 0, "release": 0}
+        stage_masters, stage_masterless, masterless, numbered_like_a_master = [], [], 0, 0
+        highest_master = plan.master_id(plan.masters - 1)
         for kind, text in iter_discogs(plan, v, s):
             writers[kind].write(text)
             counts[kind] += 1
-            stage[kind] += "<genre>Stage &amp; Screen</genre>" in text
+            is_stage = "<genre>Stage &amp; Screen</genre>" in text
+            stage[kind] += is_stage
+            if kind == "master":
+                if is_stage:
+                    stage_masters.append(_record_id(text))
+            elif "<master_id" not in text:
+                masterless += 1
+                number = _record_id(text)
+                if number <= highest_master and plan.master_index(number) is not None:
+                    numbered_like_a_master += 1
+                    if is_stage:
+                        stage_masterless.append(number)
         writers["master"].write("</masters>\n")
         writers["release"].write("</releases>\n")
         files = [{"path": str(paths[k].relative_to(out)), "records": counts[k], "bytes": writers[k].close(),
                   "text_bytes": writers[k].text_bytes} for k in ("master", "release")]
         stats = {"masters": counts["master"], "releases": counts["release"],
-                 "stage_masters": stage["master"], "stage_releases": stage["release"]}
-    return {"source": source, "shard": s, "files": files, "stats": stats, "seconds": time.perf_counter() - start}
+                 "stage_masters": stage["master"], "stage_releases": stage["release"],
+                 "masterless_releases": masterless, "masterless_numbered_like_a_master": numbered_like_a_master}
+        ids = {"stage_masters": stage_masters, "stage_masterless": stage_masterless}
+    return {"source": source, "shard": s, "files": files, "stats": stats, "seconds": time.perf_counter() - start,
+            "ids": ids}
+
+
+def _record_id(text: str) -> int:
+    """The id attribute of a generated `<release id="..."` / `<master id="..."` record."""
+    start = text.index('id="') + 4
+    return int(text[start:text.index('"', start)])
 
 
 GENERATED_GLOBS = ("tmdb/*.jsonl.gz", "discogs/*.xml.gz", "musicbrainz/*.jsonl.gz", "truth.csv", "generation.json")
@@ -908,8 +1011,7 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
 def write_truth(plan: Plan, v: Vocabulary, out: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     with open(out / "truth.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["source", "tmdb_id", "release_id", "label", "note"],
-                                lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=TRUTH_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in iter_truth(plan, v):
             writer.writerow(row)
@@ -944,6 +1046,8 @@ def generate(films: int, releases: int, masters: int, mb_groups: int, out: str |
         for k, n in r["stats"].items():
             totals[k] = totals.get(k, 0) + n
     files = [f for r in results for f in r["files"]]
+    stage_masters = {i for r in results for i in r["ids"].get("stage_masters", ())}
+    stage_twins = sum(1 for r in results for i in r["ids"].get("stage_masterless", ()) if i in stage_masters)
     summary = {
         "generator": "bench/generate_scale.py",
         "arguments": {"films": films, "releases": releases, "masters": masters, "mb_groups": mb_groups, "seed": seed,
@@ -953,6 +1057,13 @@ def generate(films: int, releases: int, masters: int, mb_groups: int, out: str |
             "discogs_stage_and_screen_releases": round(totals["stage_releases"] / releases, 4),
             "discogs_stage_and_screen_masters": round(totals["stage_masters"] / masters, 4),
             "musicbrainz_soundtrack_groups": round(totals["mb_soundtrack_groups"] / mb_groups, 4),
+        },
+        "discogs_id_collisions": {
+            "masterless_releases": totals["masterless_releases"],
+            "masterless_numbered_like_a_master": totals["masterless_numbered_like_a_master"],
+            "share": round(totals["masterless_numbered_like_a_master"] / max(1, totals["masterless_releases"]), 4),
+            "stage_and_screen_both": stage_twins,
+            "planted_twins": sum(1 for c in range(plan.cases) if plan.twin_host(c) is not None),
         },
         "truth": truth,
         "files": files,

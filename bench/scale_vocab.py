@@ -25,6 +25,7 @@ import glob
 import gzip
 import html
 import json
+import math
 import os
 import re
 import unicodedata
@@ -36,6 +37,7 @@ from typing import Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "data" / "sample"
+LABELS = REPO / "data" / "eval" / "dev_labels.csv"
 
 # Function words kept in place when a title is recombined (English, French, Spanish, Italian, German articles,
 # prepositions and pronouns: the words that open most real titles and must not be swapped for content words).
@@ -113,38 +115,84 @@ class Pool:
         return len(self.items)
 
 
+# --- words the sample never saw ---------------------------------------------------------------------------------------
+# Issue 25's decision: the generator may mint title words. A real catalogue's title vocabulary keeps growing with its
+# size (Heaps' law: about 200,000 distinct words at a million titles by the fit on MovieLens' titles), while the
+# sample holds about 21,000 words. Minted words are letters only, consonant-vowel syllables closed by a consonant
+# ('bozalen'), so the parse of a minted word back into syllables is unique and two indices never mint the same word.
+MINT_CONSONANTS = "bdfgklmnprstvz"
+MINT_VOWELS = "aeiou"
+MINT_FINALS = "nrslt"
+MINT_SYLLABLES = tuple(c + v for c in MINT_CONSONANTS for v in MINT_VOWELS)
+# Indices beyond this (a power-law draw can be astronomically large) are hashed into the four-syllable range, so a
+# minted word has at most nine letters; two hashed indices share a word with odds of about 1 in 100 million.
+MINT_DIRECT_INDICES = len(MINT_FINALS) * len(MINT_SYLLABLES) ** 3
+MINT_HASHED_INDICES = len(MINT_FINALS) * len(MINT_SYLLABLES) ** 4 - MINT_DIRECT_INDICES
+_MINT_HASH = 0x9E3779B97F4A7C15
+
+# An unseen title word (the Good-Turing share, see WordPools) is the word of rank r in an unbounded lexicon: the
+# sample's own words by frequency, then minted ones, with P(r >= x) = (1 + x / WORD_TAIL_SCALE) ** -WORD_TAIL_SHAPE
+# (a Lomax law: its power-law tail makes the number of distinct ranks drawn grow like draws ** shape, Heaps' law).
+# Chosen among (shape, scale) = (0.7, 4000), (1, 2000), (2, 5000) by the generated film titles' vocabulary against
+# the real one (`bench/title_collisions.py`): within 2% at 1,000 titles, 10% at 9,742, and inside the extrapolation's
+# band at 100,000 and 1,000,000 (figures in docs/scale.md).
+WORD_TAIL_SHAPE = 1.0
+WORD_TAIL_SCALE = 2000.0
+
+
+def minted_word(index: int) -> str:
+    """The index-th minted word: 'babalen' ...; distinct indices give distinct words (up to the hashed range)."""
+    if index >= MINT_DIRECT_INDICES:
+        index = MINT_DIRECT_INDICES + (index * _MINT_HASH >> 7) % MINT_HASHED_INDICES
+    final, k = MINT_FINALS[index % len(MINT_FINALS)], index // len(MINT_FINALS)
+    syllables = []
+    while k or len(syllables) < 2:
+        k, digit = divmod(k, len(MINT_SYLLABLES))
+        syllables.append(MINT_SYLLABLES[digit])
+    return "".join(reversed(syllables)) + final
+
+
+def lomax_index(rng: Random, shape: float, scale: float) -> int:
+    """floor of a Lomax (Pareto II) draw: P(index >= x) = (1 + x / scale) ** -shape."""
+    return int(scale * ((1.0 - rng.random()) ** (-1.0 / shape) - 1.0))
+
+
 @dataclass
 class WordPools:
-    """Content words per script: frequency-weighted head plus a uniform tail over every word seen.
+    """Content words per script: frequency-weighted head plus a tail of words the sample never saw.
 
-    The sample's title vocabulary is fixed (about 20,000 words) while a real catalogue's keeps growing with its
-    size (Heaps' law). The Good-Turing estimate of the chance that the next word is one not seen before is the
-    share of tokens that are words seen once (N1/N); with that probability a word is drawn uniformly from the
-    whole lexicon instead of by frequency, which keeps rare words rare and common words exactly as common as in life.
+    The Good-Turing estimate of the chance that the next word is one not seen before is the share of tokens that
+    are words seen once (N1/N); with that probability a Latin word is drawn from the unbounded lexicon (the sample's
+    words by frequency, then minted words; `WORD_TAIL_SHAPE`), so the vocabulary grows with the number of titles
+    as real titles' does, while common words stay exactly as common as in life. Other scripts (a few percent of
+    titles) draw uniformly from the sample's words of that script.
 
-    The one content word of a short title ('Heat', 'The Birds', 'Alien 3') is drawn from the words that real short
-    titles are made of, each seen about once: by word frequency a million films would hold hundreds titled 'Love'
-    or 'The Man', where life has dozens.
+    The one content word of a short title in another script is drawn from the words that real short titles are made
+    of; Latin one-word film titles are handled per work (`FilmWorks`), so that two works rarely share one by chance.
     """
     head: dict[str, Pool]
     tail: dict[str, list[str]]
     unseen_share: dict[str, float]
     whole_titles: dict[str, list[str]]
+    lexicon: list[str] = field(default_factory=list)   # Latin words of the whole sample, most frequent first
+
+    def lexicon_word(self, rank: int) -> str:
+        return self.lexicon[rank] if rank < len(self.lexicon) else minted_word(rank - len(self.lexicon))
 
     def draw(self, rng: Random, script: str) -> str | None:
         if script not in self.head:
             return None
         if rng.random() < self.unseen_share[script]:
+            if script == "LATIN" and self.lexicon:
+                return self.lexicon_word(lomax_index(rng, WORD_TAIL_SHAPE, WORD_TAIL_SCALE))
             words = self.tail[script]
             return words[int(rng.random() * len(words))]
         return self.head[script].draw(rng)
 
     def draw_whole_title(self, rng: Random, script: str) -> str | None:
         titles = self.whole_titles.get(script)
-        if not titles:
+        if not titles or rng.random() < self.unseen_share[script]:
             return self.draw(rng, script)
-        if rng.random() < self.unseen_share[script]:
-            titles = self.tail[script]
         return titles[int(rng.random() * len(titles))]
 
     @classmethod
@@ -157,11 +205,55 @@ class WordPools:
             head[script] = Pool(words, script)
             singles = sum(1 for n in words.values() if n == 1)
             unseen[script] = singles / sum(words.values())
-        for script, words in _by_script(lexicon).items():
+        by_script = _by_script(lexicon)
+        for script, words in by_script.items():
             tail[script] = sorted(words)
         for script, words in _by_script(one_word).items():
             whole[script] = sorted(words)
-        return cls(head, {s: tail.get(s) or sorted(head[s].items) for s in head}, unseen, whole)
+        latin = by_script.get("LATIN", Counter())
+        return cls(head, {s: tail.get(s) or sorted(head[s].items) for s in head}, unseen, whole,
+                   sorted(latin, key=lambda w: (-latin[w], w)))
+
+
+# --- film titles as works --------------------------------------------------------------------------------------------
+# Real films share titles because they are the same work (remakes, adaptations: 'Hamlet', 'Jane Eyre', 'A Christmas
+# Carol'), not because words coincide: in MovieLens two-word titles are shared about as often as one-word ones. So a
+# film's title is the title of a work j drawn with P(j >= x) = (1 + x / WORK_SCALE) ** -WORK_SHAPE, and work j's
+# title is composed once from its own seeded generator. Fitted by `bench/title_collisions.py` (least squares on the
+# log of the exact expected shared-title share of MovieLens subsamples of 250 to 9,742 titles); the fit, its
+# extrapolation to a million films and its uncertainty are in docs/scale.md.
+WORK_SHAPE = 0.153
+WORK_SCALE = 2125.0
+
+
+@dataclass
+class FilmWorks:
+    """Film titles by work index: `title(index(rng))`. A Latin one-word work takes a word of its own (the real
+    one-word titles' words first, most frequent first, then minted words), so one-word titles are shared when
+    the work is, not by chance."""
+    templates: Pool
+    words: WordPools
+    one_word: list[str]   # the Latin words of real one-word film titles, most frequent first
+    shape: float = WORK_SHAPE
+    scale: float = WORK_SCALE
+
+    def index(self, rng: Random) -> int:
+        return lomax_index(rng, self.shape, self.scale)
+
+    def title(self, work: int) -> str:
+        rng = Random(f"work:{work}")
+        template = self.templates.draw(rng)
+        slots = [p for p in template if not isinstance(p, str)]
+        if len(slots) == 1 and slots[0][0] == "LATIN":
+            word = self.one_word[work] if work < len(self.one_word) else self.words.lexicon_word(
+                work - len(self.one_word) + _ONE_WORD_RANK_OFFSET)
+            return "".join(p if isinstance(p, str) else apply_case(word, p[1]) for p in template)
+        return render_template(template, self.words, rng)
+
+
+# One-word works past the real one-word titles take the lexicon's words from this rank on (its most frequent words
+# are function-like: 'man', 'love', 'night' are the real one-word titles' already), then minted ones.
+_ONE_WORD_RANK_OFFSET = 0
 
 
 def content_words(title: str) -> list[str]:
@@ -259,6 +351,7 @@ class Vocabulary:
     release_years: Pool
     tmdb_genres: Pool                     # real genre lists [{'id', 'name'}, ...]
     tmdb_numbers: Pool                    # (popularity, vote_count, vote_average, runtime, budget, revenue)
+    tmdb_numbers_labelled: Pool           # the same, of films with a labelled soundtrack (dev-label positives)
     tmdb_composer_counts: Pool
     languages: Pool                       # original_language of films whose original title is the title
     foreign_languages: Pool               # original_language of films whose original title differs
@@ -298,6 +391,7 @@ class Vocabulary:
     master_videos: Pool
     master_video_share: float
     master_year_zero_share: float
+    film_works: FilmWorks | None = None
     stats: dict = field(default_factory=dict)
 
 
@@ -333,7 +427,71 @@ def _is_soundtrack_set(genres: Sequence[str], styles: Sequence[str]) -> bool:
     return STAGE_AND_SCREEN in genres and any(s in SOUNDTRACK_STYLES for s in styles)
 
 
-def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR) -> Vocabulary:
+# --- TMDB popularity: two vintages in one sample ---------------------------------------------------------------------
+# data/sample/tmdb holds films of two vintages (checked against shared/data/sources/tmdb_5000, the Kaggle 2017 export):
+# 4,642 carry that export's 2017 popularity unchanged, 1,551 were fetched recently (the 1,390 films without
+# original_language and 161 refetched ones), after TMDB changed how popularity is computed. The scales differ: on the
+# 161 films seen in both vintages, log(recent) = -0.999 + 0.622 log(2017) (correlation 0.72). 591 of the 600 films
+# with a labelled soundtrack are of the recent vintage, so mixing vintages would make them look three times less
+# popular than the catalogue (median 3.5 against 8.3) where, on one scale, they are more popular (2017 scale: the 60
+# labelled films in tmdb_5000 have median 53 against 12.9 for the 4,803). Every popularity is therefore put on the
+# recent scale: 2017 values through the fit. `bench/popularity_vintage.csv` lists the recent-vintage ids;
+# `python bench/scale_vocab.py --popularity-vintage PATH/tmdb_5000_movies.csv` recomputes the list and the fit.
+POPULARITY_2017_TO_RECENT = (-0.999, 0.622)   # (intercept, slope) of log(recent popularity) on log(2017 popularity)
+POPULARITY_VINTAGE = Path(__file__).resolve().parent / "popularity_vintage.csv"
+
+
+def recent_popularity_ids(path: str | os.PathLike = POPULARITY_VINTAGE) -> set[int]:
+    with open(path, encoding="utf-8") as fh:
+        return {int(row["tmdb_id"]) for row in csv.DictReader(fh) if row["vintage"] == "recent"}
+
+
+def recent_scale_popularity(popularity: float | None, recent: bool) -> float | None:
+    if popularity is None or recent or popularity <= 0:
+        return popularity
+    intercept, slope = POPULARITY_2017_TO_RECENT
+    return round(math.exp(intercept + slope * math.log(popularity)), 4)
+
+
+def tmdb_numbers(film: dict, recent_ids: set[int]) -> tuple:
+    """(popularity on the recent scale, vote_count, vote_average, runtime, budget, revenue) of a sample film."""
+    return (recent_scale_popularity(film.get("popularity"), film["id"] in recent_ids), film.get("vote_count"),
+            film.get("vote_average"), film.get("runtime"), film.get("budget"), film.get("revenue"))
+
+
+def labelled_films(path: str | os.PathLike = LABELS) -> set[int]:
+    """TMDB ids of the films with a labelled soundtrack (a positive dev label in either source)."""
+    if not Path(path).exists():
+        return set()
+    with open(path, encoding="utf-8") as fh:
+        return {int(r["tmdb_id"]) for r in csv.DictReader(fh) if r.get("label") == "1" and r.get("tmdb_id")}
+
+
+def popularity_vintage(tmdb_5000_csv: str | os.PathLike, sample_dir: str | os.PathLike = SAMPLE_DIR) -> dict:
+    """Which sample films carry the 2017 export's popularity, and the log-log fit of the recent on the 2017 scale."""
+    with open(tmdb_5000_csv, encoding="utf-8") as fh:
+        old = {int(r["id"]): float(r["popularity"]) for r in csv.DictReader(fh)}
+    films = [r for f in sorted(glob.glob(str(Path(sample_dir) / "tmdb" / "*.jsonl.gz"))) for r in _read_jsonl(f)]
+    vintage = {f["id"]: ("2017" if f["id"] in old and abs(f["popularity"] - old[f["id"]]) < 1e-6 else "recent")
+               for f in films}
+    both = [(math.log(old[i]), math.log(f["popularity"])) for i, f in ((f["id"], f) for f in films)
+            if i in old and vintage[i] == "recent" and old[i] > 0 and f["popularity"] > 0]
+    n = len(both)
+    mx, my = sum(x for x, _ in both) / n, sum(y for _, y in both) / n
+    sxx = sum((x - mx) ** 2 for x, _ in both)
+    sxy = sum((x - mx) * (y - my) for x, y in both)
+    syy = sum((y - my) ** 2 for _, y in both)
+    slope = sxy / sxx
+    return {"vintage": vintage, "pairs": n, "intercept": round(my - slope * mx, 3), "slope": round(slope, 3),
+            "correlation": round(sxy / math.sqrt(sxx * syy), 3)}
+
+
+def _median(values) -> float:
+    xs = sorted(v for v in values if v is not None)
+    return round(xs[len(xs) // 2], 3) if xs else 0.0
+
+
+def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR, labels_path: str | os.PathLike = LABELS) -> Vocabulary:
     sample = Path(sample_dir)
     films = [r for f in sorted(glob.glob(str(sample / "tmdb" / "*.jsonl.gz"))) for r in _read_jsonl(f)]
     groups = [r for f in sorted(glob.glob(str(sample / "musicbrainz" / "*.jsonl.gz"))) for r in _read_jsonl(f)]
@@ -354,6 +512,8 @@ def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR) -> Vocabulary:
             movielens_titles = [_movielens_title(r["title"]) for r in csv.DictReader(fh)]
     if not films or not groups or not releases or not masters:
         raise FileNotFoundError(f"{sample} lacks tmdb/, musicbrainz/ or discogs/ dump samples")
+    labelled = labelled_films(labels_path)
+    recent = recent_popularity_ids()
 
     # --- titles and words ---------------------------------------------------------------------------------
     film_titles = [r["title"] for r in films if r.get("title")] + [t for t in movielens_titles if t]
@@ -379,6 +539,8 @@ def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR) -> Vocabulary:
     lexicon = Counter(w.lower() for t in film_like + album_like for w in content_words(t))
     film_words = WordPools.from_titles(film_like, lexicon)
     album_words = WordPools.from_titles(album_like, lexicon)
+    one_word = Counter(ws[0].lower() for t in film_like for ws in [content_words(t)]
+                       if len(ws) == 1 and script_of(ws[0]) == "LATIN")
 
     # --- qualifiers ------------------------------------------------------------------------------------------
     mb_titles = [g["title"] for g in groups]
@@ -480,8 +642,9 @@ def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR) -> Vocabulary:
                                 if (r.get("release_date") or "")[:4].isdigit()), "film years"),
         release_years=Pool(release_years, "release years"),
         tmdb_genres=Pool([r.get("genres") or [] for r in films], "tmdb genres"),
-        tmdb_numbers=Pool([(r.get("popularity"), r.get("vote_count"), r.get("vote_average"), r.get("runtime"),
-                            r.get("budget"), r.get("revenue")) for r in films], "tmdb numbers"),
+        tmdb_numbers=Pool([tmdb_numbers(r, recent) for r in films], "tmdb numbers"),
+        tmdb_numbers_labelled=Pool([tmdb_numbers(r, recent) for r in films if r["id"] in labelled]
+                                   or [tmdb_numbers(r, recent) for r in films], "labelled tmdb numbers"),
         tmdb_composer_counts=Pool(credit_counts, "composer counts"),
         languages=Pool(Counter(r.get("original_language") for r in films
                                if r.get("original_title") == r.get("title")), "languages"),
@@ -531,12 +694,15 @@ def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR) -> Vocabulary:
         master_video_share=sum(1 for v in master_videos if v) / len(masters),
         master_year_zero_share=sum(1 for rec in masters if _texts(rec, "year") == ["0"]) / len(masters),
     )
+    vocab.film_works = FilmWorks(film_templates, film_words, sorted(one_word, key=lambda w: (-one_word[w], w)))
     vocab.stats = {
         "film_templates": len(film_templates), "album_templates": len(album_templates),
         "lexicon_words": {s: len(w) for s, w in film_words.tail.items() if len(w) >= 50},
         "film_unseen_word_share_latin": round(film_words.unseen_share.get("LATIN", 0.0), 4),
         "album_unseen_word_share_latin": round(album_words.unseen_share.get("LATIN", 0.0), 4),
-        "one_word_film_titles": len(film_words.whole_titles.get("LATIN", [])),
+        "one_word_film_title_words": len(one_word),
+        "popularity_median": {"catalogue": _median(p[0] for p in vocab.tmdb_numbers.items),
+                              "labelled": _median(p[0] for p in vocab.tmdb_numbers_labelled.items)},
         "composers": vocab.composers.distinct, "artists": vocab.artists.distinct,
         "mb_qualifiers": vocab.mb_soundtrack_qualifiers.distinct,
         "discogs_qualifiers": vocab.discogs_soundtrack_qualifiers.distinct,
@@ -545,3 +711,22 @@ def load_vocabulary(sample_dir: str | os.PathLike = SAMPLE_DIR) -> Vocabulary:
                                               if STAGE_AND_SCREEN in s[0]) / (len(releases) + len(masters)), 4),
     }
     return vocab
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Vocabulary of the scale generator; --popularity-vintage rewrites "
+                                                 "bench/popularity_vintage.csv and prints the popularity scale fit.")
+    parser.add_argument("--popularity-vintage", metavar="TMDB_5000_MOVIES_CSV", required=True)
+    args = parser.parse_args(argv)
+    result = popularity_vintage(args.popularity_vintage)
+    with open(POPULARITY_VINTAGE, "w", encoding="utf-8", newline="") as fh:
+        fh.write("tmdb_id,vintage\n")
+        fh.writelines(f"{i},{v}\n" for i, v in sorted(result["vintage"].items()))
+    print(json.dumps({k: v for k, v in result.items() if k != "vintage"}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -139,16 +139,16 @@ def test_discogs_dump_writes_non_ascii_as_character_references_like_the_real_dum
 
 def test_truth_has_the_label_columns_and_every_id_exists_in_the_generated_files(parsed):
     rows = parsed["truth"]
-    assert list(rows[0]) == ["source", "tmdb_id", "release_id", "label", "note"]
+    assert list(rows[0]) == ["source", "tmdb_id", "release_id", "label", "note", "release_kind"]
     films, groups, masters = set(parsed["films"]), set(parsed["groups"]), set(parsed["masters"])
     masterless = {rid for rid, r in parsed["releases"].items() if r.find("master_id") is None}
     for row in rows:
         assert row["tmdb_id"] in films
         assert row["label"] in ("0", "1")
         if row["source"] == "musicbrainz":
-            assert row["release_id"] in groups
+            assert row["release_id"] in groups and row["release_kind"] == "release_group"
         else:
-            assert row["release_id"] in masters | masterless
+            assert row["release_id"] in (masters if row["release_kind"] == "master" else masterless)
     assert any(r["source"] == "discogs" and r["release_id"] in masterless for r in rows)
 
 
