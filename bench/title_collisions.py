@@ -122,8 +122,12 @@ def work_law_share(n: int, shape: float, scale: float) -> float:
     return share + float(np.trapezoid(px * -np.expm1(-(n - 1) * px), xs))
 
 
-def fit_work_law(points: list[tuple[int, float]]) -> tuple[float, float]:
-    """(shape, scale) minimising the squared log error of work_law_share on (n, share) points."""
+START_GRID = tuple((a, q) for a in (0.15, 0.5, 1.5) for q in (300.0, 3000.0, 30000.0))
+
+
+def fit_work_law(points: list[tuple[int, float]], starts=START_GRID) -> tuple[float, float]:
+    """(shape, scale) minimising the squared log error of work_law_share on (n, share) points (Nelder-Mead from
+    each start, the best kept)."""
     from scipy.optimize import minimize
 
     def loss(theta):
@@ -132,7 +136,7 @@ def fit_work_law(points: list[tuple[int, float]]) -> tuple[float, float]:
 
     best = min((minimize(loss, [math.log(a), math.log(q)], method="Nelder-Mead",
                          options={"xatol": 1e-4, "fatol": 1e-12, "maxiter": 500})
-                for a in (0.15, 0.5, 1.5) for q in (300.0, 3000.0, 30000.0)), key=lambda r: r.fun)
+                for a, q in starts), key=lambda r: r.fun)
     return float(math.exp(best.x[0])), float(math.exp(best.x[1]))
 
 
@@ -149,7 +153,7 @@ def bootstrap_work_law(shape: float, scale: float, total: int, sizes: list[int],
     fits = []
     for _ in range(reps):
         counts = work_law_sample(rng, total, shape, scale)
-        fits.append(fit_work_law([(n, expected_share(counts, total, n)) for n in sizes]))
+        fits.append(fit_work_law([(n, expected_share(counts, total, n)) for n in sizes], starts=[(shape, scale)]))
     return fits
 
 
