@@ -52,8 +52,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.scale_vocab import (SAMPLE_DIR, STAGE_AND_SCREEN, VIDEO_GAME_STYLE, Qualifier, Vocabulary,  # noqa: E402
-                               load_vocabulary, render_template)
+from bench.scale_vocab import (SAMPLE_DIR, STAGE_AND_SCREEN, TITLE_LAWS, VIDEO_GAME_STYLE, Qualifier,  # noqa: E402
+                               Vocabulary, load_vocabulary, render_template)
 
 # A fixed dump date in the file names: the generated dump is "one monthly dump", independent of today.
 DUMP_DATE = "20250101"
@@ -167,6 +167,7 @@ class Plan:
     cases: int = 0
     shards: dict = field(default_factory=dict)
     compresslevel: int = 6
+    title_law: str = "work"
 
     def tmdb_id(self, i: int) -> int:
         return 2 + i + i // 3
@@ -279,7 +280,8 @@ def default_cases(films: int, releases: int, masters: int, mb_groups: int, disco
 
 
 def make_plan(films: int, releases: int, masters: int, mb_groups: int, seed: int, vocab: Vocabulary,
-              cases: int | None = None, shards: int | None = None, compresslevel: int = 6) -> Plan:
+              cases: int | None = None, shards: int | None = None, compresslevel: int = 6,
+              title_law: str = "work") -> Plan:
     if min(films, releases, masters, mb_groups) < SLOTS_PER_CASE:
         raise ValueError("every count must be at least 3")
     if releases < 2 * masters:
@@ -290,7 +292,10 @@ def make_plan(films: int, releases: int, masters: int, mb_groups: int, seed: int
         raise ValueError(f"{n_cases} planted cases need {n_cases * SLOTS_PER_CASE} films, masters and groups")
     shard_counts = ({k: shards for k in ROWS_PER_SHARD} if shards else default_shards(films, releases, mb_groups))
     shard_counts["discogs"] = min(shard_counts["discogs"], masters)
-    return Plan(films, releases, masters, mb_groups, seed, n_cases, shard_counts, compresslevel)
+    if title_law not in TITLE_LAWS:
+        raise ValueError(f"title law {title_law!r}: one of {', '.join(TITLE_LAWS)}")
+    vocab.film_works.law = title_law
+    return Plan(films, releases, masters, mb_groups, seed, n_cases, shard_counts, compresslevel, title_law)
 
 
 # --- planted cases ---------------------------------------------------------------------------------------------------
@@ -929,6 +934,7 @@ def write_shard(task: tuple) -> dict:
     """Write one shard of one source; returns its counts (run in a worker process)."""
     source, s, plan, out = task
     v = vocabulary()
+    v.film_works.law = plan.title_law
     out = Path(out)
     start = time.perf_counter()
     ids: dict[str, list[int]] = {}
@@ -1022,12 +1028,12 @@ def write_truth(plan: Plan, v: Vocabulary, out: Path) -> dict[str, int]:
 
 def generate(films: int, releases: int, masters: int, mb_groups: int, out: str | Path, seed: int = 7,
              workers: int | None = None, shards: int | None = None, cases: int | None = None,
-             compresslevel: int = 6, overwrite: bool = False, sample_dir=SAMPLE_DIR) -> dict:
+             compresslevel: int = 6, overwrite: bool = False, sample_dir=SAMPLE_DIR, title_law: str = "work") -> dict:
     """Generate every input file and truth.csv under `out`; returns the generation summary."""
     start = time.perf_counter()
     v = vocabulary(sample_dir)
     plan = make_plan(films, releases, masters, mb_groups, seed, v, cases=cases, shards=shards,
-                     compresslevel=compresslevel)
+                     compresslevel=compresslevel, title_law=title_law)
     out = Path(out)
     prepare_out_dir(out, overwrite)
     truth = write_truth(plan, v, out)
@@ -1051,7 +1057,8 @@ def generate(films: int, releases: int, masters: int, mb_groups: int, out: str |
     summary = {
         "generator": "bench/generate_scale.py",
         "arguments": {"films": films, "releases": releases, "masters": masters, "mb_groups": mb_groups, "seed": seed,
-                      "cases": plan.cases, "shards": plan.shards, "compresslevel": compresslevel},
+                      "cases": plan.cases, "shards": plan.shards, "compresslevel": compresslevel,
+                      "title_law": title_law},
         "counts": totals,
         "shares": {
             "discogs_stage_and_screen_releases": round(totals["stage_releases"] / releases, 4),
@@ -1092,10 +1099,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=None, help="planted cases (default: 2%% of films, capped)")
     parser.add_argument("--compresslevel", type=int, default=6, help="gzip level (6 = gzip's default)")
     parser.add_argument("--overwrite", action="store_true", help="replace generated files already in --out")
+    parser.add_argument("--title-law", choices=TITLE_LAWS, default="work",
+                        help="how film titles are shared beyond the real list's size (scale_vocab.WORK_SHAPE, POOL_SHARE)")
     args = parser.parse_args(argv)
     summary = generate(args.films, args.releases, args.masters, args.mb_groups or round(args.films * 3.5), args.out,
                        seed=args.seed, workers=args.workers, shards=args.shards, cases=args.cases,
-                       compresslevel=args.compresslevel, overwrite=args.overwrite)
+                       compresslevel=args.compresslevel, overwrite=args.overwrite, title_law=args.title_law)
     records = summary["counts"]
     total = records["films"] + records["releases"] + records["masters"] + records["mb_groups"]
     print(json.dumps({"out": str(args.out), "seconds": summary["seconds"], "workers": summary["workers"],

@@ -13,9 +13,11 @@ titles nothing real is bundled, so the real curves are extrapolated with two fit
 - shared titles: the work law the generator draws titles with (`scale_vocab.FilmWorks`), a work j taken with
   P(j >= x) = (1 + x / scale)^-shape; fitted by least squares on the log of the real curve at 250 to 9,742 titles.
   Its band is the 5-95% range of a parametric bootstrap (samples of 9,742 titles drawn from the fitted law, their
-  curve refitted and extrapolated), and a back-test refits on 250 to 4,871 titles and predicts 9,742.
+  curve refitted and extrapolated), and a back-test refits on 250 to 4,871 titles and predicts 9,742. The same
+  curve is fitted as well by a pool of classic titles (a share of films take one of a fixed number of titles), which
+  saturates: its extrapolation is printed beside the work law's as the model uncertainty.
 
-    .venv/bin/python bench/title_collisions.py [--max-generated 1000000] [--seed 7] [--bootstrap 20]
+    .venv/bin/python bench/title_collisions.py [--max-generated 1000000] [--seed 7] [--bootstrap 20] [--title-law pool]
 """
 from __future__ import annotations
 
@@ -140,6 +142,25 @@ def fit_work_law(points: list[tuple[int, float]], starts=START_GRID) -> tuple[fl
     return float(math.exp(best.x[0])), float(math.exp(best.x[1]))
 
 
+def pool_share(n: int, share: float, pool: float) -> float:
+    """Expected shared-title share when a `share` of films take one of `pool` titles at random and the rest a title
+    of their own: the other way to read the same real curve, which saturates at `share` instead of growing on."""
+    return share * -math.expm1((n - 1) * math.log1p(-share / pool))
+
+
+def fit_pool(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(share, pool) minimising the squared log error of pool_share on (n, share) points."""
+    from scipy.optimize import minimize
+
+    def loss(theta):
+        share, pool = 1 / (1 + math.exp(-theta[0])), math.exp(theta[1])
+        return sum((math.log(pool_share(n, share, pool)) - math.log(s)) ** 2 for n, s in points)
+
+    best = min((minimize(loss, [x, y], method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-14, "maxiter": 2000})
+                for x in (-2.0, 0.0) for y in (8.0, 11.0)), key=lambda r: r.fun)
+    return 1 / (1 + math.exp(-best.x[0])), math.exp(best.x[1])
+
+
 def work_law_sample(rng: np.random.Generator, n: int, shape: float, scale: float) -> list[int]:
     """Key counts of n titles drawn from the work law."""
     works = np.floor(scale * ((1.0 - rng.random(n)) ** (-1.0 / shape) - 1.0))
@@ -167,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-generated", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--bootstrap", type=int, default=20, help="parametric bootstrap samples of the work law")
+    parser.add_argument("--title-law", choices=("work", "pool"), default="work",
+                        help="the generator's title law (generate_scale.py --title-law)")
     args = parser.parse_args(argv)
 
     import generate_scale
@@ -176,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted({*REAL_SIZES, len(real)})
     curves = real_curves(real, sizes)
     vocabulary, rng = generate_scale.vocabulary(), Random(args.seed)
+    vocabulary.film_works.law = args.title_law
     generated = [generate_scale.film_title(rng, vocabulary) for _ in range(args.max_generated)]
     gen = growth(generated, [n for n in (*sizes, *EXTRAPOLATED_SIZES) if n <= len(generated)])
 
@@ -187,8 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     back_shape, back_scale = fit_work_law([(n, expected_share(list(Counter(keys_of(real)).values()), len(real), n))
                                            for n in half])
     boots = bootstrap_work_law(shape, scale, len(real), sizes, args.bootstrap) if args.bootstrap else []
+    pool_fraction, pool = fit_pool([(n, curves[n][0]) for n in sizes])
 
-    print(f"Real: {len(real):,} MovieLens titles. Generated: `film_title` of bench/generate_scale.py, seed {args.seed}.\n")
+    def rms(share_of) -> float:
+        return math.sqrt(sum(math.log(share_of(n) / curves[n][0]) ** 2 for n in sizes) / len(sizes))
+
+    print(f"Real: {len(real):,} MovieLens titles. Generated: `film_title` of bench/generate_scale.py, seed {args.seed}, "
+          f"title law {args.title_law}.\n")
     print("| films | real: shared title | generated: shared title | real: title words | generated: title words |")
     print("|---|---|---|---|---|")
     for n in sizes:
@@ -197,20 +226,26 @@ def main(argv: list[str] | None = None) -> int:
               f"| {n:,} | {curves[n][0]:.3f} | - | {curves[n][1]:,.0f} | - |")
     print(f"\nHeaps' law on the real titles ({HEAPS_FROM:,}-{len(real):,}): words = {k:.2f} n^{b:.3f}; "
           f"local exponent of the last step {local_b:.3f}.")
-    print(f"Work law on the real shared-title curve: shape {shape:.3f}, scale {scale:,.0f} (the generator draws with "
+    print(f"Work law on the real shared-title curve: shape {shape:.3f}, scale {scale:,.0f}, rms log error "
+          f"{rms(lambda n: work_law_share(n, shape, scale)):.3f} (the generator draws with "
           f"shape {WORK_SHAPE}, scale {WORK_SCALE:,.0f}). Back-test: fitted on {half[0]}-{half[-1]:,} titles it "
           f"predicts {work_law_share(len(real), back_shape, back_scale):.3f} at {len(real):,} "
-          f"(real {curves[len(real)][0]:.3f}).\n")
-    print("| films | real shared title, extrapolated (bootstrap 5-95%) | generated: shared title "
-          "| real words, extrapolated (local slope - fit) | generated: title words |")
-    print("|---|---|---|---|---|")
+          f"(real {curves[len(real)][0]:.3f}).")
+    print(f"The other reading of the same curve, a pool of classic titles (a share {pool_fraction:.3f} of films take "
+          f"one of {pool:,.0f} titles, the rest a title of their own), fits it with rms log error "
+          f"{rms(lambda n: pool_share(n, pool_fraction, pool)):.3f} and saturates at "
+          f"{pool_fraction:.3f}: the model uncertainty beyond the real list.\n")
+    print("| films | real shared title, extrapolated: work law (bootstrap 5-95%) | pool of classics "
+          "| generated: shared title | real words, extrapolated (local slope - fit) | generated: title words |")
+    print("|---|---|---|---|---|---|")
     for n in EXTRAPOLATED_SIZES:
         if n > len(generated):
             break
         shares = sorted(work_law_share(n, a, q) for a, q in boots)
         band = f" ({shares[len(shares) // 20]:.3f}-{shares[-1 - len(shares) // 20]:.3f})" if shares else ""
         low = curves[last][1] * (n / last) ** local_b
-        print(f"| {n:,} | {work_law_share(n, shape, scale):.3f}{band} | {gen[n][0]:.3f} | "
+        print(f"| {n:,} | {work_law_share(n, shape, scale):.3f}{band} | {pool_share(n, pool_fraction, pool):.3f} "
+              f"| {gen[n][0]:.3f} | "
               f"{low:,.0f} - {k * n ** b:,.0f} | {gen[n][1]:,} |")
     return 0
 

@@ -192,3 +192,18 @@ def test_every_twin_the_plan_announces_is_found_at_its_host_release():
             assert plan.release_id(r) - 1 == plan.master_id(plan.case_slot_index(c, 0, plan.masters))
     assert all(plan.master_index(plan.master_id(m)) == m for m in range(0, plan.masters, 7))
     assert plan.master_index(6) is None   # master ids skip the multiples of 6
+
+
+def test_the_pool_title_law_follows_the_same_real_curve_and_saturates(vocab, real_titles):
+    n = len(real_titles)
+    try:
+        vocab.film_works.law = "pool"
+        titles = _titles(vocab, 100_000)
+    finally:
+        vocab.film_works.law = "work"
+    grown = title_collisions.growth(titles, [n, 100_000])
+    assert grown[n][0] == pytest.approx(title_collisions.real_curves(real_titles, [n])[n][0], abs=0.015)
+    expected = title_collisions.pool_share(100_000, scale_vocab.POOL_SHARE, scale_vocab.POOL_TITLES)
+    assert grown[100_000][0] == pytest.approx(expected, abs=0.02)
+    with pytest.raises(ValueError, match="title law"):
+        gen.make_plan(**PERMILLE, seed=7, vocab=vocab, title_law="zipf")
