@@ -17,6 +17,10 @@ STR_ARRAY = ArrayType(StringType(), True)
 RELEASE_KEY = ("source", "release_kind", "release_id")
 SCORE = {"required": True, "range": (0, 1)}
 SHARE_TOLERANCE = 1e-9
+# The stable identity of a (release, film) link, the same in every run (transforms/history.py computes it).
+LINK_ID = ("link_id", StringType(), "stable id of the (release, film) link, the same in every run: the first 24 hex "
+                                    "digits of sha256('<source>|<release_kind>|<release_id>|<tmdb_id>')",
+           {"required": True})
 
 
 def _duck(table: str, sql: str) -> tuple[str, str]:
@@ -55,6 +59,7 @@ SOUNDTRACK_MATCHES = Table(
          {"allowed": ("match", "review")}),
         ("reasons", StringType(), "JSON: score, thresholds, unmet requirements, runner-up film, each feature's value "
                                   "and signed contribution in log-odds", {"required": True}),
+        LINK_ID,
     ),
     references=(Reference("film_exists", ("tmdb_id",), "silver/films"),
                 Reference("release_exists", ("source", "release_id"), "silver/releases")),
@@ -85,6 +90,7 @@ REVIEW_QUEUE = Table(
         ("release_artists", STR_ARRAY, "release artists"),
         ("match_score", DoubleType(), "calibrated probability", SCORE),
         ("reasons", StringType(), "the link's reasons (as in gold/soundtrack_matches)"),
+        LINK_ID,
     ),
     references=(Reference("link_exists", ("source", "release_id", "tmdb_id"), "gold/soundtrack_matches"),),
     queries=(
@@ -126,6 +132,7 @@ FILM_SOUNDTRACKS = Table(
                                          "styles, MusicBrainz genre tags (free-form tags that are not genres are "
                                          "left out) and secondary types"),
         ("match_score", DoubleType(), "calibrated probability", SCORE),
+        LINK_ID,
     ),
     row_rules=(RowRule("decade_of_film_year", "decade is not the film year's decade",
                        lambda: F.col("decade").eqNullSafe((F.floor(F.col("film_year") / 10) * 10).cast("int"))),),

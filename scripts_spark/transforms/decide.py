@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from ..tables import schema_of
+from .history import link_id
 
 
 CLEAR_BEST_FILM = "clear_best_film"
@@ -137,7 +138,7 @@ def with_reasons(links: DataFrame, settings: MatchSettings) -> DataFrame:
 
 def soundtrack_matches(links: DataFrame) -> DataFrame:
     """The gold/soundtrack_matches columns (schema_of("gold/soundtrack_matches")), in contract order and types."""
-    return links.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("gold/soundtrack_matches").fields])
+    return links.withColumn("link_id", link_id()).select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("gold/soundtrack_matches").fields])
 
 
 def link_pairs(features: DataFrame, settings: MatchSettings) -> DataFrame:

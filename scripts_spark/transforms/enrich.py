@@ -5,10 +5,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ..tables import schema_of
+from .history import link_id
 
 
 def _conform(df: DataFrame, schema) -> DataFrame:
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+    return df.withColumn("link_id", link_id()).select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
 # MusicBrainz tags are a folksonomy: beside genres ('film score', 'synthwave') users tag chart runs ('5+ wochen',
