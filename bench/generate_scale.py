@@ -1,7 +1,8 @@
 """Generate pipeline inputs at any size, in the real formats, with planted film-soundtrack truth.
 
     .venv/bin/python bench/generate_scale.py --films 10000 --releases 180000 --masters 24000 \\
-        --mb-groups 35000 --out /tmp/scale/in_1pct [--seed 7] [--workers 2] [--shards N] [--compresslevel 6]
+        --mb-groups 35000 --out /tmp/scale/in_1pct [--seed 7] [--workers 2] [--shards N] [--compresslevel 6] \\
+        [--title-law work|pool]
 
 Writes, under --out:
 - `tmdb/tmdb_movies[.partNNN].jsonl.gz`: TMDB `/movie/{id}?append_to_response=credits` lines, shaped exactly like
@@ -10,12 +11,15 @@ Writes, under --out:
   status>` ... `</releases>`, `<masters><master id>` ... `</masters>`), release ids and master ids ascending, every
   master's `main_release` present with `is_main_release="true"`, non-ASCII as character references like the dump;
 - `musicbrainz/musicbrainz_release_groups[.partNNN].jsonl.gz`: release-group JSON-dump lines;
-- `truth.csv`: planted pairs in the columns of `data/eval/dev_labels.csv` (source,tmdb_id,release_id,label,note);
-  Discogs pairs name the master id, or the release id for a release without master; 0 = planted hard negative;
-- `generation.json`: arguments, files, record counts and the shares actually generated (byte-deterministic too).
+- `truth.csv`: planted pairs in the columns of `data/eval/dev_labels.csv` (source,tmdb_id,release_id,label,note)
+  and then `release_kind`; Discogs pairs name the master id, or the release id for a release without master (a
+  planted twin's release id is also a master's id: `TWIN_KINDS`); 0 = planted hard negative;
+- `generation.json`: arguments, files, record counts, the shares actually generated and the Discogs id collisions
+  (byte-deterministic too).
 
 Everything is recombined from the real data in `data/sample` (see `bench/scale_vocab.py`): real title words with
-their real frequency, real boilerplate and edition qualifiers, real composers and artists, real genre/style sets
+their real frequency and minted ones past the sample's vocabulary, film titles shared as often as real ones
+(`bench/title_collisions.py`), planted films as popular as films with a labelled soundtrack, real boilerplate and edition qualifiers, real composers and artists, real genre/style sets
 (so most records are not soundtracks), real date shapes (about 43% of MusicBrainz dates missing, Discogs
 '1999-03-00'), and verbatim real XML fragments (tracklists, identifiers, companies) for the dump's size.
 

@@ -1,4 +1,5 @@
-"""Vocabulary for the scale generator, learnt from the real data in `data/sample` (nothing invented here).
+"""Vocabulary for the scale generator, learnt from the real data in `data/sample`; only title words past the
+sample's are minted (issue 25: a real catalogue's vocabulary keeps growing with its size, the sample's cannot).
 
 `load_vocabulary(sample_dir)` reads the bundled sample once (a few seconds, a few tens of MB) and keeps what
 the generator recombines:
@@ -7,8 +8,11 @@ the generator recombines:
   each content word can be swapped for another real word while articles, numbers, sequel numerals and
   punctuation stay where they were;
 - word pools per script, weighted by the words' real frequency in the sample's titles (Zipf-like: 'love', 'man',
-  'night' come up as often as in life, so common titles collide), plus a uniform draw from the whole lexicon for
-  the Good-Turing share of unseen words (see `WordPools`);
+  'night' come up as often as in life), plus, for the Good-Turing share of unseen words, a power-law draw from an
+  unbounded lexicon (the sample's words, then minted ones) so the vocabulary grows like real titles' (`WordPools`);
+- film titles as works (`FilmWorks`): films share a title when they draw the same work, with the law fitted on
+  MovieLens' shared-title curve; planted films' TMDB numbers from films with a labelled soundtrack, on one
+  popularity scale (`POPULARITY_2017_TO_RECENT`);
 - real qualifiers: soundtrack boilerplate ('Original Motion Picture Soundtrack'), edition words ('Deluxe
   Edition'), stage-cast and game qualifiers, each with its observed frequency and separator;
 - real person names (composers, artists, MusicBrainz artist credits), genre/style sets, formats, labels,
@@ -119,7 +123,8 @@ class Pool:
 # Issue 25's decision: the generator may mint title words. A real catalogue's title vocabulary keeps growing with its
 # size (Heaps' law: about 200,000 distinct words at a million titles by the fit on MovieLens' titles), while the
 # sample holds about 21,000 words. Minted words are letters only, consonant-vowel syllables closed by a consonant
-# ('bozalen'), so the parse of a minted word back into syllables is unique and two indices never mint the same word.
+# ('bozalen'), so the parse of a minted word back into syllables is unique and two indices below MINT_DIRECT_INDICES
+# never mint the same word.
 MINT_CONSONANTS = "bdfgklmnprstvz"
 MINT_VOWELS = "aeiou"
 MINT_FINALS = "nrslt"
@@ -237,8 +242,8 @@ TITLE_LAWS = ("work", "pool")
 @dataclass
 class FilmWorks:
     """Film titles by work index: `title(index(rng))`. A Latin one-word work takes a word of its own (the real
-    one-word titles' words first, most frequent first, then minted words), so one-word titles are shared when
-    the work is, not by chance."""
+    one-word titles' words first, most frequent first, then the lexicon's by frequency, then minted words), so
+    one-word titles are shared when the work is, not by chance."""
     templates: Pool
     words: WordPools
     one_word: list[str]   # the Latin words of real one-word film titles, most frequent first
@@ -255,15 +260,11 @@ class FilmWorks:
         template = self.templates.draw(rng)
         slots = [p for p in template if not isinstance(p, str)]
         if len(slots) == 1 and slots[0][0] == "LATIN":
-            word = self.one_word[work] if work < len(self.one_word) else self.words.lexicon_word(
-                work - len(self.one_word) + _ONE_WORD_RANK_OFFSET)
+            word = (self.one_word[work] if work < len(self.one_word)
+                    else self.words.lexicon_word(work - len(self.one_word)))
             return "".join(p if isinstance(p, str) else apply_case(word, p[1]) for p in template)
         return render_template(template, self.words, rng)
 
-
-# One-word works past the real one-word titles take the lexicon's words from this rank on (its most frequent words
-# are function-like: 'man', 'love', 'night' are the real one-word titles' already), then minted ones.
-_ONE_WORD_RANK_OFFSET = 0
 
 
 def content_words(title: str) -> list[str]:
