@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,7 +24,8 @@ examples:
   python -m scripts_spark run                          all steps on data/sample into data/lake
   python -m scripts_spark run --steps 01-02            extract only (Bronze)
   python -m scripts_spark run --steps 03 --run-id 20260101T000000Z
-                                                       redo step 03 of an earlier run (replaces its partition)
+                                                       redo step 03 of an earlier run (04-07 are invalidated
+                                                       until they are run again)
   python -m scripts_spark run --tmdb-mode api          enumerate films from the TMDB API (needs TMDB_BEARER_TOKEN)
   python -m scripts_spark dryrun                       what would run, on which inputs; writes nothing
   python -m scripts_spark evaluate --labels data/eval/dev_labels.csv
@@ -32,14 +34,16 @@ examples:
 Settings come from the environment and .env (see .env.example); flags override both.
 Input layout (--input-dir): tmdb/*.jsonl.gz, musicbrainz/*.jsonl.gz, discogs/*.xml.gz,
 discogs/search/**/*.json, movielens/*.csv. A missing folder means that source is skipped.
-Exit codes: 0 ok, 1 a step failed, 2 bad arguments or configuration.
+Exit codes: 0 ok, 1 a step failed, 2 bad arguments or configuration, 75 another writer holds the lake (its run id
+and pid are named), 143 (130) stopped by SIGTERM (SIGINT): the run's last committed data is unchanged.
+Runs commit atomically: a failed or killed run leaves the lake as it was (docs/reliability.md).
 """
 
 
 def _common(p: argparse.ArgumentParser, with_inputs: bool = True) -> None:
     p.add_argument("--lake-root", help="lake root folder or abfss:// URI (default: LAKE_ROOT or data/lake)")
-    p.add_argument("--run-id", help="run identifier; default for run: a new UTC timestamp ('latest' = the newest run "
-                                    "in the lake), for the other commands: the newest run")
+    p.add_argument("--run-id", help="run identifier; default for run: a new UTC timestamp ('latest' = the newest "
+                                    "committed run), for the other commands: the newest committed run")
     if with_inputs:
         p.add_argument("--input-dir", help="input folder in the layout below (default: INPUT_DIR or data/sample)")
         p.add_argument("--steps", default="all", help="steps to run: 'all', '03', '01-05', '01,03-04' (default: all)")
@@ -60,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(run)
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+    run.add_argument("--allow-partial-input", action="store_true", default=None,
+                     help="keep the readable records of a truncated/corrupt input file and record the loss as a "
+                          "reject (default: ALLOW_PARTIAL_INPUT or false = the run fails naming file and position)")
 
     dry = sub.add_parser("dryrun", help="resolve config, list steps with inputs/outputs, parse first records; write nothing")
     _common(dry)
@@ -89,16 +96,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         discogs_mode=getattr(args, "discogs_mode", None),
         musicbrainz_mode=getattr(args, "musicbrainz_mode", None),
         labels_path=getattr(args, "labels", None),
+        allow_partial_input=getattr(args, "allow_partial_input", None),
     )
 
 
 def latest_run_id(settings: Settings) -> str:
+    """The newest run whose committed data is complete and consistent (a failed, killed or partial run is not)."""
     from .lake import Lake
+    from .runs import latest_committed_run
 
-    runs = Lake(settings.lake_root).list_runs()
-    if not runs:
-        raise ConfigError(f"no runs in the lake at {settings.lake_root}; run the pipeline first or pass --run-id")
-    return runs[-1]
+    run_id = latest_committed_run(Lake(settings.lake_root))
+    if run_id is None:
+        raise ConfigError(f"no committed run in the lake at {settings.lake_root}; run the pipeline first or pass --run-id")
+    return run_id
 
 
 def _checked_steps(spec: str) -> str:
@@ -112,7 +122,8 @@ def _checked_steps(spec: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from .base_step import StepFailed
+    from .base_step import Interrupted, StepFailed
+    from .lake_lock import EXIT_LAKE_BUSY, LakeBusy
     from .pipeline import new_run_id, run_pipeline
 
     _checked_steps(args.steps)
@@ -125,10 +136,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"the selected API mode needs {', '.join(missing)} in .env or the environment")
     try:
         doc = run_pipeline(settings, run_id, args.steps)
+    except LakeBusy as exc:
+        print(f"run {run_id} not started: {exc}", file=sys.stderr)
+        return EXIT_LAKE_BUSY
     except StepFailed as exc:
-        print(f"run {run_id} FAILED in step {exc.step}: {exc.cause}", file=sys.stderr)
+        print(f"run {run_id} FAILED in step {exc.step}: {exc.cause} (nothing committed; full trace in the log)",
+              file=sys.stderr)
         return 1
-    print(f"run {run_id} succeeded; manifest: {doc and os.path.join(settings.lake_root, '_runs', run_id, 'manifest.json')}")
+    except Interrupted as exc:
+        print(f"run {run_id} {exc}: the attempt is marked interrupted and its staged tables removed; "
+              f"the run's last committed data is unchanged", file=sys.stderr)
+        return 128 + signal.Signals[exc.signal_name].value
+    manifest = os.path.join(settings.lake_root, "_runs", run_id, "manifest.json")
+    print(f"run {run_id} {doc['status']}; manifest: {manifest}")
+    for number, reason in (doc.get("committed") or {}).get("invalidated", {}).items():
+        print(f"  step {number} {reason}", file=sys.stderr)
     if not args.no_report:
         from .report import write_report
 
@@ -183,8 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log_level, log_file)
+    from .lake_lock import EXIT_LAKE_BUSY, LakeBusy
+
     try:
         return COMMANDS[args.command](args, settings)
+    except LakeBusy as exc:
+        print(f"{args.command} not started: {exc}", file=sys.stderr)
+        return EXIT_LAKE_BUSY
     except (ConfigError, LakeError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

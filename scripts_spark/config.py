@@ -124,6 +124,18 @@ class Settings:
     match_settings_path: str = _setting("MATCH_SETTINGS_PATH", str(REPO_ROOT / "scripts_spark" / "match_settings.json"),
                                         "Versioned matcher settings: blocking, features, fitted weights, thresholds")
 
+    # --- incremental runs (docs/incremental.md) --------------------------------------------------------
+    incremental: str = _setting("INCREMENTAL", "auto",
+                                "auto = a run builds on the lake's state when it can (same code and matcher settings); "
+                                "full = rebuild everything (as `run --full` and `make run FULL=1`)",
+                                choices=("auto", "full"))
+    incremental_max_vanished_share: float = _setting(
+        "INCREMENTAL_MAX_VANISHED_SHARE", 0.2,
+        "Refuse a snapshot in which more than this share of a source's records vanish at once (a truncated dump, a "
+        "half-copied folder); a real mass deletion needs a higher value for one run, or --full")
+    link_history_score_tolerance: float = _setting("LINK_HISTORY_SCORE_TOLERANCE", 0.01,
+                                                   "gold/link_history records a link's score change above this (0..1)")
+
     # --- recommender / PostgreSQL ----------------------------------------------------------------
     pg_host: str = _setting("PG_HOST", "", "PostgreSQL host for the recommender; empty = skip writing to PostgreSQL")
     pg_port: int = _setting("PG_PORT", 5432, "PostgreSQL port")
@@ -149,6 +161,12 @@ class Settings:
 
     # --- run ------------------------------------------------------------------------------------------
     keep_logs: int = _setting("KEEP_LOGS", 30, "run_pipeline_safe.sh keeps this many pipeline logs")
+    allow_partial_input: bool = _setting("ALLOW_PARTIAL_INPUT", False,
+                                         "Keep the readable records of a truncated or corrupt input file (the loss is "
+                                         "a reject row, noted in manifest and report); false = such a run fails")
+    lake_lock_stale_s: float = _setting("LAKE_LOCK_STALE_S", 300.0,
+                                        "An abfss:// lake lock whose heartbeat is older than this is taken over "
+                                        "(the holder beats every tenth of it); local locks free themselves")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -161,6 +179,12 @@ class Settings:
         if self.lake_root.startswith("abfss://") and not re.match(
                 r"^abfss://[^@/]+@[^./]+\.dfs\.core\.windows\.net(/.*)?$", self.lake_root):
             raise ConfigError(f"LAKE_ROOT={self.lake_root!r} is not abfss://<container>@<account>.dfs.core.windows.net/<path>")
+        if self.lake_lock_stale_s <= 0:
+            raise ConfigError(f"LAKE_LOCK_STALE_S={self.lake_lock_stale_s} must be > 0")
+        for key, share in (("INCREMENTAL_MAX_VANISHED_SHARE", self.incremental_max_vanished_share),
+                           ("LINK_HISTORY_SCORE_TOLERANCE", self.link_history_score_tolerance)):
+            if not 0 <= share <= 1:
+                raise ConfigError(f"{key}={share} must be between 0 and 1")
         if not 0 <= self.max_quarantine_share <= 1:
             raise ConfigError(f"MAX_QUARANTINE_SHARE={self.max_quarantine_share} must be between 0 and 1")
         if self.tmdb_rate_limit_per_s <= 0 or self.musicbrainz_rate_limit_per_s <= 0 or self.discogs_rate_limit_per_min <= 0:
@@ -193,7 +217,8 @@ class Settings:
 
     def fingerprint(self) -> str:
         """Short hash of the settings that shape the output (secrets and paths of logs excluded)."""
-        shaping = {k: v for k, v in self.public_dict().items() if k not in {"log_dir", "log_level", "keep_logs"}}
+        shaping = {k: v for k, v in self.public_dict().items()
+                   if k not in {"log_dir", "log_level", "keep_logs", "lake_lock_stale_s", "incremental"}}
         return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:

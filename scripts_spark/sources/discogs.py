@@ -32,7 +32,8 @@ from typing import IO, TYPE_CHECKING, Any, Iterator
 
 import requests
 
-from .bronze import FILTERED, KEPT, REJECTED
+from .bronze import (FILTERED, KEPT, READ_ERRORS, REJECTED, UNREADABLE, InputUnreadable, read_some,
+                     with_reader_columns)
 from .checkpoint import Checkpoint, fetch_in_batches, record_line
 from .http import Progress, RateLimitedSession
 from .urls import strip_secrets_column, strip_text_secrets, strip_url_secrets
@@ -141,19 +142,22 @@ def read_dump_chunks(spark, paths: list[str], element: str) -> "DataFrame":
             .select(F.col("value").alias("chunk"), F.col("_metadata.file_path").alias("_source_uri")))
 
 
-DUMP_RECORDS_DDL = "payload string, _source_uri string, _complete boolean, _marked boolean"
+DUMP_RECORDS_DDL = ("payload string, _source_uri string, _complete boolean, _marked boolean, _source_pos long, "
+                    "_pre string, _reject_hint string")
 # Records per Arrow batch handed from the Python reader to Spark: most carry no text (filtered), so rows are small.
 READER_BATCH_RECORDS = 50_000
 
 
 def read_dump_records(spark, paths: list[str], element: str, keep_unmarked: bool) -> "DataFrame":
-    """(payload, _source_uri, _complete, _marked): every record of the dump files, split in Python workers.
+    """DUMP_RECORDS_DDL rows: every record of the dump files, split in Python workers.
 
     One Spark task per file (a .gz file cannot be split anyway). Python's zlib and `bytes.find` cut a 336 MB file
     into 90,000 records and mark them in 5.7 s, against 13.7 s for Hadoop's text reader with a custom record
     separator on the same file (same loaded machine). A record without any soundtrack marker
     (`_marked` false) is counted with its text dropped unless `keep_unmarked` (soundtrack filter off); a truncated
-    record keeps its text for the reject.
+    record keeps its text for the reject. `_source_pos` is the record's byte offset in the decompressed file. A
+    record whose bytes are not UTF-8 is rejected (`_pre`) with its text backslash-escaped, never replaced; a file
+    that cannot be read to its end (a truncated gzip) ends with an `unreadable` row naming the position and cause.
     """
     from functools import partial
 
@@ -167,22 +171,41 @@ def _records_of_files(batches, element: str, keep_unmarked: bool):
 
     markers = [m.encode() for m in SOUNDTRACK_MARKERS]
     close = f"</{element}>".encode()
-    columns = ("payload", "_source_uri", "_complete", "_marked")
+    columns = ("payload", "_source_uri", "_complete", "_marked", "_source_pos", "_pre", "_reject_hint")
     for batch in batches:
         for path in batch["path"]:
             uri = Path(path).absolute().as_uri()
             rows: list[tuple] = []
-            with open_dump(path) as stream:
-                for raw in iter_dump_record_bytes(stream, element):
-                    complete = raw.endswith(close)
-                    marked = any(m in raw for m in markers)
-                    text = raw.decode("utf-8", "replace") if (marked or keep_unmarked or not complete) else None
-                    rows.append((text, uri, complete, marked))
-                    if len(rows) >= READER_BATCH_RECORDS:
-                        yield pd.DataFrame.from_records(rows, columns=columns)
-                        rows = []
+            try:
+                with open_dump(path) as stream:
+                    for offset, raw in iter_dump_record_spans(stream, element, path=path):
+                        complete = raw.endswith(close)
+                        marked = any(m in raw for m in markers)
+                        text, pre, hint = (_decoded(raw, offset) if (marked or keep_unmarked or not complete)
+                                           else (None, None, None))
+                        rows.append((text, uri, complete, marked, offset, pre, hint))
+                        if len(rows) >= READER_BATCH_RECORDS:
+                            yield pd.DataFrame.from_records(rows, columns=columns)
+                            rows = []
+            except InputUnreadable as exc:
+                rows.append((exc.partial[:MAX_REJECT_RAW_BYTES].decode("utf-8", "backslashreplace") or None, uri, False,
+                             False, exc.position, UNREADABLE, exc.reason))
             if rows:
                 yield pd.DataFrame.from_records(rows, columns=columns)
+
+
+# The partial record kept with an unreadable file's reject (bronze.MAX_REJECT_RAW_CHARS bounds the stored text too).
+MAX_REJECT_RAW_BYTES = 1_000_000
+
+
+def _decoded(raw: bytes, offset: int) -> tuple[str, str | None, str | None]:
+    """(text, _pre, _reject_hint): the record's text, or its backslash-escaped bytes and a reject when not UTF-8."""
+    try:
+        return raw.decode("utf-8"), None, None
+    except UnicodeDecodeError as exc:
+        return (raw.decode("utf-8", "backslashreplace"), REJECTED,
+                f"not UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start} of the record "
+                f"(byte {offset + exc.start:,} of the decompressed file)")
 
 
 def dump_records(chunks: "DataFrame", element: str) -> "DataFrame":
@@ -229,7 +252,9 @@ def _classify(parsed: "DataFrame", bad: "Column", soundtrack: "Column", soundtra
     is filtered unparsed (`_parse` false): whether it would also have failed to parse is not worth the parse."""
     from pyspark.sql import functions as F
 
-    status = F.when(~F.col("_complete"), F.lit(REJECTED))
+    pre = F.col("_pre")
+    status = F.when(pre == UNREADABLE, F.lit(UNREADABLE)).when(pre == REJECTED, F.lit(REJECTED))
+    status = status.when(~F.col("_complete"), F.lit(REJECTED))
     if soundtrack_filter:
         status = status.when(~F.col("_parse"), F.lit(FILTERED))
     status = status.when(bad, F.lit(REJECTED))
@@ -243,7 +268,8 @@ def _parsed_xml(records: "DataFrame", ddl: str, soundtrack_filter: bool) -> "Dat
     from pyspark.sql import functions as F
 
     marked = F.col("_marked") if "_marked" in records.columns else may_be_soundtrack(F.col("payload"))
-    worth = F.col("_complete") & (marked if soundtrack_filter else F.lit(True))
+    worth = F.col("_complete") & F.col("_pre").isNull() & (marked if soundtrack_filter else F.lit(True))
+    records = with_reader_columns(records)
     return (records.withColumn("_parse", worth)
             .withColumn("x", F.when(F.col("_parse"), F.from_xml("payload", ddl, XML_OPTIONS))))
 
@@ -271,7 +297,7 @@ def parse_dump_releases(records: "DataFrame", soundtrack_filter: bool) -> "DataF
         F.col("x.released").alias("released"),
         F.transform(F.coalesce(F.col("x.labels.label"), F.array()), lambda lb: lb["_name"]).alias("labels"),
         F.col("x.data_quality").alias("data_quality"),
-        "payload", "_source_uri", "_complete", "_parse",
+        "payload", "_source_uri", "_complete", "_parse", "_source_pos", "_pre", "_reject_hint",
         F.coalesce(F.col("x._id").cast("string"), F.regexp_extract("payload", r'^<release id="([^"]*)"', 1))
          .alias("_record_ref"),
         (F.col("x").isNull() | F.col("x._corrupt_record").isNotNull() | F.col("x._id").isNull()).alias("_bad"))
@@ -292,7 +318,7 @@ def parse_dump_masters(records: "DataFrame", soundtrack_filter: bool) -> "DataFr
         F.coalesce(F.col("x.genres.genre"), F.array()).alias("genres"),
         F.coalesce(F.col("x.styles.style"), F.array()).alias("styles"),
         F.col("x.data_quality").alias("data_quality"),
-        "payload", "_source_uri", "_complete", "_parse",
+        "payload", "_source_uri", "_complete", "_parse", "_source_pos", "_pre", "_reject_hint",
         F.coalesce(F.col("x._id").cast("string"), F.regexp_extract("payload", r'^<master id="([^"]*)"', 1))
          .alias("_record_ref"),
         (F.col("x").isNull() | F.col("x._corrupt_record").isNotNull() | F.col("x._id").isNull()).alias("_bad"))
@@ -303,12 +329,13 @@ def _finish_dump(out: "DataFrame", element: str, soundtrack_filter: bool) -> "Da
     from pyspark.sql import functions as F
 
     status = _classify(out, F.col("_bad"), soundtrack_column(F.col("genres"), F.col("styles")), soundtrack_filter)
-    hint = F.when(~F.col("_complete"), F.lit(f"truncated record: no closing </{element}> tag"))
+    hint = F.coalesce(F.col("_reject_hint"),
+                      F.when(~F.col("_complete"), F.lit(f"truncated record: no closing </{element}> tag")))
     return (out.withColumn("_status", status).withColumn("_reject_hint", hint)
             # A filtered record is only counted: dropping its text here keeps a persisted copy of a
             # 56 GB dump down to the soundtrack share.
             .withColumn("payload", F.when(F.col("_status") != FILTERED, F.col("payload")))
-            .drop("_bad", "_complete", "_parse"))
+            .drop("_bad", "_complete", "_parse", "_pre"))
 
 
 def xml_reject_reason(fragment: str | None) -> str:
@@ -335,7 +362,15 @@ def iter_dump_records(stream: IO[bytes], element: str, block_bytes: int = STREAM
 
 
 def iter_dump_record_bytes(stream: IO[bytes], element: str, block_bytes: int = STREAM_BLOCK_BYTES) -> Iterator[bytes]:
-    """`iter_dump_records` without decoding: the bytes of each record, trailing whitespace and root tag cut.
+    """`iter_dump_records` without decoding: the bytes of each record, trailing whitespace and root tag cut."""
+    for _offset, raw in iter_dump_record_spans(stream, element, block_bytes):
+        yield raw
+
+
+def iter_dump_record_spans(stream: IO[bytes], element: str, block_bytes: int = STREAM_BLOCK_BYTES,
+                           path: str = "") -> Iterator[tuple[int, bytes]]:
+    """(byte offset in the decompressed stream, bytes) of each record; raises InputUnreadable (with the partial
+    record) where the stream stops being readable, after yielding every complete record before that point.
 
     Records are sliced out of the buffer by offset and the buffer is cut once per block, not once per record:
     cutting per record copied the whole block for every record (quadratic in records per block).
@@ -343,16 +378,28 @@ def iter_dump_record_bytes(stream: IO[bytes], element: str, block_bytes: int = S
     sep = f"<{element} ".encode()
     close_root = f"</{element}s>".encode()
     buffer = b""
-    start = -1  # offset of the record being assembled; -1 while still in the prolog
+    base = 0    # offset of buffer[0] in the decompressed stream
+    start = -1  # offset in buffer of the record being assembled; -1 while still in the prolog
     while True:
-        block = stream.read(block_bytes)
-        buffer = buffer[start:] + block if start > 0 else buffer + block
+        try:
+            block = read_some(stream, block_bytes)
+        except READ_ERRORS as exc:
+            at = base + (start if start >= 0 else len(buffer))
+            raise InputUnreadable(path or getattr(stream, "name", "?"), f"the record at byte {at:,}", at, exc,
+                                  buffer[start:] if start >= 0 else b"", position=at) from None
+        if start > 0:
+            base += start
+            buffer = buffer[start:] + block
+        else:
+            buffer = buffer + block
         if start < 0:
             start = buffer.find(sep)
             if start < 0:
                 if not block:
                     return
-                buffer = buffer[-len(sep):]  # prolog: keep only what could be the start of a separator
+                keep = buffer[-len(sep):]  # prolog: keep only what could be the start of a separator
+                base += len(buffer) - len(keep)
+                buffer = keep
                 continue
         elif start > 0:
             start = 0
@@ -360,12 +407,12 @@ def iter_dump_record_bytes(stream: IO[bytes], element: str, block_bytes: int = S
             at = buffer.find(sep, start + 1)
             if at < 0:
                 break
-            yield _finish_fragment(buffer[start:at], close_root)
+            yield base + start, _finish_fragment(buffer[start:at], close_root)
             start = at
         if not block:
             break
     if buffer[start:].strip():
-        yield _finish_fragment(buffer[start:], close_root)
+        yield base + start, _finish_fragment(buffer[start:], close_root)
 
 
 def _finish_fragment(raw: bytes, close_root: bytes) -> bytes:
@@ -473,6 +520,7 @@ def parse_search_pages(pages: "DataFrame") -> "DataFrame":
         "query",
         strip_secrets_column(F.col("result")).alias("payload"),
         "_source_uri",
+        F.col("_pos").cast("long").alias("_source_pos"),
         F.concat(F.lit("page "), F.col("_page_no"), F.lit(" result "), F.col("_pos").cast("string")).alias("_record_ref"),
         F.when(bad_result, F.lit(REJECTED)).otherwise(F.lit(KEPT)).alias("_status"),
         F.lit(None).cast("string").alias("_reject_hint"))
@@ -482,6 +530,7 @@ def parse_search_pages(pages: "DataFrame") -> "DataFrame":
             ("year", "string"), ("country", "string"))],
         *[F.array().cast("array<string>").alias(c) for c in ("genres", "styles", "formats", "labels")],
         "query", strip_secrets_column(F.col("payload")).alias("payload"), "_source_uri",
+        F.lit(None).cast("long").alias("_source_pos"),
         F.lit("whole page").alias("_record_ref"), F.lit(REJECTED).alias("_status"),
         F.lit(None).cast("string").alias("_reject_hint"))
     return results.unionByName(bad_pages)
@@ -520,7 +569,7 @@ def parse_api_releases(raw: "DataFrame") -> "DataFrame":
         F.col("j.released").alias("released"),
         _names(F.col("j.labels")).alias("labels"),
         F.col("j.data_quality").alias("data_quality"),
-        "payload", "_source_uri",
+        "payload", "_source_uri", F.lit(None).cast("long").alias("_source_pos"),
         F.coalesce(F.col("j.id").cast("string"), F.col("_source_uri")).alias("_record_ref"),
         F.when(bad, F.lit(REJECTED)).otherwise(F.lit(KEPT)).alias("_status"),
         F.lit(None).cast("string").alias("_reject_hint"))
@@ -541,7 +590,7 @@ def parse_api_masters(raw: "DataFrame") -> "DataFrame":
         F.coalesce(F.col("j.genres"), F.array()).alias("genres"),
         F.coalesce(F.col("j.styles"), F.array()).alias("styles"),
         F.col("j.data_quality").alias("data_quality"),
-        "payload", "_source_uri",
+        "payload", "_source_uri", F.lit(None).cast("long").alias("_source_pos"),
         F.coalesce(F.col("j.id").cast("string"), F.col("_source_uri")).alias("_record_ref"),
         F.when(bad, F.lit(REJECTED)).otherwise(F.lit(KEPT)).alias("_status"),
         F.lit(None).cast("string").alias("_reject_hint"))

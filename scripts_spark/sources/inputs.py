@@ -30,3 +30,26 @@ def describe_inputs(input_dir: str | Path) -> dict[str, Any]:
         files = input_files(input_dir, source)
         out[source] = {"files": len(files), "bytes": sum(os.path.getsize(f) for f in files)}
     return out
+
+
+def gzip_problem(path: str, block_bytes: int = 1 << 20) -> str | None:
+    """Read every gzip member of a file to its end (CRC and length checked); None when the file is whole, else
+    where it stops and why. A dry run calls this on every .gz input: a truncated download is found before a run."""
+    import gzip
+    import zlib
+
+    done = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read1(block_bytes):
+                done += len(chunk)
+    except (EOFError, OSError, zlib.error) as exc:
+        return (f"{path}: unreadable from byte {done:,} of the decompressed data (file size "
+                f"{os.path.getsize(path):,} bytes): {type(exc).__name__}: {exc}")
+    return None
+
+
+def gzip_problems(input_dir: str | Path) -> list[str]:
+    """`gzip_problem` of every .gz input file of every source."""
+    files = sorted({f for source in INPUT_GLOBS for f in input_files(input_dir, source) if f.endswith(".gz")})
+    return [problem for problem in map(gzip_problem, files) if problem]

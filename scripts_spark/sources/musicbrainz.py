@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .bronze import FILTERED, KEPT, REJECTED
+from .bronze import FILTERED, KEPT, REJECTED, UNREADABLE, with_reader_columns
 from .checkpoint import Checkpoint, record_line
 from .http import Progress, RateLimitedSession
 
@@ -28,6 +28,9 @@ RELEASE_GROUP_DDL = ("id STRING, title STRING, `primary-type` STRING, `secondary
 # The web service search that lists soundtrack release groups; 100 is its largest page.
 SEARCH_QUERY = "secondarytype:soundtrack"
 SEARCH_PAGE_SIZE = 100
+# The word a soundtrack group's line must contain (its secondary types name it); the file reader checks the lines
+# without it and counts the JSON objects among them as filtered (bronze.read_json_lines).
+PREFILTER_WORD = "soundtrack"
 
 
 def parse_release_group(doc: dict[str, Any]) -> dict[str, Any]:
@@ -51,18 +54,25 @@ def is_soundtrack_group(secondary_types: "Column") -> "Column":
 
 
 def parse_release_groups(raw: "DataFrame", soundtrack_filter: bool = False) -> "DataFrame":
-    """`raw` (payload, _source_uri) -> Bronze key columns + payload + `_status` + reject hint.
+    """`raw` (payload, _source_uri[, _source_pos, _pre, _reject_hint]) -> Bronze key columns + payload + `_status`
+    + reject hint.
 
     With `soundtrack_filter`, a group whose secondary types do not name Soundtrack is `filtered` (counted, not
-    stored); a line without the word anywhere is filtered before its JSON is parsed (most lines of a full dump).
+    stored). Most lines of a full dump lack the word: the file reader (`read_json_lines(prefilter=PREFILTER_WORD)`)
+    has already parsed those, counting the JSON objects among them as filtered (`_pre`) and rejecting the rest with
+    its reason. Here, a line without the word is filtered unparsed only when the reader did not look at it (`_pre`
+    null: API pages, whose groups are objects this code serialised itself).
     """
     from pyspark.sql import functions as F
 
-    worth = F.lower(F.col("payload")).contains("soundtrack") if soundtrack_filter else F.lit(True)
-    parsed = raw.withColumn("_parse", worth).withColumn("j", F.when(F.col("_parse"), F.from_json(
+    raw = with_reader_columns(raw)
+    pre = F.col("_pre")
+    worth = F.lower(F.col("payload")).contains(PREFILTER_WORD) if soundtrack_filter else F.lit(True)
+    parsed = raw.withColumn("_parse", pre.isNull() & worth).withColumn("j", F.when(F.col("_parse"), F.from_json(
         "payload", RELEASE_GROUP_DDL, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})))
     bad = F.col("j").isNull() | F.col("j._corrupt_record").isNotNull() | F.col("j.id").isNull() | (F.col("j.id") == "")
-    status = F.when(~F.col("_parse"), F.lit(FILTERED)).when(bad, F.lit(REJECTED))
+    status = (F.when(pre == UNREADABLE, F.lit(UNREADABLE)).when(pre == REJECTED, F.lit(REJECTED))
+              .when(~F.col("_parse"), F.lit(FILTERED)).when(bad, F.lit(REJECTED)))
     if soundtrack_filter:
         status = status.when(~is_soundtrack_group(F.col("j.`secondary-types`")), F.lit(FILTERED))
     credit = F.coalesce(F.col("j.`artist-credit`"), F.array())
@@ -74,10 +84,10 @@ def parse_release_groups(raw: "DataFrame", soundtrack_filter: bool = False) -> "
         F.col("j.`first-release-date`").alias("first_release_date"),
         F.transform(credit, lambda c: F.coalesce(c["name"], c["artist"]["name"])).alias("artists"),
         F.transform(F.coalesce(F.col("j.tags"), F.array()), lambda t: t["name"]).alias("tags"),
-        "payload", "_source_uri",
+        "payload", "_source_uri", "_source_pos",
         F.coalesce(F.col("j.id"), F.regexp_extract("payload", r'"id"\s*:\s*"([^"]+)"', 1)).alias("_record_ref"),
         status.otherwise(F.lit(KEPT)).alias("_status"),
-        F.lit(None).cast("string").alias("_reject_hint"),
+        "_reject_hint",
     ).withColumn("payload", F.when(F.col("_status") != FILTERED, F.col("payload")))  # filtered: counted, not kept
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .bronze import KEPT, REJECTED
+from .bronze import KEPT, REJECTED, UNREADABLE, with_reader_columns
 from .checkpoint import Checkpoint, fetch_in_batches
 from .http import Progress, RateLimitedSession
 
@@ -68,11 +68,13 @@ def parse_details(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_tmdb_movies(raw: "DataFrame") -> "DataFrame":
-    """`raw` (payload, _source_uri) -> parsed key columns + payload + `_status` (kept | rejected) + reject hint."""
+    """`raw` (payload, _source_uri[, _source_pos, _pre, _reject_hint]) -> parsed key columns + payload + `_status`
+    (kept | rejected | unreadable) + reject hint. A line the reader already rejected (not UTF-8) is not parsed."""
     from pyspark.sql import functions as F
 
-    parsed = raw.withColumn("j", F.from_json("payload", DETAILS_DDL,
-                                             {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}))
+    raw = with_reader_columns(raw)
+    parsed = raw.withColumn("j", F.when(F.col("_pre").isNull(), F.from_json(
+        "payload", DETAILS_DDL, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})))
     crew = F.coalesce(F.col("j.credits.crew"), F.array())
     composers = F.array_distinct(F.transform(
         F.filter(crew, lambda m: m["job"].isin(*COMPOSER_JOBS) & m["name"].isNotNull()), lambda m: m["name"]))
@@ -89,10 +91,11 @@ def parse_tmdb_movies(raw: "DataFrame") -> "DataFrame":
         F.col("j.vote_count").alias("vote_count"),
         F.col("j.vote_average").alias("vote_average"),
         composers.alias("composers"),
-        "payload", "_source_uri",
+        "payload", "_source_uri", "_source_pos",
         F.coalesce(F.col("j.id").cast("string"), F.regexp_extract("payload", r'"id"\s*:\s*(\d+)', 1)).alias("_record_ref"),
-        F.when(bad, F.lit(REJECTED)).otherwise(F.lit(KEPT)).alias("_status"),
-        F.lit(None).cast("string").alias("_reject_hint"),
+        F.when(F.col("_pre") == UNREADABLE, F.lit(UNREADABLE)).when(F.col("_pre") == REJECTED, F.lit(REJECTED))
+         .when(bad, F.lit(REJECTED)).otherwise(F.lit(KEPT)).alias("_status"),
+        "_reject_hint",
     )
 
 

@@ -2,6 +2,9 @@
 
 read (JSON lines, or the API extract staged under the run's checkpoints) -> parse_tmdb_movies ->
 bronze/tmdb_movies (kept) + bronze/tmdb_rejects (unparseable lines, films gone between discover and details).
+A file that cannot be read to its end fails the step before anything is written, naming file and position, unless
+ALLOW_PARTIAL_INPUT (then the loss is a reject row and a note). `rows_in` counts the records read; kept and rejected
+are the rows the tables hold, read back, so the accounting checks the writes.
 """
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..sources.inputs import input_files
 from ..tables import schema_of
 from ..sources import tmdb
-from ..sources.bronze import (REJECTED, json_reject_reason, kept_rows, preview_json_lines, read_json_lines,
-                              reject_rows, status_counts)
+from ..sources.bronze import (KEPT, REJECTED, UNREADABLE, check_unreadable, json_reject_reason, kept_rows,
+                              preview_json_lines, read_json_lines, reject_rows, status_counts)
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MOVIES_TABLE = "bronze/tmdb_movies"
@@ -65,8 +68,10 @@ class ExtractTmdb(BaseStep):
 
         classified = tmdb.parse_tmdb_movies(raw).persist(StorageLevel.DISK_ONLY)
         counts = status_counts(classified)
+        notes = check_unreadable(classified, counts, s.allow_partial_input)
         ctx.write(MOVIES_TABLE, kept_rows(classified, schema_of(MOVIES_TABLE), tmdb.SOURCE, ctx.run_id, ingested_at))
-        rejects = reject_rows(classified, tmdb.SOURCE, ctx.run_id, ingested_at, json_reject_reason, counts[REJECTED])
+        rejects = reject_rows(classified, tmdb.SOURCE, ctx.run_id, ingested_at, json_reject_reason,
+                              counts[REJECTED] + counts.get(UNREADABLE, 0))
         extract_rejected = 0
         if extract_rejects is not None:
             extract_rejected = extract_rejects.count()
@@ -74,8 +79,10 @@ class ExtractTmdb(BaseStep):
         ctx.write(REJECTS_TABLE, rejects)
         classified.unpersist()
 
-        rejected = counts[REJECTED] + extract_rejected
-        metrics.update({"parse_rejected": counts[REJECTED], "extract_rejected": extract_rejected})
-        log.info("bronze_written", table=MOVIES_TABLE, rows=counts["kept"], rejected=rejected)
-        return StepResult(rows_in=counts["kept"] + rejected, rows_out=counts["kept"], rejected=rejected,
-                          tables={MOVIES_TABLE: counts["kept"], REJECTS_TABLE: rejected}, metrics=metrics)
+        kept, rejected = ctx.read(MOVIES_TABLE).count(), ctx.read(REJECTS_TABLE).count()
+        metrics.update({"records_read": sum(counts.values()), "parse_rejected": counts[REJECTED],
+                        "extract_rejected": extract_rejected, "unreadable_files": counts.get(UNREADABLE, 0),
+                        "classified_kept": counts[KEPT]})
+        log.info("bronze_written", table=MOVIES_TABLE, rows=kept, rejected=rejected)
+        return StepResult(rows_in=sum(counts.values()) + extract_rejected, rows_out=kept, rejected=rejected,
+                          tables={MOVIES_TABLE: kept, REJECTS_TABLE: rejected}, metrics=metrics, notes=notes)

@@ -3,8 +3,11 @@
 read each source that is present (file mode: musicbrainz/*.jsonl.gz, discogs/*_{masters,releases}*.xml.gz,
 discogs/search/**/*.json; api mode: the APIs, staged under the run's checkpoints) -> its parser in
 sources/ -> one Bronze table per source + bronze/release_rejects. Dump records and release groups outside the
-soundtrack filters (DISCOGS_SOUNDTRACK_FILTER, MUSICBRAINZ_SOUNDTRACK_FILTER) are counted, not stored; a record
-without any soundtrack marker in its text is counted without being parsed. A missing source is skipped with a note.
+soundtrack filters (DISCOGS_SOUNDTRACK_FILTER, MUSICBRAINZ_SOUNDTRACK_FILTER) are counted as filtered, not stored; a
+dump record without any soundtrack marker in its text is counted without being parsed (a MusicBrainz line without
+the word is parsed by the reader, so a broken line is a reject, never filtered). A missing source is skipped with a
+note. Every file is read to its end before anything is written: an unreadable one fails the step naming file and
+position, unless ALLOW_PARTIAL_INPUT. `rows_in` counts the records read; kept and rejected are the rows written.
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..sources.inputs import input_files
 from ..tables import schema_of
 from ..sources import discogs, musicbrainz
-from ..sources.bronze import (FILTERED, KEPT, PREVIEW_RECORDS, REJECTED, json_reject_reason, kept_rows,
-                              preview_json_lines, read_json_lines, reject_rows, status_counts)
+from ..sources.bronze import (FILTERED, KEPT, PREVIEW_RECORDS, REJECTED, UNREADABLE, check_unreadable,
+                              json_reject_reason, kept_rows, preview_json_lines, read_json_lines, reject_rows,
+                              status_counts)
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MB_TABLE = "bronze/musicbrainz_release_groups"
@@ -40,6 +44,7 @@ class Part:
     classified: object  # DataFrame
     explain: Callable[[str], str]
     extract_rejects: object = None  # DataFrame of rejects recorded while calling an API
+    position: str = "line"          # what `_source_pos` counts in this source's files: line, or byte (dumps)
 
 
 class ExtractReleases(BaseStep):
@@ -125,7 +130,8 @@ class ExtractReleases(BaseStep):
         files = input_files(s.input_dir, "musicbrainz")
         if not files:
             return [], f"musicbrainz skipped: no {s.input_dir}/musicbrainz/*.jsonl.gz", {}
-        raw = read_json_lines(ctx.spark, files)
+        raw = read_json_lines(ctx.spark, files,
+                              prefilter=musicbrainz.PREFILTER_WORD if s.musicbrainz_soundtrack_filter else None)
         return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE,
                      musicbrainz.parse_release_groups(raw, s.musicbrainz_soundtrack_filter),
                      json_reject_reason)], None, {"musicbrainz_files": len(files)}
@@ -169,7 +175,7 @@ class ExtractReleases(BaseStep):
             records = discogs.read_dump_records(spark, by_kind[kind], element,
                                                 keep_unmarked=not s.discogs_soundtrack_filter)
             parts.append(Part(f"discogs_{kind}", table, discogs.SOURCE_DUMP,
-                              parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason))
+                              parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason, position="byte"))
             metrics[f"discogs_{kind}_files"] = len(by_kind[kind])
         searches = input_files(s.input_dir, "discogs_search")
         if searches:
@@ -187,36 +193,43 @@ class ExtractReleases(BaseStep):
         from pyspark import StorageLevel
 
         accounting: dict[str, dict[str, int]] = {}
-        rejects = []
-        written = {table: 0 for table in SCHEMAS}
-        for part in parts:
-            classified = part.classified.persist(StorageLevel.DISK_ONLY)
-            counts = status_counts(classified)
-            ctx.write(part.table, kept_rows(classified, SCHEMAS[part.table], part.source, ctx.run_id, ingested_at))
-            part_rejects = reject_rows(classified, part.source, ctx.run_id, ingested_at, part.explain, counts[REJECTED])
+        classified = {}
+        for part in parts:   # every source read and counted before anything is written
+            classified[part.name] = part.classified.persist(StorageLevel.DISK_ONLY)
+            counts = status_counts(classified[part.name])
+            notes += check_unreadable(classified[part.name], counts, ctx.settings.allow_partial_input)
             if part.extract_rejects is not None:
                 counts["not_found"] = part.extract_rejects.count()
-                part_rejects = part_rejects.unionByName(part.extract_rejects)
-            rejects.append((classified, part_rejects))
             accounting[part.name] = {"read": sum(counts.values()), **counts}
-            written[part.table] += counts[KEPT]
-            ctx.log.info("bronze_written", table=part.table, source=part.name, **accounting[part.name])
+        rejects = []
+        for part in parts:
+            counts = accounting[part.name]
+            ctx.write(part.table, kept_rows(classified[part.name], SCHEMAS[part.table], part.source, ctx.run_id,
+                                            ingested_at))
+            part_rejects = reject_rows(classified[part.name], part.source, ctx.run_id, ingested_at, part.explain,
+                                       counts[REJECTED] + counts.get(UNREADABLE, 0), position=part.position)
+            if part.extract_rejects is not None:
+                part_rejects = part_rejects.unionByName(part.extract_rejects)
+            rejects.append(part_rejects)
+            ctx.log.info("bronze_written", table=part.table, source=part.name, **counts)
         for table in set(SCHEMAS) - {p.table for p in parts}:  # a source absent this time leaves no stale rows
             ctx.write(table, ctx.spark.createDataFrame([], SCHEMAS[table]))
-        ctx.write(REJECTS_TABLE, reduce(lambda a, b: a.unionByName(b), [r for _, r in rejects]))
-        for classified, _ in rejects:
-            classified.unpersist()
+        ctx.write(REJECTS_TABLE, reduce(lambda a, b: a.unionByName(b), rejects))
+        for df in classified.values():
+            df.unpersist()
 
+        written = {table: ctx.read(table).count() for table in (*SCHEMAS, REJECTS_TABLE)}
         read = sum(a["read"] for a in accounting.values())
-        kept = sum(a[KEPT] for a in accounting.values())
         filtered = sum(a[FILTERED] for a in accounting.values())
-        rejected = sum(a[REJECTED] + a.get("not_found", 0) for a in accounting.values())
         for name, flag in (("musicbrainz", "MUSICBRAINZ_SOUNDTRACK_FILTER"), ("discogs", "DISCOGS_SOUNDTRACK_FILTER")):
             n = sum(a[FILTERED] for part, a in accounting.items() if part.startswith(name))
             if n:
-                notes.append(f"{n} {name} records outside the soundtrack filter were counted as rejected "
-                             f"(not stored); set {flag}=false to keep them")
-        metrics.update({"accounting": accounting, "filtered_not_soundtrack": filtered, "parse_rejected": rejected,
+                notes.append(f"{n} {name} records outside the soundtrack filter were filtered (counted, not stored); "
+                             f"set {flag}=false to keep them")
+        metrics.update({"accounting": accounting, "filtered_not_soundtrack": filtered,
+                        "parse_rejected": sum(a[REJECTED] for a in accounting.values()),
+                        "not_found": sum(a.get("not_found", 0) for a in accounting.values()),
+                        "unreadable_files": sum(a.get(UNREADABLE, 0) for a in accounting.values()),
                         "musicbrainz_soundtrack_filter": ctx.settings.musicbrainz_soundtrack_filter})
-        return StepResult(rows_in=read, rows_out=kept, rejected=rejected + filtered,
-                          tables={**written, REJECTS_TABLE: rejected}, metrics=metrics, notes=notes)
+        return StepResult(rows_in=read, rows_out=sum(written[t] for t in SCHEMAS), rejected=written[REJECTS_TABLE],
+                          filtered=filtered, tables=written, metrics=metrics, notes=notes)

@@ -20,6 +20,8 @@ BRONZE_META = cols(
     ("_ingested_at", TimestampType(), "when the record was read"),
     ("_run_id", StringType(), "the run that read it"),
     ("_payload_sha256", StringType(), "hash of the payload: the pointer Silver rows keep (`_bronze_ref`)"),
+    ("_source_pos", LongType(), "where the record is in its file: line (JSON lines, from 1), byte offset of the "
+                                "decompressed dump (XML), result index (search page); null for API responses"),
 )
 
 TMDB_MOVIES = Table(

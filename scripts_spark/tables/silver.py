@@ -31,6 +31,14 @@ def _has_word(col: str):
 
 TITLE_HAS_WORD = RowRule("title_norm_has_word", "normalised title has no letter or digit", _has_word("title_norm"))
 BRONZE_REF = ("_bronze_ref", StringType(), "'bronze/<table>:<_payload_sha256>' pointer to the raw record")
+SOURCE_ORDER = ("_source_order", StringType(), "where the Bronze record was read, '<file uri>#<line or byte offset, "
+                "13 digits>': of rows sharing a key the last in this order is kept, the others quarantined (null for "
+                "API records)")
+# TMDB sends a release_date as 'YYYY-MM-DD' or ''; one that has a year but is no calendar date ('2020-13-45') is a
+# broken record, not a film of 2020 with an unknown day (Silver derives the year from the text, the date by parsing).
+RELEASE_DATE_IS_A_DATE = RowRule("release_date_is_a_date",
+                                 "release_date is not a calendar date (its year was readable, the date not)",
+                                 lambda: F.col("year").isNull() | F.col("release_date").isNotNull())
 
 FILMS = Table(
     name="silver/films", written_by="04", enforce=QUARANTINE, pointer="_bronze_ref",
@@ -55,8 +63,9 @@ FILMS = Table(
         ("composers_norm", STR_ARRAY, "composers normalised"),
         ("title_norm_is_fallback", BooleanType(), "the title had no Latin letters; normalised by transliteration"),
         BRONZE_REF,
+        SOURCE_ORDER,
     ),
-    row_rules=(TITLE_HAS_WORD,),
+    row_rules=(TITLE_HAS_WORD, RELEASE_DATE_IS_A_DATE),
 )
 
 RELEASES = Table(
@@ -86,6 +95,7 @@ RELEASES = Table(
         ("artists_norm", STR_ARRAY, "artists normalised"),
         ("title_norm_is_fallback", BooleanType(), "normalised by transliteration"),
         BRONZE_REF,
+        SOURCE_ORDER,
     ),
     row_rules=(
         TITLE_HAS_WORD,

@@ -32,6 +32,7 @@ MAX_NULL_KEY_SHARE = 0.5
 EXAMPLES_SHOWN = 3
 
 FAILED = "_failed"   # array<struct<rule, reason>> added by check_rows
+SOURCE_ORDER = "_source_order"   # where a Silver row's Bronze record was read (tables/silver.py)
 QUARANTINE_SCHEMA = schema_of("silver/quarantine")
 
 
@@ -94,20 +95,28 @@ def _failure(name: str, reason: str) -> Column:
 def check_rows(df: DataFrame, contract: Table, references: Mapping[str, DataFrame] | None = None) -> DataFrame:
     """`df` plus `_failed`: the rules each row breaks (empty when the row is valid).
 
-    Key uniqueness keeps the first row of a key (by Bronze pointer) and quarantines the others; references are
-    checked against the valid rows of the referenced tables (`references[table]`).
+    Key uniqueness keeps one row of a key and quarantines the others, naming the one kept: the last read from the
+    source (`_source_order`: file, then line or byte offset; a later line of an export supersedes an earlier one),
+    else the first by Bronze pointer. References are checked against the valid rows of the referenced tables
+    (`references[table]`).
     """
     checked = df
     failures = [F.when(~F.coalesce(rule.holds(), F.lit(False)), _failure(rule.name, rule.reason))
                 for rule in row_rules(contract)]
     key = [F.col(k) for k in contract.key]
     order = F.col(contract.pointer) if contract.pointer else F.to_json(F.struct(*df.columns))
-    duplicate_rank = F.row_number().over(Window.partitionBy(*key).orderBy(order))
+    survivor_first = ([F.col(SOURCE_ORDER).desc_nulls_last()] if SOURCE_ORDER in df.columns else []) + [order]
+    by_key = Window.partitionBy(*key).orderBy(*survivor_first)
+    duplicate_rank = F.row_number().over(by_key)
     not_null = tuple(k for k in contract.key if k not in contract.nullable_key)
     if contract.key:
+        reason = F.lit(f"another row has the same {', '.join(contract.key)}")
+        if contract.pointer:
+            checked = checked.withColumn("_kept", F.first(F.col(contract.pointer)).over(by_key))
+            reason = F.concat(reason, F.lit(f"; kept: {contract.pointer} "), F.coalesce(F.col("_kept"), F.lit("?")))
         checked = checked.withColumn("_duplicate", _all_present(not_null) & (duplicate_rank > 1))
-        failures.append(F.when(F.col("_duplicate"), _failure("key_unique", f"another row has the same "
-                                                                           f"{', '.join(contract.key)}")))
+        failures.append(F.when(F.col("_duplicate"), F.struct(F.lit("key_unique").alias("rule"),
+                                                             reason.alias("reason"))))
     for ref in contract.references:
         keys = (references or {})[ref.table].select(*[F.col(t).alias(c) for c, t in zip(ref.columns, ref.target)])
         flag = f"_ref_{ref.name}"

@@ -2,9 +2,13 @@
 master (or master-less release), each with its normalised forms and a pointer to its Bronze record.
 
 Films and MusicBrainz release groups map one Bronze row to one Silver row (a duplicate id stays a row: step 04's
-key-uniqueness rule quarantines it, so nothing disappears unseen). Discogs arrives in three shapes (dump masters,
-dump releases, saved search results); they are folded into one row per master, because a film's soundtrack is one
-work whatever its pressings, and a master seen in the dump and in a search is one row.
+key-uniqueness rule keeps the copy read last from the source, by `_source_order`, and quarantines the others with a
+pointer to it, so nothing disappears unseen). A film whose release_date has a year but is no calendar date keeps
+both as read (year from the text, date null), and step 04 quarantines it (rule release_date_is_a_date).
+
+Discogs arrives in three shapes (dump masters, dump releases, saved search results); they are folded into one row per
+master, because a film's soundtrack is one work whatever its pressings, and a master seen in the dump and in a
+search is one row.
 """
 from __future__ import annotations
 
@@ -34,6 +38,18 @@ def _no_strings() -> Column:
 def bronze_ref(table: str) -> Column:
     """'bronze/<table>:<sha256 of the payload>' (the source URI when the hash is missing): where the raw record is."""
     return F.concat(F.lit(f"{table}:"), F.coalesce(F.col("_payload_sha256"), F.col("_source_uri"), F.lit("?")))
+
+
+# Digits of the line or byte offset in `_source_order`: a 60 GB decompressed dump has 11-digit offsets.
+SOURCE_POS_DIGITS = 13
+
+
+def source_order() -> Column:
+    """'<file uri>#<position, zero-padded>' of a Bronze row: sorts in the order the records were read (input files
+    are read in name order); null when the record has no position (API responses)."""
+    return F.when(F.col("_source_pos").isNotNull(),
+                  F.concat(F.coalesce(F.col("_source_uri"), F.lit("")), F.lit("#"),
+                           F.lpad(F.col("_source_pos").cast("string"), SOURCE_POS_DIGITS, "0")))
 
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
@@ -68,6 +84,7 @@ def films_from_bronze(tmdb: DataFrame) -> DataFrame:
             .withColumn("composers_norm", normalised_names(F.col("composers"),
                                                            exclude=[normalise_name(n) for n in UNKNOWN_COMPOSERS]))
             .withColumn("_bronze_ref", bronze_ref("bronze/tmdb_movies"))
+            .withColumn("_source_order", source_order())
             .transform(lambda df: conform(df, schema_of("silver/films"))))
 
 
@@ -87,6 +104,7 @@ def musicbrainz_releases(release_groups: DataFrame) -> DataFrame:
         F.lit(None).cast("string").alias("country"),
         _no_strings().alias("member_release_ids"), _no_strings().alias("credits"),
         bronze_ref("bronze/musicbrainz_release_groups").alias("_bronze_ref"),
+        source_order().alias("_source_order"),
     )
 
 
@@ -103,6 +121,7 @@ def _discogs_row(df: DataFrame, *, kind: Column, group_id: Column, priority: Col
         F.coalesce(formats, _no_strings()).alias("formats"), country.alias("country"),
         without_disambiguation(F.coalesce(credits, _no_strings())).alias("credits"),
         bronze_ref(table).alias("_bronze_ref"),
+        source_order().alias("_source_order"),
     )
 
 
@@ -157,7 +176,7 @@ def fold_discogs(records: DataFrame) -> DataFrame:
     """
     best_order = F.struct(F.col("title").isNull(), "priority", F.coalesce("year", F.lit(9999)),
                           F.length(F.coalesce("title", F.lit(""))), "_bronze_ref")
-    best = F.struct("title", "artists", "_bronze_ref")
+    best = F.struct("title", "artists", "_bronze_ref", "_source_order")
     master_year = F.when(F.col("priority") <= PRIORITY_SEARCH_MASTER, F.col("year"))
     return (records
             .withColumn("group_key", F.coalesce(F.col("group_id"),
@@ -175,7 +194,8 @@ def fold_discogs(records: DataFrame) -> DataFrame:
                     F.col("best.title").alias("title"), F.col("best.artists").alias("artists"), "year",
                     F.lit(None).cast("string").alias("primary_type"), _no_strings().alias("secondary_types"),
                     "genres", "styles", "formats", "country",
-                    "member_release_ids", "credits", F.col("best._bronze_ref").alias("_bronze_ref")))
+                    "member_release_ids", "credits", F.col("best._bronze_ref").alias("_bronze_ref"),
+                    F.col("best._source_order").alias("_source_order")))
 
 
 def with_release_norms(releases: DataFrame) -> DataFrame:
