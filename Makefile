@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pins.sha256
 export VENV
 
-.PHONY: help setup sync dryrun run test report evaluate clean log recommend publish cron-install bench
+.PHONY: help setup sync dryrun run test report review evaluate clean log recommend publish cron-install bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test: setup ## run the tests with coverage (fails under 85%)
 
 report: setup ## write the HTML report of the latest run (RUN_ID=... for another) and print its path
 	@$(PY) -m scripts_spark report $(if $(RUN_ID),--run-id $(RUN_ID))
+
+review: setup ## decide the latest run's review queue in a local web page (RUN_ID=..., PORT=8765; docs/review.md)
+	@$(PY) -m scripts_spark review $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(PORT),--port $(PORT))
 
 evaluate: setup ## precision/recall/F1 of the latest run against the dev labels, with the original rule side by side
 	@$(PY) -m scripts_spark evaluate --rule original $(if $(RUN_ID),--run-id $(RUN_ID))

@@ -5,6 +5,7 @@
     python -m scripts_spark evaluate --labels CSV [--run-id ID] [--rule original]
     python -m scripts_spark report   [--run-id ID]
     python -m scripts_spark publish  [--run-id ID] [--layers gold,silver] [--dry-run]
+    python -m scripts_spark review   [--run-id ID] [--port 8765]   | review export --out F.csv | review import F.csv
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ examples:
   python -m scripts_spark dryrun                       what would run, on which inputs; writes nothing
   python -m scripts_spark evaluate --labels data/eval/dev_labels.csv
   python -m scripts_spark report                       HTML report of the latest run
+  python -m scripts_spark review                       decide the latest run's review queue in a local web page
 
 Settings come from the environment and .env (see .env.example); flags override both.
 Input layout (--input-dir): tmdb/*.jsonl.gz, musicbrainz/*.jsonl.gz, discogs/*.xml.gz,
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m scripts_spark",
         description="soundtrack-lake: link TMDB films to their Discogs and MusicBrainz soundtracks in a Spark lake.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{run,dryrun,evaluate,report,publish}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,dryrun,evaluate,report,publish,review}")
     sub.required = True
 
     run = sub.add_parser("run", help="run pipeline steps for one run_id", epilog=EPILOG,
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pub, with_inputs=False)
     pub.add_argument("--layers", default="gold", help="comma list of layers to publish: gold,silver,bronze (default: gold)")
     pub.add_argument("--dry-run", action="store_true", help="list what would be uploaded; upload nothing")
+
+    from .review.cli import add_parser as add_review_parser
+
+    add_review_parser(sub, _common)
     return parser
 
 
@@ -189,8 +195,14 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return publish_run(settings, run_id, layers, dry_run=args.dry_run)
 
 
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    from .review.cli import run
+
+    return run(args, settings, latest_run_id)
+
+
 COMMANDS = {"run": cmd_run, "dryrun": cmd_dryrun, "evaluate": cmd_evaluate, "report": cmd_report,
-            "publish": cmd_publish}
+            "publish": cmd_publish, "review": cmd_review}
 
 
 def main(argv: list[str] | None = None) -> int:

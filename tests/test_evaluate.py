@@ -30,12 +30,12 @@ discogs,5,m-story,0,"storybook record, style Story"
 # decision=match links: one true, one labelled-negative release, one unlabelled release (not judged), one wrong film
 # for a labelled release; a review-band link is not a prediction.
 MATCHES = [
-    (1, "musicbrainz", "rg-jaws", "release_group", 0.99, "match", "{}", None),
-    (3, "musicbrainz", "rg-cast", "release_group", 0.95, "match", "{}", None),
-    (9, "musicbrainz", "rg-unlabelled", "release_group", 0.97, "match", "{}", None),
-    (7, "musicbrainz", "rg-dumbo", "release_group", 0.93, "match", "{}", None),
-    (2, "musicbrainz", "rg-dumbo", "release_group", 0.70, "review", "{}", None),
-    (1, "discogs", "m-jaws", "master", 0.98, "match", "{}", None),
+    (1, "musicbrainz", "rg-jaws", "release_group", 0.99, "match", "model", "{}", None),
+    (3, "musicbrainz", "rg-cast", "release_group", 0.95, "match", "model", "{}", None),
+    (9, "musicbrainz", "rg-unlabelled", "release_group", 0.97, "match", "model", "{}", None),
+    (7, "musicbrainz", "rg-dumbo", "release_group", 0.93, "match", "model", "{}", None),
+    (2, "musicbrainz", "rg-dumbo", "release_group", 0.70, "review", "model", "{}", None),
+    (1, "discogs", "m-jaws", "master", 0.98, "match", "model", "{}", None),
 ]
 
 
@@ -137,13 +137,13 @@ def test_missed_positives_say_where_each_unlinked_positive_went_and_set_exact_ti
         ("musicbrainz", 7, "tie-third", 1, ""), ("musicbrainz", 9, "found", 0, "a negative is never missed"),
     ], "source string, tmdb_id long, release_id string, label int, note string")
     gold = spark.createDataFrame([
-        (1, "musicbrainz", "found", "release_group", 0.9, "match", _reasons(0.9), None),
-        (2, "musicbrainz", "tie-first", "release_group", 0.9, "review", _reasons(0.9, 20, 0.9), None),
-        (30, "musicbrainz", "tie-second", "release_group", 0.9, "review", _reasons(0.9, 3, 0.9), None),
-        (4, "musicbrainz", "close", "release_group", 0.9, "review", _reasons(0.9, 40, 0.85), None),
-        (50, "musicbrainz", "elsewhere", "release_group", 0.9, "match", _reasons(0.9), None),
+        (1, "musicbrainz", "found", "release_group", 0.9, "match", "model", _reasons(0.9), None),
+        (2, "musicbrainz", "tie-first", "release_group", 0.9, "review", "model", _reasons(0.9, 20, 0.9), None),
+        (30, "musicbrainz", "tie-second", "release_group", 0.9, "review", "model", _reasons(0.9, 3, 0.9), None),
+        (4, "musicbrainz", "close", "release_group", 0.9, "review", "model", _reasons(0.9, 40, 0.85), None),
+        (50, "musicbrainz", "elsewhere", "release_group", 0.9, "match", "model", _reasons(0.9), None),
         # a three-way tie whose labelled film is neither the first nor the runner-up: not known to be tied
-        (70, "musicbrainz", "tie-third", "release_group", 0.9, "review", _reasons(0.9, 71, 0.9), None),
+        (70, "musicbrainz", "tie-third", "release_group", 0.9, "review", "model", _reasons(0.9, 71, 0.9), None),
     ], schema_of("gold/soundtrack_matches"))
     missed = missed_positives(gold, labels)
     assert missed == {"musicbrainz": {"other_film": 1, "review_exact_tie": 2, "review": 2, "no_link": 1,
@@ -158,7 +158,7 @@ def test_rank_share_calibration_bins_labelled_positive_releases_by_share_and_cou
     ], "source string, tmdb_id long, release_id string, label int, note string")
 
     def row(tmdb_id, release_id, share, source="musicbrainz", decision="review"):
-        return (tmdb_id, source, release_id, "release_group", 0.9, decision, json.dumps({"score": 0.9,
+        return (tmdb_id, source, release_id, "release_group", 0.9, decision, "model", json.dumps({"score": 0.9,
                                                                                          "rank_share": share}), None)
     gold = spark.createDataFrame([
         row(1, "a", 0.8), row(20, "b", 0.85),      # 0.75-0.9: one right, one another film

@@ -1,6 +1,6 @@
 """The report page: one self-contained HTML document (inline CSS and SVG, no scripts, no network).
 
-Four sections, each with a stable id the tests look for: `summary`, `quality`, `analytics`, `history`.
+Five sections, each with a stable id the tests look for: `summary`, `quality`, `review`, `analytics`, `history`.
 A section whose data is missing (a step that did not run, a run with no matches) says so in words rather than
 showing an empty chart. Every value that comes from data is HTML-escaped.
 """
@@ -12,11 +12,12 @@ from html import escape
 from typing import Any, Iterable, Sequence
 
 from ..metrics import headline_figures
+from ..review.progress import review_section
 from . import charts
 from .gather import REVIEW_ROWS_SHOWN, SCORE_BINS, UBIQUITOUS_LABEL_SHARE, ReportData
 
-SECTIONS = (("summary", "Run summary"), ("quality", "Match quality"), ("analytics", "Analytics"),
-            ("history", "History"))
+SECTIONS = (("summary", "Run summary"), ("quality", "Match quality"), ("review", "Review progress"),
+            ("analytics", "Analytics"), ("history", "History"))
 STEP_NAMES = {"01": "extract TMDB", "02": "extract releases", "03": "normalise + block", "04": "validate",
               "05": "match + enrich", "06": "marts", "07": "recommend"}
 # Headline figures where a fall is bad news (the others are bad news when they rise).
@@ -493,7 +494,8 @@ def render(data: ReportData) -> str:
     status = m.get("status") or "unknown"
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     bodies = {"summary": summary_section, "quality": quality_section, "analytics": analytics_section,
-              "history": history_section}
+              "history": history_section,
+              "review": lambda d: review_section(d.lake_root, d.run_id, d.manifest)}   # scripts_spark/review/progress.py
     sections = "".join(f'<section id="{sid}"><h2>{i}. {e(title)}</h2>{bodies[sid](data)}</section>'
                        for i, (sid, title) in enumerate(SECTIONS, 1))
     nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in SECTIONS)

@@ -1,4 +1,5 @@
-"""Step 05: score candidate pairs, decide match / review, and enrich the matches into Gold."""
+"""Step 05: score candidate pairs, apply people's verdicts (review/decisions), decide match / review, and enrich the
+matches into Gold."""
 from __future__ import annotations
 
 from pyspark import StorageLevel
@@ -7,16 +8,22 @@ from pyspark.sql import functions as F
 from ..base_step import BaseStep, StepContext, StepResult
 from .. import match_settings
 from ..transforms.decide import link_pairs, soundtrack_matches
+from ..review.store import effective_verdicts, read_lake_decisions
 from ..transforms.enrich import film_soundtracks, review_queue
 from ..transforms.features import pair_features
+from ..transforms.review import missing_verdicts, verdict_frame, with_accepted_pairs
+
+# Decisions whose pair is gone that the run's notes name one by one; the metrics count them all.
+MISSING_NAMED = 10
 
 
 class MatchAndEnrich(BaseStep):
     number = "05"
     name = "match_enrich"
-    description = ("Score every candidate pair with the fitted matcher, keep the best film per release, decide "
-                   "match / review, and write the Gold links, the review queue and the enriched film soundtracks")
-    inputs = ("silver/films", "silver/releases", "silver/candidate_pairs")
+    description = ("Score every candidate pair with the fitted matcher, apply people's verdicts, keep the best film "
+                   "per release, decide match / review, and write the Gold links, the review queue and the enriched "
+                   "film soundtracks")
+    inputs = ("silver/films", "silver/releases", "silver/candidate_pairs", "review/decisions")
     outputs = ("gold/soundtrack_matches", "gold/review_queue", "gold/film_soundtracks")
 
     def preview(self, ctx: StepContext) -> list[str]:
@@ -28,25 +35,37 @@ class MatchAndEnrich(BaseStep):
         settings = config.matcher
         ctx.log.info("matcher_loaded", version=settings.version, match_threshold=settings.match_threshold,
                      review_threshold=settings.review_threshold)
-        films, releases, candidates = (ctx.read(t) for t in self.inputs)
+        films, releases, proposed = (ctx.read(t) for t in self.inputs[:3])
+        records = read_lake_decisions(ctx.lake, ctx.spark)
+        verdicts = verdict_frame(ctx.spark, effective_verdicts(records)).cache()
+        candidates = with_accepted_pairs(proposed, verdicts, films, releases)
+        missing = [r.asDict() for r in missing_verdicts(verdicts, films, releases).orderBy("decided_at").collect()]
 
         # Persisted once: three Gold tables and the counts read the links, and scoring runs the Python workers.
-        links = link_pairs(pair_features(candidates, films, releases), settings).persist(StorageLevel.MEMORY_AND_DISK)
+        links = link_pairs(pair_features(candidates, films, releases), settings,
+                           verdicts).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             ctx.write("gold/soundtrack_matches", soundtrack_matches(links))
             ctx.write("gold/review_queue", review_queue(links, films, releases))
             ctx.write("gold/film_soundtracks", film_soundtracks(links, films, releases))
             by_source = {row["source"]: row.asDict() for row in links.groupBy("source").agg(
                 F.sum((F.col("decision") == "match").cast("long")).alias("match"),
-                F.sum((F.col("decision") == "review").cast("long")).alias("review")).collect()}
+                F.sum((F.col("decision") == "review").cast("long")).alias("review"),
+                F.sum((F.col("decision_source") == "human").cast("long")).alias("human")).collect()}
         finally:
             links.unpersist()
 
         pairs_in = candidates.count()
+        pairs_added = pairs_in - proposed.count()
+        pairs_rejected = candidates.join(verdicts.filter(F.col("verdict") == "reject"),
+                                         ["tmdb_id", "source", "release_id"], "left_semi").count()
+        pairs_decided = verdicts.count()
+        verdicts.unpersist()
         releases_proposed = candidates.select("source", "release_id").distinct().count()
         matched = sum(v["match"] for v in by_source.values())
         reviewed = sum(v["review"] for v in by_source.values())
         film_rows = ctx.read("gold/film_soundtracks").count()
+        human = sum(v["human"] for v in by_source.values())
         return StepResult(
             rows_in=pairs_in,
             rows_out=matched + reviewed,
@@ -64,6 +83,20 @@ class MatchAndEnrich(BaseStep):
                 "releases_below_review": releases_proposed - matched - reviewed,
                 "matches": matched,
                 "reviews": reviewed,
-                "by_source": {src: {"match": v["match"], "review": v["review"]} for src, v in sorted(by_source.items())},
+                "by_source": {src: {"match": v["match"], "review": v["review"], "human": v["human"]}
+                              for src, v in sorted(by_source.items())},
+                "review_decisions": {"verdicts": len(records), "pairs_decided": pairs_decided,
+                                     "human_links": human, "pairs_added_by_people": pairs_added,
+                                     "pairs_rejected_by_people": pairs_rejected, "pairs_gone": len(missing)},
             },
+            notes=[gone_note(missing)] if missing else [],
         )
+
+
+def gone_note(missing: list[dict]) -> str:
+    """The run's note on verdicts whose pair no longer exists: how many, and the first MISSING_NAMED of them."""
+    named = "; ".join(f"{m['source']} {m['release_kind']} {m['release_id']} / film {m['tmdb_id']} ({m['verdict']}, "
+                      f"{m['decided_at']})" for m in missing[:MISSING_NAMED])
+    more = f"; and {len(missing) - MISSING_NAMED} more" if len(missing) > MISSING_NAMED else ""
+    return (f"{len(missing)} review verdict(s) name a pair that no longer exists (film or release gone upstream); "
+            f"they stay in review/decisions and apply again if the pair comes back: {named}{more}")

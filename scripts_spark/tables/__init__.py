@@ -1,6 +1,6 @@
 """Every lake table, declared once: name, columns with meaning and checks, key, references, the step that writes it.
 
-Read a table's declaration in `bronze.py`, `silver.py` or `gold.py`; `docs/tables.md` is generated from them
+Read a table's declaration in `bronze.py`, `silver.py`, `gold.py` or `review.py`; `docs/tables.md` is generated from them
 (`python -m scripts_spark.tables.docs`). Tables are Parquet under `<lake root>/<layer>/<name>/run_id=<id>/`; the
 `run_id` partition column is added by the lake and is not part of these schemas.
 """
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pyspark.sql.types import StructType
 
-from . import bronze, gold, silver
+from . import bronze, gold, review, silver
 from .core import FAIL, QUARANTINE, SCHEMA_ONLY, Col, Reference, Registry, RowRule, Table
 
 REGISTRY = Registry()
-REGISTRY.add(*bronze.TABLES, *silver.TABLES, *gold.TABLES)
+REGISTRY.add(*bronze.TABLES, *silver.TABLES, *gold.TABLES, *review.TABLES)
 TABLES: dict[str, Table] = REGISTRY.tables
 
 STAGED = "silver/staged/"          # step 03's output, checked by step 04

@@ -16,7 +16,8 @@ from .core import FAIL, QUARANTINE, Table
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "tables.md"
 LAYER_TITLES = {"bronze": "Bronze: as received", "silver": "Silver: cleaned, checked, matchable",
-                "gold": "Gold: links, marts, recommendations"}
+                "gold": "Gold: links, marts, recommendations",
+                "review": "Review: people's verdicts, outside the runs"}
 ENFORCEMENT = {FAIL: "checked on write: a broken row fails the step",
                QUARANTINE: "checked by step 04: broken rows go to `silver/quarantine/<table>` with the rule",
                "schema": "schema only (Bronze keeps what the source sent)"}

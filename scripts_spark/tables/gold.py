@@ -55,8 +55,10 @@ SOUNDTRACK_MATCHES = Table(
         ("release_kind", StringType(), "release_group | master | release",
          {"allowed": ("release_group", "master", "release")}),
         ("match_score", DoubleType(), "calibrated probability that the film is the release's film", SCORE),
-        ("decision", StringType(), "match (automatic) | review (a person should decide)",
+        ("decision", StringType(), "match (automatic, or accepted by a person) | review (a person should decide)",
          {"allowed": ("match", "review")}),
+        ("decision_source", StringType(), "human (a person's verdict in review/decisions made this link) | model",
+         {"allowed": ("human", "model")}),
         ("reasons", StringType(), "JSON: score, thresholds, unmet requirements, runner-up film, each feature's value "
                                   "and signed contribution in log-odds", {"required": True}),
         LINK_ID,

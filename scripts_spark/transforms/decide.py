@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from ..tables import schema_of
+from .review import apply_verdicts
 from .history import link_id
 
 
@@ -78,11 +79,12 @@ def score_pairs(features: DataFrame, settings: MatchSettings) -> DataFrame:
 
 
 def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
-    """One row per release: the film the ranker puts first. Ties go to the higher match score, the closer year
-    (undated last), then the smaller tmdb_id, so a rerun picks the same film. Adds the runner-up film and its
-    match score for the reasons."""
+    """One row per release: the film a person accepted (`decision_source` = human), else the film the ranker puts
+    first. Ties go to the higher match score, the closer year (undated last), then the smaller tmdb_id, so a rerun
+    picks the same film. Adds the runner-up film and its match score for the reasons."""
     per_release = Window.partitionBy("source", "release_id")
-    ranked = per_release.orderBy(F.col("rank_logit").desc(), F.col("match_score").desc(),
+    ranked = per_release.orderBy((F.col("decision_source") == "human").desc(), F.col("rank_logit").desc(),
+                                 F.col("match_score").desc(),
                                  F.col("year_diff").asc_nulls_last(), F.col("tmdb_id").asc())
     return (scored
             .withColumn("_top_logit", F.max("rank_logit").over(per_release))
@@ -100,15 +102,17 @@ def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
 def decide_links(best: DataFrame, settings: MatchSettings) -> DataFrame:
     """Keep links at or above the review threshold; `decision` is match at or above the match threshold when every
     `match_requires` feature is 1 and the film stands clear of the other candidates (`min_rank_share`), else review.
-    `unmet_requirements` lists what a link lacks (required features, `clear_best_film`)."""
+    `unmet_requirements` lists what a link lacks (required features, `clear_best_film`). A link a person accepted
+    (`decision_source` = human) is a match whatever its score."""
+    human = F.col("decision_source") == "human"
     unclear = F.when(F.coalesce(F.col("rank_share"), F.lit(1.0)) < settings.min_rank_share, F.lit(CLEAR_BEST_FILM))
     unmet = F.filter(F.array(*[F.when(F.coalesce(F.col(name), F.lit(0.0)) < 1.0, F.lit(name))
                                for name in settings.match_requires], unclear), lambda x: x.isNotNull())
     return (best
-            .filter(F.col("match_score") >= settings.review_threshold)
+            .filter((F.col("match_score") >= settings.review_threshold) | human)
             .withColumn("unmet_requirements", unmet)
-            .withColumn("decision", F.when((F.col("match_score") >= settings.match_threshold)
-                                           & (F.size("unmet_requirements") == 0), F.lit("match"))
+            .withColumn("decision", F.when(human | ((F.col("match_score") >= settings.match_threshold)
+                                                    & (F.size("unmet_requirements") == 0)), F.lit("match"))
                         .otherwise(F.lit("review"))))
 
 
@@ -122,6 +126,7 @@ def with_reasons(links: DataFrame, settings: MatchSettings) -> DataFrame:
         F.round("rank_share", 4).alias("rank_share"),
         F.lit(settings.intercept).alias("intercept"),
         F.col("decision"),
+        F.col("decision_source"),
         F.struct(F.lit(settings.match_threshold).alias("match"), F.lit(settings.review_threshold).alias("review"))
         .alias("thresholds"),
         F.col("unmet_requirements"),
@@ -141,10 +146,12 @@ def soundtrack_matches(links: DataFrame) -> DataFrame:
     return links.withColumn("link_id", link_id()).select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema_of("gold/soundtrack_matches").fields])
 
 
-def link_pairs(features: DataFrame, settings: MatchSettings) -> DataFrame:
-    """features -> scored -> best film per release -> decided links with reasons (one row per linked release)."""
+def link_pairs(features: DataFrame, settings: MatchSettings, verdicts: DataFrame | None = None) -> DataFrame:
+    """features -> scored -> people's verdicts applied (transforms/review.py) -> best film per release -> decided
+    links with reasons (one row per linked release)."""
     return (features
             .transform(lambda df: score_pairs(df, settings))
+            .transform(lambda df: apply_verdicts(df, verdicts))
             .transform(pick_best_film_per_release)
             .transform(lambda df: decide_links(df, settings))
             .transform(lambda df: with_reasons(df, settings)))
