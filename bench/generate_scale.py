@@ -19,9 +19,10 @@ Writes, under --out:
 
 Everything is recombined from the real data in `data/sample` (see `bench/scale_vocab.py`): real title words with
 their real frequency and minted ones past the sample's vocabulary, film titles shared as often as real ones
-(`bench/title_collisions.py`), planted films as popular as films with a labelled soundtrack, real boilerplate and edition qualifiers, real composers and artists, real genre/style sets
-(so most records are not soundtracks), real date shapes (about 43% of MusicBrainz dates missing, Discogs
-'1999-03-00'), and verbatim real XML fragments (tracklists, identifiers, companies) for the dump's size.
+(`bench/title_collisions.py`), planted films as popular as films with a labelled soundtrack, real boilerplate and
+edition qualifiers, real composers and artists, real genre/style sets (so most records are not soundtracks), real
+date shapes (about 43% of MusicBrainz dates missing, Discogs '1999-03-00'), and verbatim real XML fragments
+(tracklists, identifiers, companies) for the dump's size.
 
 Determinism: the output depends only on the arguments (not on --workers): every shard draws from its own seeded
 generator, planted cases from theirs, and gzip headers carry mtime 0 and no file name. Memory: records are
@@ -828,7 +829,8 @@ def iter_discogs(plan: Plan, v: Vocabulary, shard: int) -> Iterator[tuple[str, s
             twin_case = plan.twin_at(r) if r % 4 == 0 else None
             if twin_case is not None:
                 twin = cases.get_other(twin_case).twin
-                yield "release", release_xml(rng, v, plan.release_id(r) - 1, planted_work(rng, v, twin), twin.year, None)
+                yield "release", release_xml(rng, v, plan.release_id(r) - 1, planted_work(rng, v, twin), twin.year,
+                                             None)
             elif planted is not None and planted.standalone and r == r0 + 1:
                 yield "release", release_xml(rng, v, plan.release_id(r), planted_work(rng, v, planted), planted.year,
                                              None, single=planted.single)
@@ -1104,7 +1106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compresslevel", type=int, default=6, help="gzip level (6 = gzip's default)")
     parser.add_argument("--overwrite", action="store_true", help="replace generated files already in --out")
     parser.add_argument("--title-law", choices=TITLE_LAWS, default="work",
-                        help="how film titles are shared beyond the real list's size (scale_vocab.WORK_SHAPE, POOL_SHARE)")
+                        help="how film titles are shared past the real list (scale_vocab.WORK_SHAPE, POOL_SHARE)")
     args = parser.parse_args(argv)
     summary = generate(args.films, args.releases, args.masters, args.mb_groups or round(args.films * 3.5), args.out,
                        seed=args.seed, workers=args.workers, shards=args.shards, cases=args.cases,

@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     def rms(share_of) -> float:
         return math.sqrt(sum(math.log(share_of(n) / curves[n][0]) ** 2 for n in sizes) / len(sizes))
 
-    print(f"Real: {len(real):,} MovieLens titles. Generated: `film_title` of bench/generate_scale.py, seed {args.seed}, "
+    print(f"Real: {len(real):,} MovieLens titles. Generated: `film_title` of bench/generate_scale.py, "
+          f"seed {args.seed}, "
           f"title law {args.title_law}.\n")
     print("| films | real: shared title | generated: shared title | real: title words | generated: title words |")
     print("|---|---|---|---|---|")
