@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pins.sha256
 export VENV
 
-.PHONY: help setup sync dryrun run test report review evaluate clean log recommend publish cron-install bench
+.PHONY: help setup sync dryrun run test report review evaluate clean log recommend publish cron-install bench runs pg-stop
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -18,19 +18,15 @@ $(STAMP): requirements_stable.txt rebuild_venv.sh
 
 setup: $(STAMP) ## create .venv from requirements_stable.txt (only when the pins changed)
 
-sync: ## bring a workstation in line: venv when pins changed, preflight, dated line in logs/sync_log.md
-	@mkdir -p logs
-	@./rebuild_venv.sh
-	@set -o pipefail; status=0; ./check_env.sh | tee logs/.sync_check.txt || status=$$?; \
-	  echo "- $$(date -u +%FT%TZ) $$(git rev-parse --short HEAD 2>/dev/null || echo no-git) pins=$$(sha256sum requirements_stable.txt | cut -c1-12) $$(tail -n1 logs/.sync_check.txt)" >> logs/sync_log.md; \
-	  rm -f logs/.sync_check.txt; exit $$status
+sync: ## workstation (and, with VM_HOST, the VM over ssh) on this commit and its pins; checks; logs/sync_log.md
+	@./infrastructure/sync.sh
 
-dryrun: setup ## preflight + resolve config, list steps with inputs/outputs, parse first records; writes nothing
+dryrun: setup ## preflight + resolve config, list steps with inputs/outputs, parse first records; fails as run would
 	@./check_env.sh
-	@$(PY) -m scripts_spark dryrun $(ARGS)
+	@$(PY) -m scripts_spark dryrun --local-postgres $(ARGS)
 
-run: setup ## run the pipeline on the bundled sample (or INPUT_DIR) through run_pipeline_safe.sh; prints the report path
-	@./run_pipeline_safe.sh $(ARGS)
+run: setup ## run the pipeline on the bundled sample (or INPUT_DIR); a local PostgreSQL when PG_HOST is empty
+	@./run_pipeline_safe.sh --local-postgres $(ARGS)
 
 test: setup ## run the tests with coverage (fails under 85%)
 	@$(PY) -m pytest --cov=scripts_spark --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS) tests
@@ -44,8 +40,14 @@ review: setup ## decide the latest run's review queue in a local web page (RUN_I
 evaluate: setup ## precision/recall/F1 of the latest run against the dev labels, with the original rule side by side
 	@$(PY) -m scripts_spark evaluate --rule original $(if $(RUN_ID),--run-id $(RUN_ID))
 
-recommend: setup ## run the recommender step (07) for the latest run's Gold; needs PG_* in .env
-	@$(PY) -m scripts_spark run --steps 07 --no-report --run-id $${RUN_ID:-latest}
+recommend: setup ## re-run the recommender step (07) on the latest run's Gold (PG_* in .env, or a local server)
+	@$(PY) -m scripts_spark run --steps 07 --no-report --local-postgres --run-id $${RUN_ID:-latest}
+
+runs: setup ## the lake's runs, newest first: status, start, duration, films, links, reviews
+	@$(PY) -m scripts_spark runs $(ARGS)
+
+pg-stop: ## stop the local PostgreSQL that `make run` started (its data stays until `make clean`)
+	@if [ -x "$(PY)" ]; then $(PY) -m scripts_spark.local_postgres stop; fi
 
 publish: setup ## upload the latest run's Gold to Azure storage (RUN_ID=..., LAYERS=gold,silver, DRY_RUN=1)
 	@$(PY) -m scripts_spark publish --layers $${LAYERS:-gold} $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(DRY_RUN),--dry-run)
@@ -53,11 +55,13 @@ publish: setup ## upload the latest run's Gold to Azure storage (RUN_ID=..., LAY
 cron-install: ## install (idempotently) the nightly crontab entry that calls run_pipeline_safe.sh
 	@./infrastructure/cron.sh install
 
-log: ## readable summary of the last run's log
+log: ## readable summary of the last run's log (steps, notes, how it ended and why)
 	@$(PY) -m scripts_spark.housekeeping log
 
 clean: ## remove lake outputs and local caches (never data/sample)
 	@if [ -x "$(PY)" ]; then $(PY) -m scripts_spark.housekeeping clean; else rm -rf "$(ROOT)/data/lake"; fi
+	@if [ -x "$(PY)" ]; then $(PY) -m scripts_spark.local_postgres stop >/dev/null 2>&1 || true; fi
+	rm -rf "$(ROOT)/data/local_pg"
 	rm -rf "$(ROOT)/spark-warehouse" "$(ROOT)/metastore_db" "$(ROOT)/derby.log" "$(ROOT)/.pytest_cache" \
 	       "$(ROOT)/htmlcov" "$(ROOT)/.coverage" "$(ROOT)/bench/_work"
 	find "$(ROOT)/scripts_spark" "$(ROOT)/tests" "$(ROOT)/bench" -name __pycache__ -type d -prune -exec rm -rf {} +

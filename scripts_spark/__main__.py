@@ -5,20 +5,21 @@
     python -m scripts_spark evaluate --labels CSV [--run-id ID] [--rule original]
     python -m scripts_spark report   [--run-id ID]
     python -m scripts_spark publish  [--run-id ID] [--layers gold,silver] [--dry-run]
+    python -m scripts_spark runs     [--limit N]       the lake's runs, newest first
     python -m scripts_spark review   [--run-id ID] [--port 8765]   | review export --out F.csv | review import F.csv
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, load_settings
-from .lake import LakeError, validate_run_id
-from .log import configure_logging, get_logger
+from .config import ConfigError, Settings, load_settings, validate_environment
+from .lake import Lake, LakeError, validate_run_id
+from .log import configure_logging, divert_native_stderr, get_logger
+from .steps import parse_step_range
 
 EPILOG = """\
 examples:
@@ -31,6 +32,7 @@ examples:
   python -m scripts_spark dryrun                       what would run, on which inputs; writes nothing
   python -m scripts_spark evaluate --labels data/eval/dev_labels.csv
   python -m scripts_spark report                       HTML report of the latest run
+  python -m scripts_spark runs                         the lake's runs: status, duration, films, links, reviews
   python -m scripts_spark review                       decide the latest run's review queue in a local web page
 
 Settings come from the environment and .env (see .env.example); flags override both.
@@ -52,6 +54,9 @@ def _common(p: argparse.ArgumentParser, with_inputs: bool = True) -> None:
         p.add_argument("--tmdb-mode", choices=("file", "api"), help="TMDB source (default: TMDB_MODE or file)")
         p.add_argument("--discogs-mode", choices=("file", "api"), help="Discogs source (default: DISCOGS_MODE or file)")
         p.add_argument("--musicbrainz-mode", choices=("file", "api"), help="MusicBrainz source (default: file)")
+        p.add_argument("--local-postgres", action="store_true",
+                       help="when PG_HOST is empty, start (or reuse) a throwaway PostgreSQL in LOCAL_PG_DIR for the "
+                            "recommender (make run does this); without a server the recommender writes Gold only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m scripts_spark",
         description="soundtrack-lake: link TMDB films to their Discogs and MusicBrainz soundtracks in a Spark lake.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{run,dryrun,evaluate,report,publish,review}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,dryrun,evaluate,report,publish,review,runs}")
     sub.required = True
 
     run = sub.add_parser("run", help="run pipeline steps for one run_id", epilog=EPILOG,
@@ -87,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pub, with_inputs=False)
     pub.add_argument("--layers", default="gold", help="comma list of layers to publish: gold,silver,bronze (default: gold)")
     pub.add_argument("--dry-run", action="store_true", help="list what would be uploaded; upload nothing")
+
+    runs = sub.add_parser("runs", help="list the lake's runs, newest first: status, start, duration, films, links, "
+                                       "reviews")
+    runs.add_argument("--lake-root", help="lake root folder or abfss:// URI (default: LAKE_ROOT or data/lake)")
+    runs.add_argument("--limit", type=int, default=20, help="show at most this many runs (default: 20; 0 = all)")
 
     from .review.cli import add_parser as add_review_parser
 
@@ -140,6 +150,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     missing = settings.required_secrets()
     if missing:
         raise ConfigError(f"the selected API mode needs {', '.join(missing)} in .env or the environment")
+    validate_environment(settings, parse_step_range(args.steps), args.local_postgres)   # before Spark starts
+    if sys.stderr.isatty() and not os.environ.get("PIPELINE_LOG_FILE"):
+        # An interactive run: events as JSON in the run's log file, Spark's console noise beside it.
+        log_file = os.path.join(settings.log_dir, f"pipeline_{run_id}.log")
+        Path(settings.log_dir).mkdir(parents=True, exist_ok=True)
+        divert_native_stderr(log_file + ".stderr")
+        configure_logging(settings.log_level, log_file, console=sys.stdout)
+        print(f"log: {log_file} (Spark's own messages: {log_file}.stderr)")
+    local_pg = None
+    if args.local_postgres and not settings.pg_enabled and "07" in parse_step_range(args.steps):
+        settings, local_pg = _start_local_postgres(settings)
     try:
         doc = run_pipeline(settings, run_id, args.steps)
     except LakeBusy as exc:
@@ -155,6 +176,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 128 + signal.Signals[exc.signal_name].value
     manifest = os.path.join(settings.lake_root, "_runs", run_id, "manifest.json")
     print(f"run {run_id} {doc['status']}; manifest: {manifest}")
+    if local_pg is not None:
+        print(f"recommendations are in the local PostgreSQL: {local_pg.how_to_connect()} "
+              "(e.g. -c 'SELECT * FROM recommendations LIMIT 10'; make pg-stop stops it)")
     for number, reason in (doc.get("committed") or {}).get("invalidated", {}).items():
         print(f"  step {number} {reason}", file=sys.stderr)
     if not args.no_report:
@@ -164,18 +188,42 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _start_local_postgres(settings: Settings):
+    """PG_* settings of a throwaway local server (local_postgres.py), or the settings unchanged with one line
+    saying why there is none: the recommender then writes its Gold tables only."""
+    from .local_postgres import LocalPostgres, LocalPostgresUnavailable
+
+    server = LocalPostgres(settings.local_pg_dir)
+    try:
+        overrides = server.ensure_running()
+    except LocalPostgresUnavailable as exc:
+        print(f"recommender: no PostgreSQL ({exc}); step 07 writes its Gold tables only")
+        return settings, None
+    print(f"recommender: PG_HOST is empty, so a local PostgreSQL serves the recommendations "
+          f"(127.0.0.1:{overrides['pg_port']}, data in {server.base_dir})")
+    return settings.replace(**overrides), server
+
+
 def cmd_dryrun(args: argparse.Namespace, settings: Settings) -> int:
     from .dryrun import dry_run
 
-    return dry_run(settings, _checked_steps(args.steps), args.run_id)
+    return dry_run(settings, _checked_steps(args.steps), args.run_id, args.local_postgres)
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from .evaluate import evaluate_run
+    from .evaluate import evaluate_run, evaluation_table
 
     run_id = args.run_id or latest_run_id(settings)
     result = evaluate_run(settings, run_id, settings.labels_path, include_original=args.rule == "original")
-    print(json.dumps(result, indent=2))
+    print(evaluation_table(result))
+    print(f"saved: {Lake(settings.lake_root).run_file(run_id, 'evaluation.json')} (every figure, as JSON)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from .housekeeping import runs_table
+
+    print(runs_table(settings.lake_root, args.limit))
     return 0
 
 
@@ -202,7 +250,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"run": cmd_run, "dryrun": cmd_dryrun, "evaluate": cmd_evaluate, "report": cmd_report,
-            "publish": cmd_publish, "review": cmd_review}
+            "publish": cmd_publish, "review": cmd_review, "runs": cmd_runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     log_file = os.environ.get("PIPELINE_LOG_FILE")  # set by run_pipeline_safe.sh
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    configure_logging(settings.log_level, log_file)
+    # `run` reports its progress on stdout (human lines on a terminal, JSON lines otherwise): under
+    # run_pipeline_safe.sh stderr is the file that takes Spark's console noise.
+    configure_logging(settings.log_level, log_file, console=sys.stdout if args.command == "run" else None)
     from .lake_lock import EXIT_LAKE_BUSY, LakeBusy
 
     try:

@@ -11,7 +11,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -50,8 +53,12 @@ class Secret:
         return hash(self._value)
 
 
-def _setting(env: str, default: Any, doc: str, secret: bool = False, choices: tuple = ()) -> Any:
-    return field(default=default, metadata={"env": env, "doc": doc, "secret": secret, "choices": choices})
+def _setting(env: str, default: Any, doc: str, secret: bool = False, choices: tuple = (),
+             shapes_output: bool = True) -> Any:
+    """A setting: its environment key, default and meaning. `shapes_output=False` keeps it out of the config
+    fingerprint (where logs go, how to reach the VM: nothing that changes what a run writes)."""
+    return field(default=default, metadata={"env": env, "doc": doc, "secret": secret, "choices": choices,
+                                            "shapes_output": shapes_output})
 
 
 @dataclass(frozen=True)
@@ -137,13 +144,22 @@ class Settings:
                                                    "gold/link_history records a link's score change above this (0..1)")
 
     # --- recommender / PostgreSQL ----------------------------------------------------------------
-    pg_host: str = _setting("PG_HOST", "", "PostgreSQL host for the recommender; empty = skip writing to PostgreSQL")
+    recommend_search: str = _setting("RECOMMEND_SEARCH", "quick",
+                                     "Step 07's model search: quick = serve the point an earlier full search chose "
+                                     "(about 50 s on the sample); full = search the whole grid on validation (about "
+                                     "4 min on the sample; see recommend_settings.py)", choices=("quick", "full"))
+    pg_host: str = _setting("PG_HOST", "", "PostgreSQL host for the recommender; empty = Gold tables only (`make run` "
+                            "then starts a local server, see LOCAL_PG_DIR)")
     pg_port: int = _setting("PG_PORT", 5432, "PostgreSQL port")
     pg_database: str = _setting("PG_DATABASE", "soundtrack_lake", "PostgreSQL database")
     pg_user: str = _setting("PG_USER", "postgres", "PostgreSQL user")
     pg_password: Secret = _setting("PG_PASSWORD", Secret(""), "PostgreSQL password", secret=True)
     pg_schema: str = _setting("PG_SCHEMA", "public", "Schema the recommender tables go to")
     jdbc_jar: str = _setting("JDBC_JAR", "/usr/share/java/postgresql.jar", "PostgreSQL JDBC driver jar (Debian libpostgresql-jdbc-java)")
+    local_pg_dir: str = _setting("LOCAL_PG_DIR", str(REPO_ROOT / "data" / "local_pg"),
+                                 "Where `make run` keeps the throwaway PostgreSQL it starts when PG_HOST is empty "
+                                 "(`run --local-postgres`; `make pg-stop` stops it, `make clean` deletes it)",
+                                 shapes_output=False)
 
     # --- Azure -------------------------------------------------------------------------------------
     azure_storage_account: str = _setting("AZURE_STORAGE_ACCOUNT", "", "Storage account (ADLS Gen2) for abfss:// lakes and publish")
@@ -158,6 +174,18 @@ class Settings:
     log_analytics_endpoint: str = _setting("LOG_ANALYTICS_ENDPOINT", "", "Logs ingestion endpoint (DCE) for metrics.json")
     log_analytics_rule_id: str = _setting("LOG_ANALYTICS_RULE_ID", "", "Data collection rule immutable id")
     log_analytics_stream: str = _setting("LOG_ANALYTICS_STREAM", "Custom-SoundtrackLakeRuns_CL", "DCR stream name")
+
+    # --- workstation <-> VM (`make sync`) ---------------------------------------------------------------
+    vm_host: str = _setting("VM_HOST", "", "Azure VM that `make sync` keeps at this clone's commit over ssh; empty = "
+                            "sync this workstation only", shapes_output=False)
+    vm_user: str = _setting("VM_USER", "azureuser", "ssh user on the VM", shapes_output=False)
+    vm_key: str = _setting("VM_KEY", "", "ssh private key for the VM (empty = ssh's own defaults and agent)",
+                           shapes_output=False)
+    vm_path: str = _setting("VM_PATH", "soundtrack-lake", "The project's clone on the VM (relative to the user's home, "
+                            "or absolute)", shapes_output=False)
+    vm_port: int = _setting("VM_PORT", 22, "ssh port of the VM", shapes_output=False)
+    sync_log: str = _setting("SYNC_LOG", str(REPO_ROOT / "logs" / "sync_log.md"),
+                             "`make sync` appends one dated line per side (workstation, VM) here", shapes_output=False)
 
     # --- run ------------------------------------------------------------------------------------------
     keep_logs: int = _setting("KEEP_LOGS", 30, "run_pipeline_safe.sh keeps this many pipeline logs")
@@ -179,16 +207,8 @@ class Settings:
         if self.lake_root.startswith("abfss://") and not re.match(
                 r"^abfss://[^@/]+@[^./]+\.dfs\.core\.windows\.net(/.*)?$", self.lake_root):
             raise ConfigError(f"LAKE_ROOT={self.lake_root!r} is not abfss://<container>@<account>.dfs.core.windows.net/<path>")
-        if self.lake_lock_stale_s <= 0:
-            raise ConfigError(f"LAKE_LOCK_STALE_S={self.lake_lock_stale_s} must be > 0")
-        for key, share in (("INCREMENTAL_MAX_VANISHED_SHARE", self.incremental_max_vanished_share),
-                           ("LINK_HISTORY_SCORE_TOLERANCE", self.link_history_score_tolerance)):
-            if not 0 <= share <= 1:
-                raise ConfigError(f"{key}={share} must be between 0 and 1")
-        if not 0 <= self.max_quarantine_share <= 1:
-            raise ConfigError(f"MAX_QUARANTINE_SHARE={self.max_quarantine_share} must be between 0 and 1")
-        if self.tmdb_rate_limit_per_s <= 0 or self.musicbrainz_rate_limit_per_s <= 0 or self.discogs_rate_limit_per_min <= 0:
-            raise ConfigError("rate limits (TMDB_RATE_LIMIT_PER_S, DISCOGS_RATE_LIMIT_PER_MIN, MUSICBRAINZ_RATE_LIMIT_PER_S) must be > 0")
+        for f in fields(self):
+            check_value(f.metadata["env"], getattr(self, f.name))
 
     # --- derived --------------------------------------------------------------------------------------
     @property
@@ -217,13 +237,160 @@ class Settings:
 
     def fingerprint(self) -> str:
         """Short hash of the settings that shape the output (secrets and paths of logs excluded)."""
+        quiet = {f.name for f in fields(self) if not f.metadata.get("shapes_output", True)}
         shaping = {k: v for k, v in self.public_dict().items()
-                   if k not in {"log_dir", "log_level", "keep_logs", "lake_lock_stale_s", "incremental"}}
+                   if k not in {"log_dir", "log_level", "keep_logs", "lake_lock_stale_s", "incremental"} | quiet}
         return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
         return f"Settings({inner})"
+
+
+# --- what a valid value is ------------------------------------------------------------------------------------
+# Every numeric setting is checked against a range before anything starts: a count, a size, a time or a rate is
+# never negative, so that is the rule for a number not listed here; these name their own bounds.
+@dataclass(frozen=True)
+class Range:
+    low: float | None = 0
+    high: float | None = None
+    low_open: bool = False   # True: the value must be strictly above `low` (a rate or a timeout of 0 means nothing)
+
+    def problem(self, value: float) -> str | None:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return f"must be {'>' if self.low_open else '>='} {self.low:g}" + (
+                f" and <= {self.high:g}" if self.high is not None else "")
+        if self.high is not None and value > self.high:
+            return f"must be <= {self.high:g}" + (f" (and {'>' if self.low_open else '>='} {self.low:g})"
+                                                  if self.low is not None else "")
+        return None
+
+
+POSITIVE = Range(0, low_open=True)
+SHARE = Range(0, 1)
+RANGES: dict[str, Range] = {
+    "TMDB_RATE_LIMIT_PER_S": POSITIVE, "DISCOGS_RATE_LIMIT_PER_MIN": POSITIVE, "MUSICBRAINZ_RATE_LIMIT_PER_S": POSITIVE,
+    "HTTP_CONNECT_TIMEOUT_S": POSITIVE, "HTTP_READ_TIMEOUT_S": POSITIVE, "LAKE_LOCK_STALE_S": POSITIVE,
+    # urllib3's Retry counts down from this; past ~10 the doubling backoff already waits for hours.
+    "HTTP_MAX_RETRIES": Range(0, 20),
+    "HTTP_BACKOFF_S": Range(0, 600),
+    "MAX_QUARANTINE_SHARE": SHARE, "INCREMENTAL_MAX_VANISHED_SHARE": SHARE, "LINK_HISTORY_SCORE_TOLERANCE": SHARE,
+    "PG_PORT": Range(1, 65535), "VM_PORT": Range(1, 65535),
+    "KEEP_LOGS": Range(1),
+    "SPARK_SHUFFLE_PARTITIONS": Range(0, 100_000),
+}
+
+# Spark's size strings (JavaUtils.byteStringAs): digits and an optional unit; no unit means MiB for driver memory.
+_MEMORY = re.compile(r"^(\d+)\s*([kmgtp]?)b?$", re.IGNORECASE)
+_MIB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 ** 2, "p": 1024 ** 3}
+# Spark refuses to start a driver below 450 MiB of heap ("System memory ... must be at least 471859200").
+MIN_DRIVER_MEMORY_MIB = 512
+_SPARK_MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|cluster|yarn|(spark|k8s|mesos)://\S+)$")
+_SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+
+
+def memory_mib(text: str) -> float | None:
+    """'4g' -> 4096, '512m' -> 512, '2048' -> 2048; None when Spark would not read it as a size."""
+    match = _MEMORY.match(text.strip())
+    return int(match[1]) * _MIB[match[2].lower()] if match else None
+
+
+def _format_problem(key: str, value: Any) -> str | None:
+    if key == "SPARK_DRIVER_MEMORY":
+        mib = memory_mib(value)
+        if mib is None:
+            return "is not a memory size: use a number with a unit, e.g. 4g or 512m"
+        if mib < MIN_DRIVER_MEMORY_MIB:
+            return f"is below {MIN_DRIVER_MEMORY_MIB}m, the least a Spark driver starts with"
+    elif key == "SPARK_MASTER" and not _SPARK_MASTER.match(value):
+        return "is not a Spark master: local[*], local[N], cluster, yarn, spark://host:port or k8s://..."
+    elif key in ("TMDB_DATE_FROM", "TMDB_DATE_TO") and value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return "is not a date (YYYY-MM-DD)"
+    elif key.endswith("_BASE_URL") and not re.match(r"^https?://[^\s/]+", value):
+        return "is not an http(s):// URL"
+    elif key == "PG_SCHEMA" and not _SQL_IDENTIFIER.match(value):
+        return "is not a plain lower-case SQL identifier (letters, digits, '_')"
+    return None
+
+
+def check_value(key: str, value: Any) -> None:
+    """Raise ConfigError naming `key` when `value` is out of its range or not in its format."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        problem = RANGES.get(key, Range()).problem(value)
+    elif isinstance(value, str):
+        problem = _format_problem(key, value)
+    else:
+        problem = None
+    if problem:
+        raise ConfigError(f"{key}={value!r} {problem}")
+
+
+# --- what the environment must allow: checked before Spark starts, by `run`, `dryrun` and check_env.sh alike ----
+def writable_problem(path: str) -> str | None:
+    """Why `path` (a folder that may not exist yet) cannot be written, or None. Permission bits are not enough
+    (root passes os.access everywhere, /proc says yes and then refuses): a probe file is created in the nearest
+    existing folder and removed at once."""
+    p = Path(path).expanduser()
+    existing = p
+    while not existing.exists():
+        if existing.parent == existing:
+            return "no existing parent folder"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        return f"cannot create a file in {existing}: {exc.strerror or exc}"
+    return None
+
+
+def environment_problems(settings: "Settings", steps: list[str] | None = None,
+                         local_postgres: bool = False) -> list[tuple[str, str]]:
+    """(key, problem) for every setting the run `steps` (None: all) would fail on before Spark could tell.
+    `local_postgres`: the run will start its own PostgreSQL in LOCAL_PG_DIR (PG_HOST empty)."""
+    from .steps import STEP_CLASSES
+
+    steps = list(STEP_CLASSES) if steps is None else steps
+    problems: list[tuple[str, str]] = []
+    local_lake = not re.match(r"^[a-z][a-z0-9+.-]*://", settings.lake_root) or settings.lake_root.startswith("file://")
+    paths = {"LOG_DIR": settings.log_dir}
+    if local_lake:
+        paths["LAKE_ROOT"] = settings.lake_root.removeprefix("file://")
+    if local_postgres and not settings.pg_enabled:
+        paths["LOCAL_PG_DIR"] = settings.local_pg_dir
+    for key, path in paths.items():
+        problem = writable_problem(path)
+        if problem:
+            problems.append((key, f"{key}={path} is not writable: {problem}"))
+    if local_lake and "LAKE_ROOT" not in {key for key, _ in problems}:
+        existing = Path(paths["LAKE_ROOT"]).expanduser()
+        while not existing.exists():
+            existing = existing.parent
+        free_gb = shutil.disk_usage(existing).free / 1e9
+        if free_gb < settings.min_free_disk_gb:
+            problems.append(("MIN_FREE_DISK_GB", f"{free_gb:.1f} GB free at {existing} < MIN_FREE_DISK_GB="
+                                                 f"{settings.min_free_disk_gb:g}: free space, move LAKE_ROOT or lower it"))
+    reads_input = any(s in ("01", "02", "07") for s in steps)
+    if reads_input and not Path(settings.input_dir).is_dir():
+        problems.append(("INPUT_DIR", f"INPUT_DIR={settings.input_dir} is not a folder"))
+    if any(s in ("03", "05") for s in steps) and not Path(settings.match_settings_path).is_file():
+        problems.append(("MATCH_SETTINGS_PATH", f"MATCH_SETTINGS_PATH={settings.match_settings_path} is not a file"))
+    if "07" in steps and settings.pg_enabled and not Path(settings.jdbc_jar).is_file():
+        problems.append(("JDBC_JAR", f"JDBC_JAR={settings.jdbc_jar} not found (PG_HOST is set): run "
+                                     "infrastructure/setup/postgres.sh or set JDBC_JAR"))
+    return problems
+
+
+def validate_environment(settings: "Settings", steps: list[str] | None = None, local_postgres: bool = False) -> None:
+    """Raise ConfigError (exit 2) naming every key the run would fail on; see `environment_problems`."""
+    problems = environment_problems(settings, steps, local_postgres)
+    if problems:
+        raise ConfigError("; ".join(message for _, message in problems))
 
 
 _TRUE = {"1", "true", "yes", "on"}

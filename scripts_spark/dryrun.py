@@ -3,30 +3,21 @@ input, check that the lake is writable. Writes nothing and starts no Spark sessi
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from .base_step import StepContext
-from .config import Settings
+from .config import Settings, validate_environment
 from .lake import Lake
 from .log import get_logger
 from .sources.inputs import INPUT_GLOBS, input_files
 from .steps import load_step, parse_step_range
 
 
-def lake_writable(lake: Lake) -> tuple[bool, str]:
-    """Writable without writing: the nearest existing ancestor of the root must be a writable folder."""
-    if lake.is_remote:
-        return True, f"remote lake {lake.root}: checked by the first write (credentials come from Spark settings)"
-    p = Path(lake.root)
-    while not p.exists():
-        p = p.parent
-    ok = p.is_dir() and os.access(p, os.W_OK | os.X_OK)
-    return ok, f"{lake.root} ({'exists' if p == Path(lake.root) else 'will be created under ' + str(p)})"
-
-
-def dry_run(settings: Settings, steps: str | None, run_id: str | None = None) -> int:
+def dry_run(settings: Settings, steps: str | None, run_id: str | None = None, local_postgres: bool = False) -> int:
+    """Exit 2 on exactly the settings `run` refuses before Spark starts (config.validate_environment), 1 when an
+    input or a step preview fails, else 0."""
     lake = Lake(settings.lake_root)
     numbers = parse_step_range(steps)
+    validate_environment(settings, numbers, local_postgres)
     print("configuration (secrets shown as ***):")
     for key, value in settings.public_dict().items():
         print(f"  {key} = {value}")
@@ -36,8 +27,7 @@ def dry_run(settings: Settings, steps: str | None, run_id: str | None = None) ->
         files = input_files(settings.input_dir, source)
         size = sum(os.path.getsize(f) for f in files)
         print(f"  {source:15s} {len(files):4d} files {size / 1e6:10.2f} MB" + ("" if files else "  (skipped: none found)"))
-    ok, where = lake_writable(lake)
-    print(f"\nlake: {'writable' if ok else 'NOT WRITABLE'}: {where}")
+    print(f"\nlake: {'writable' if not lake.is_remote else 'remote, checked by the first write'}: {lake.root}")
     ctx = StepContext(None, settings, lake, run_id or "dryrun", get_logger(run_id or "dryrun"))  # type: ignore[arg-type]
     failures = 0
     for number in numbers:
@@ -52,4 +42,4 @@ def dry_run(settings: Settings, steps: str | None, run_id: str | None = None) ->
             failures += 1
             print(f"  PREVIEW FAILED: {type(exc).__name__}: {exc}")
     print("\ndry run wrote nothing.")
-    return 0 if ok and not failures else 1
+    return 0 if not failures else 1

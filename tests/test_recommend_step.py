@@ -12,7 +12,7 @@ from scripts_spark.lake import Lake
 from scripts_spark.log import get_logger
 from scripts_spark.recommend_settings import RecommendSettings
 from scripts_spark.tables import schema_of
-from scripts_spark.steps.s07_recommend import PG_SKIP_MESSAGE, Recommend
+from scripts_spark.steps.s07_recommend import PG_ABSENT_NOTE, Recommend
 from tests.pg_server import pg_server  # noqa: F401 - the fixture
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "movielens"
@@ -56,10 +56,14 @@ def context(spark, settings, run_id="r1"):
     return StepContext(spark, settings, Lake(settings.lake_root), run_id, get_logger(run_id))
 
 
-def test_without_a_database_the_step_is_skipped_and_says_how_to_enable_it(spark, settings):
+def test_without_a_database_the_step_writes_gold_only_and_says_so(spark, settings, tmp_path):
+    input_dir = movielens_slice(tmp_path / "input")
+    settings = settings.replace(input_dir=str(input_dir))
+    gold_for_every_linked_film(spark, Lake(settings.lake_root), "r1", input_dir)
     record = Recommend(SMALL).run(context(spark, settings))
-    assert record.status == "skipped" and record.notes == [PG_SKIP_MESSAGE]
-    assert "PG_HOST" in PG_SKIP_MESSAGE and "make recommend" in PG_SKIP_MESSAGE
+    assert record.status == "succeeded", record.error
+    assert record.notes[-1] == PG_ABSENT_NOTE and record.metrics["postgres"] == {"server": None, "tables": {}}
+    assert record.tables["gold/recommendations"] == USERS * SMALL.top_n
 
 
 def test_without_movielens_input_the_step_is_skipped_and_with_part_of_it_it_fails(spark, settings, tmp_path):
@@ -75,7 +79,7 @@ def test_without_movielens_input_the_step_is_skipped_and_with_part_of_it_it_fail
 
 def test_dry_run_preview_parses_the_first_record_of_each_file(settings):
     lines = Recommend(SMALL).preview(context(None, settings))
-    assert lines[0] == f"would be skipped: {PG_SKIP_MESSAGE}"
+    assert lines[0] == PG_ABSENT_NOTE
     assert "ratings.csv: {'userId': '1', 'movieId': '1', 'rating': '4.0', 'timestamp': '964982703'}" in lines
 
 

@@ -125,26 +125,74 @@ def score_histogram(bins: int, counts: dict[str, list[int]], thresholds: dict[st
         return _to_svg(fig)
 
 
-def genre_by_decade(decades: Sequence[str], genres: Sequence[str], shares: dict[str, list[float]],
-                    other: list[float], decade_films: list[int]) -> str:
-    """100% stacked bars: per decade, each genre's share of the decade's genre labels ('other' on top)."""
+def genre_by_decade(decades: Sequence[str], genres: Sequence[str], counts: dict[str, list[int]],
+                    other: list[int], decade_films: list[int]) -> str:
+    """Stacked bars of counts: per decade, the films whose soundtracks carry each genre ('other' on top), so a decade
+    of 5 films stays as small as it is next to one of 851; matched films per decade above each bar."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.6))
         x = range(len(decades))
-        bottom = [0.0] * len(decades)
+        bottom = [0] * len(decades)
         for i, genre in enumerate(genres):
-            ax.bar(x, shares[genre], bottom=bottom, color=PALETTE[i % len(PALETTE)], label=genre, width=0.75)
-            bottom = [b + v for b, v in zip(bottom, shares[genre])]
+            ax.bar(x, counts[genre], bottom=bottom, color=PALETTE[i % len(PALETTE)], label=genre, width=0.75)
+            bottom = [b + v for b, v in zip(bottom, counts[genre])]
         ax.bar(x, other, bottom=bottom, color=OTHER_COLOUR, label="other genres", width=0.75)
-        for xi, films in zip(x, decade_films):
-            ax.text(xi, 1.01, f"{films:,}", ha="center", va="bottom", fontsize=8, color=MUTED)
+        top = max([b + o for b, o in zip(bottom, other)] + [1])
+        for xi, height, films in zip(x, [b + o for b, o in zip(bottom, other)], decade_films):
+            ax.text(xi, height + top * 0.01, f"{films:,}", ha="center", va="bottom", fontsize=8, color=MUTED)
         ax.set_xticks(list(x), decades)
-        ax.set_ylim(0, 1.08)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
-        ax.set_ylabel("share of the decade's genre labels")
+        ax.set_ylim(0, top * 1.1)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+        ax.set_ylabel("films carrying the genre")
         ax.grid(axis="x", visible=False)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9)
-        ax.set_title("Soundtrack genres by film decade (films per decade above the bars)")
+        ax.set_title("Soundtrack genres by film decade (matched films per decade above the bars)")
+        return _to_svg(fig)
+
+
+SOURCE_COLOURS = {"musicbrainz": "#BA478F", "discogs": "#333333"}
+
+
+def links_by_decade(decades: Sequence[str], counts: dict[str, list[int]]) -> str:
+    """Side-by-side bars per film decade: matched soundtrack links from each source."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.6))
+        sources = list(counts)
+        width = 0.8 / max(len(sources), 1)
+        for i, source in enumerate(sources):
+            xs = [d + (i - (len(sources) - 1) / 2) * width for d in range(len(decades))]
+            bars = ax.bar(xs, counts[source], width=width * 0.95, label=f"{source} ({sum(counts[source]):,})",
+                          color=SOURCE_COLOURS.get(source, PALETTE[i % len(PALETTE)]))
+            for bar, value in zip(bars, counts[source]):
+                if value:
+                    ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{value:,}", ha="center",
+                            va="bottom", fontsize=7.5, color=INK)
+        ax.set_xticks(range(len(decades)), decades)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+        ax.set_ylabel("links")
+        ax.grid(axis="x", visible=False)
+        ax.legend(loc="upper left")
+        ax.set_title("Soundtrack links by source and film decade")
+        return _to_svg(fig)
+
+
+def coverage_bars(bands: Sequence[str], films: Sequence[int], linked: Sequence[int]) -> str:
+    """Per band of popularity rank: the share of films with a soundtrack link, labelled 'linked / films'."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
+        shares = [n / f if f else 0.0 for n, f in zip(linked, films)]
+        bars = ax.bar(range(len(bands)), shares, color="#2f855a", width=0.6)
+        for bar, n, f in zip(bars, linked, films):
+            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, f"{n:,} / {f:,}", ha="center",
+                    va="bottom", fontsize=8.5, color=INK)
+        ax.set_xticks(range(len(bands)), [f"rank {b}" for b in bands])
+        ax.set_ylim(0, min(1.0, max(shares + [0.05]) * 1.25))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+        ax.set_ylabel("films with a soundtrack")
+        ax.grid(axis="x", visible=False)
+        ax.set_title("Coverage: films with a matched soundtrack, by TMDB popularity rank")
         return _to_svg(fig)
 
 

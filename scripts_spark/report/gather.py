@@ -35,6 +35,9 @@ SCORE_BINS = 20
 # MusicBrainz type on almost every release group, 'stage & screen' a Discogs genre on every soundtrack), not
 # which music: charts leave such labels out, and the report says which ones and how common they are.
 UBIQUITOUS_LABEL_SHARE = 0.5
+# Bands of films by TMDB popularity rank for the coverage table: the head a user searches for first, then wider
+# bands; the last band is every other film.
+POPULARITY_BANDS = (100, 500, 1_000, 5_000)
 
 
 @dataclass
@@ -42,7 +45,7 @@ class MatchQuality:
     decisions: dict[str, int] = field(default_factory=dict)         # decision -> links
     histogram: dict[str, list[int]] = field(default_factory=dict)   # decision -> links per score bin
     review_total: int = 0
-    review_rows: list[dict] = field(default_factory=list)
+    review_rows: list[dict] = field(default_factory=list)     # + runner_up {tmdb_id, title, year, score}, why
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Analytics:
     heat_cells: list[dict] = field(default_factory=list)                 # film_genre, soundtrack_genre, films, share
     composers: list[dict] = field(default_factory=list)
     composers_total: int = 0
+    links_by_source_decade: list[dict] = field(default_factory=list)    # decade, source, links (match links)
+    coverage: list[dict] = field(default_factory=list)                   # band, films, linked (by popularity rank)
 
 
 @dataclass
@@ -123,7 +128,34 @@ def gather_match_quality(spark: SparkSession, lake: Lake, run_id: str) -> MatchQ
     quality.review_total = queue.count()
     quality.review_rows = _rows(queue.orderBy(F.col("match_score").desc(), "source", "release_id")
                                 .limit(REVIEW_ROWS_SHOWN))
+    with_runner_ups(spark, lake, run_id, quality.review_rows)
     return quality
+
+
+def with_runner_ups(spark: SparkSession, lake: Lake, run_id: str, rows: list[dict]) -> None:
+    """Each review row gains `runner_up` (the second-best film's id, title, year and score from the reasons JSON and
+    silver/films) and `unmet` (the requirements it misses), so the page can say why it waits for a person."""
+    parsed = []
+    for row in rows:
+        try:
+            reasons = json.loads(row.get("reasons") or "{}")
+        except json.JSONDecodeError:
+            reasons = {}
+        parsed.append(reasons if isinstance(reasons, dict) else {})
+    ids = sorted({r["runner_up"]["tmdb_id"] for r in parsed
+                  if isinstance(r.get("runner_up"), dict) and r["runner_up"].get("tmdb_id") is not None})
+    films = {}
+    if ids:
+        films = {r["tmdb_id"]: r for r in _rows(_read(spark, lake, "silver/films", run_id)
+                                                .where(F.col("tmdb_id").isin(ids)).select("tmdb_id", "title", "year"))}
+    for row, reasons in zip(rows, parsed):
+        runner = reasons.get("runner_up") if isinstance(reasons.get("runner_up"), dict) else {}
+        film = films.get(runner.get("tmdb_id")) or {}
+        row["runner_up"] = {"tmdb_id": runner.get("tmdb_id"), "score": runner.get("score"),
+                            "title": film.get("title"), "year": film.get("year")} if runner.get("tmdb_id") else None
+        row["unmet"] = list(reasons.get("unmet_requirements") or [])
+        row["rank_share"] = reasons.get("rank_share")
+        row["match_threshold"] = (reasons.get("thresholds") or {}).get("match")
 
 
 def gather_analytics(spark: SparkSession, lake: Lake, run_id: str) -> Analytics:
@@ -167,10 +199,63 @@ def gather_analytics(spark: SparkSession, lake: Lake, run_id: str) -> Analytics:
                                          & F.col("film_genre").isin([r["film_genre"] for r in out.film_genres]))
                            .select("film_genre", "soundtrack_genre", "films", "share"))
 
+    soundtracks = _read(spark, lake, "gold/film_soundtracks", run_id)
+    out.links_by_source_decade = _rows(soundtracks.groupBy("decade", "source").agg(F.count(F.lit(1)).alias("links"))
+                                       .orderBy(F.col("decade").asc_nulls_last(), "source"))
+    out.coverage = popularity_coverage(_read(spark, lake, "silver/films", run_id), soundtracks)
+
     out.composers_total = composers.count()
     out.composers = _rows(composers.orderBy(F.col("films").desc(), F.col("popularity_median").desc_nulls_last(),
                                             "composer").limit(COMPOSERS_SHOWN))
     return out
+
+
+def popularity_coverage(films: DataFrame, soundtracks: DataFrame) -> list[dict]:
+    """Per band of TMDB popularity rank (POPULARITY_BANDS): films, and films with at least one soundtrack link."""
+    from pyspark.sql import Window
+
+    linked = soundtracks.select("tmdb_id").distinct().withColumn("linked", F.lit(1))
+    ranked = (films.select("tmdb_id", "popularity")
+              .withColumn("rank", F.row_number().over(Window.orderBy(F.col("popularity").desc_nulls_last(),
+                                                                     "tmdb_id")))
+              .join(linked, "tmdb_id", "left"))
+    band = F.lit(len(POPULARITY_BANDS))
+    for i, top in reversed(list(enumerate(POPULARITY_BANDS))):
+        band = F.when(F.col("rank") <= top, F.lit(i)).otherwise(band)
+    counts = {r["band"]: r for r in ranked.groupBy(band.alias("band"))
+              .agg(F.count(F.lit(1)).alias("films"), F.sum(F.coalesce("linked", F.lit(0))).alias("linked")).collect()}
+    out, low = [], 1
+    for i, top in enumerate((*POPULARITY_BANDS, None)):
+        row = counts.get(i)
+        if row is None:
+            break
+        label = f"{low:,}–{top:,}" if top else f"{low:,}+"
+        out.append({"band": label, "films": int(row["films"]), "linked": int(row["linked"] or 0)})
+        low = (top or 0) + 1
+    return out
+
+
+def rejected_split(manifest: dict) -> dict[str, int]:
+    """The run's rejected rows by what they are: `not_chosen` (step 05's candidate pairs that were not their
+    release's best film, or scored under the review threshold), `filtered` (records left out by design, such as
+    non-soundtrack dump records; counted apart by the extract steps or, in older manifests, in their rejects) and
+    `malformed` (records that could not be read or parsed: every other step's rejects)."""
+    split = {"not_chosen": 0, "filtered": 0, "malformed": 0}
+    for number, step in (manifest.get("steps") or {}).items():
+        rejected, filtered = int(step.get("rejected") or 0), int(step.get("filtered") or 0)
+        split["filtered"] += filtered
+        if number == "05":
+            split["not_chosen"] += rejected
+        elif number == "02" and "filtered" not in step:
+            # Before the extract steps counted filtered records apart, step 02 counted them as rejected.
+            metrics = step.get("metrics") or {}
+            counted = metrics.get("filtered_not_soundtrack", metrics.get("filtered"))
+            by_design = sum(counted.values()) if isinstance(counted, dict) else int(counted or 0)
+            split["filtered"] += min(by_design, rejected)
+            split["malformed"] += rejected - min(by_design, rejected)
+        else:
+            split["malformed"] += rejected
+    return split
 
 
 def gather_history(lake: Lake, spark: SparkSession | None, current: dict) -> list[dict]:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 from ..metrics import headline_figures
 from ..review.progress import review_section
 from . import charts
-from .gather import REVIEW_ROWS_SHOWN, SCORE_BINS, UBIQUITOUS_LABEL_SHARE, ReportData
+from .gather import REVIEW_ROWS_SHOWN, SCORE_BINS, UBIQUITOUS_LABEL_SHARE, ReportData, rejected_split
 
 SECTIONS = (("summary", "Run summary"), ("quality", "Match quality"), ("review", "Review progress"),
             ("analytics", "Analytics"), ("history", "History"))
@@ -164,6 +164,7 @@ def summary_section(data: ReportData) -> str:
     steps = m.get("steps") or {}
     requested = m.get("steps_requested") or sorted(steps)
     head = headline_figures(m)
+    rejected = rejected_split(m)
     out = [tiles([
         ("films extracted (TMDB)", fmt_int(head["films_extracted"])),
         ("releases extracted", fmt_int(head["releases_extracted"])),
@@ -172,7 +173,9 @@ def summary_section(data: ReportData) -> str:
         ("links for review", fmt_int(head["reviews"])),
         ("films with a soundtrack", fmt_int(head["matched_films"])),
         ("quarantined rows", fmt_int(head["quarantined"])),
-        ("rejected rows", fmt_int(head["rejected"])),
+        ("candidate pairs not chosen", fmt_int(rejected["not_chosen"])),
+        ("records filtered by design", fmt_int(rejected["filtered"])),
+        ("malformed records rejected", fmt_int(rejected["malformed"])),
         ("total step time", fmt_seconds(head["seconds"])),
     ])]
     problems = []
@@ -207,8 +210,12 @@ def summary_section(data: ReportData) -> str:
                  fmt_int(totals["rejected"]), "", ""])
     out.append("<h3>Steps and row accounting</h3>")
     out.append('<p class="lead">Each step reads rows and every row leaves as kept, quarantined (broke a data contract, '
-               'kept with its reason in <code>silver/quarantine/</code>) or rejected (unreadable or dropped by design, '
-               'counted). "✓ balances" means read = kept + quarantined + rejected.</p>')
+               'kept with its reason in <code>silver/quarantine/</code>), filtered (out of scope by design, such as '
+               'dump records that are not soundtracks: counted) or rejected. Step 05\'s rejects are candidate pairs '
+               f'that were not chosen ({fmt_int(rejected["not_chosen"])}: another film was its release\'s best, or the '
+               'score stayed under the review threshold); the other steps\' are malformed records '
+               f'({fmt_int(rejected["malformed"])}), kept with their reason in the Bronze reject tables. '
+               '"✓ balances" means read = kept + quarantined + filtered + rejected.</p>')
     out.append(table(["step", "status", "time", "read", "kept", "quarantined", "rejected", "accounting", "notes"],
                      rows, numeric=(2, 3, 4, 5, 6), row_classes=[""] * (len(rows) - 1) + ["total"]))
     timed = [(f"{n} {steps[n].get('name', '')}", float(steps[n].get("seconds") or 0), steps[n].get("status"))
@@ -256,6 +263,31 @@ def summary_section(data: ReportData) -> str:
 
 
 # --- section 2: match quality -----------------------------------------------------------------------------
+REQUIREMENT_TEXT = {"clear_best_film": "no clear best film"}
+
+
+def _why_in_review(r: dict) -> str:
+    """The unmet requirements of a review link, or its score under the match threshold when it meets them all."""
+    parts = []
+    for name in r.get("unmet") or []:
+        text = REQUIREMENT_TEXT.get(name, f"{name} not met")
+        if name == "clear_best_film" and r.get("rank_share") is not None:
+            text += f" (holds {float(r['rank_share']):.0%} of the release's odds)"
+        parts.append(text)
+    if not parts and r.get("match_threshold") is not None:
+        parts.append(f"score {fmt_ratio(r.get('match_score'))} < match threshold {fmt_ratio(r['match_threshold'])}")
+    return "<br>".join(e(p) for p in parts) or "–"
+
+
+def _runner_up(r: dict) -> str:
+    runner = r.get("runner_up")
+    if not runner:
+        return '<span class="muted">none (one candidate film)</span>'
+    title = e(runner.get("title") or f"tmdb {runner.get('tmdb_id')}")
+    return (f"<b>{title}</b> ({e(runner.get('year') or 'no year')})<br><span class='small muted'>tmdb "
+            f"{e(runner.get('tmdb_id'))} · score {fmt_ratio(runner.get('score'))}</span>")
+
+
 def _reasons(text: str | None) -> str:
     try:
         reasons = json.loads(text) if text else None
@@ -273,8 +305,6 @@ def _reasons(text: str | None) -> str:
     extra = []
     if reasons.get("year_diff") is not None:
         extra.append(f"year gap {reasons['year_diff']}")
-    if runner.get("tmdb_id") is not None:
-        extra.append(f"runner-up film {runner['tmdb_id']} at {fmt_ratio(runner.get('score'))}")
     if not parts and not extra:  # a reasons shape this renderer does not know: show it as it is
         return f'<span class="small">{e(text)}</span>'
     return " ".join(parts) + (f'<br><span class="small muted">{e("; ".join(extra))}</span>' if extra else "")
@@ -343,15 +373,18 @@ def quality_section(data: ReportData) -> str:
     else:
         out.append(f'<p class="lead">{fmt_int(q.review_total)} links wait for a human decision; the '
                    f"{min(REVIEW_ROWS_SHOWN, q.review_total)} highest-scoring are shown (all are in "
-                   "<code>gold/review_queue</code>). Reasons: the largest feature effects on the log-odds.</p>")
+                   "<code>gold/review_queue</code>). Why in review: the requirement the link does not meet, or "
+                   "its score under the match threshold; runner-up: the second-best film for the release; reasons: "
+                   "the largest feature effects on the log-odds.</p>")
         rows = [[fmt_ratio(r.get("match_score")),
                  f"<b>{e(r.get('film_title'))}</b> ({e(r.get('film_year') or 'no year')})<br>"
                  f"<span class='small muted'>tmdb {e(r.get('tmdb_id'))} · {_names(r.get('composers'))}</span>",
                  f"<b>{e(r.get('release_title'))}</b> ({e(r.get('release_year') or 'no year')})<br>"
                  f"<span class='small muted'>{e(r.get('source'))} {e(r.get('release_kind'))} {e(r.get('release_id'))}"
                  f" · {_names(r.get('release_artists'))}</span>",
-                 _reasons(r.get("reasons"))] for r in q.review_rows]
-        out.append(table(["score", "film", "release", "reasons"], rows, numeric=(0,)))
+                 _why_in_review(r), _runner_up(r), _reasons(r.get("reasons"))] for r in q.review_rows]
+        out.append(table(["score", "film", "release", "why in review", "runner-up film", "reasons"], rows,
+                         numeric=(0,)))
     return "".join(out)
 
 
@@ -386,15 +419,15 @@ def analytics_section(data: ReportData) -> str:
         genres = [r["soundtrack_genre"] for r in a.chart_genres]
         by_key = {(r["decade"], r["soundtrack_genre"]): r["films"] for r in a.decade_genre_films}
         decades = a.decades
-        shares = {g: [(by_key.get((d["decade"], g), 0) / d["labels"]) if d["labels"] else 0.0 for d in decades]
-                  for g in genres}
-        other = [1 - sum(shares[g][i] for g in genres) if d["labels"] else 0.0 for i, d in enumerate(decades)]
+        counts = {g: [by_key.get((d["decade"], g), 0) for d in decades] for g in genres}
+        other = [max(0, (d["labels"] or 0) - sum(counts[g][i] for g in genres)) for i, d in enumerate(decades)]
         out.append("<h3>Soundtrack genres by decade</h3>")
-        out.append(figure(charts.genre_by_decade([_decade(d["decade"]) for d in decades], genres, shares, other,
+        out.append(figure(charts.genre_by_decade([_decade(d["decade"]) for d in decades], genres, counts, other,
                                                  [d["decade_films"] for d in decades]),
-                          f"Per film decade, the share of each of the {len(genres)} most common genres among the "
-                          "decade's genre labels (a film counts once per genre); the rest are 'other genres'. "
-                          "Source: <code>gold/genre_by_decade</code>."))
+                          f"Per film decade, how many films' soundtracks carry each of the {len(genres)} most common "
+                          "genres (a film counts once per genre it carries; the rest are 'other genres'); matched "
+                          "films per decade above the bars. Counts, not shares: a decade with few films stays "
+                          "small. Source: <code>gold/genre_by_decade</code>."))
 
         out.append("<h3>Popularity by soundtrack genre</h3>")
         out.append(figure(charts.popularity_boxes(a.chart_genres),
@@ -423,6 +456,7 @@ def analytics_section(data: ReportData) -> str:
                           "soundtracks carry the column's genre; numbers: films. Source: "
                           "<code>gold/film_genre_x_soundtrack_genre</code>."))
 
+    out.append(links_and_coverage(a))
     out.append("<h3>Top composers</h3>")
     if not a.composers:
         out.append(callout("No matched film credits a composer.", "info"))
@@ -437,6 +471,34 @@ def analytics_section(data: ReportData) -> str:
                            f"{e(r['first_year'] or '?')}–{e(r['last_year'] or '?')}",
                            fmt_num(r["popularity_median"]), fmt_num(r["vote_average_mean"])]
                           for r in a.composers], numeric=(1, 4, 5)))
+    return "".join(out)
+
+
+def links_and_coverage(a) -> str:
+    """Soundtrack links by source and film decade; films with a link by band of TMDB popularity rank."""
+    out = ["<h3>Soundtrack links by source and decade</h3>"]
+    if a.links_by_source_decade:
+        decade_keys = sorted({r["decade"] for r in a.links_by_source_decade}, key=lambda d: (d is None, d or 0))
+        sources = sorted({r["source"] for r in a.links_by_source_decade})
+        by_key = {(r["decade"], r["source"]): r["links"] for r in a.links_by_source_decade}
+        counts = {src: [by_key.get((d, src), 0) for d in decade_keys] for src in sources}
+        out.append(figure(charts.links_by_decade([_decade(d) for d in decade_keys], counts),
+                          "Matched soundtrack links (gold/film_soundtracks) per film decade, by the catalogue they "
+                          "come from. Source: <code>gold/film_soundtracks</code>."))
+    else:
+        out.append(callout("No matched soundtrack links in this run.", "info"))
+    out.append("<h3>Coverage by film popularity</h3>")
+    if a.coverage:
+        out.append('<p class="lead">Films ranked by TMDB popularity, in bands: how many of each band have at least '
+                   "one matched soundtrack. The most popular films are the ones people look up first.</p>")
+        out.append(figure(charts.coverage_bars([r["band"] for r in a.coverage], [r["films"] for r in a.coverage],
+                                               [r["linked"] for r in a.coverage]),
+                          "Share of the band's films with a matched soundtrack (films with one / films in the band "
+                          "above each bar). Sources: <code>silver/films</code>, <code>gold/film_soundtracks</code>."))
+        out.append(table(["popularity rank", "films", "with a soundtrack", "share"],
+                         [[e(r["band"]), fmt_int(r["films"]), fmt_int(r["linked"]),
+                           f"{r['linked'] / r['films']:.1%}" if r["films"] else "–"] for r in a.coverage],
+                         numeric=(1, 2, 3)))
     return "".join(out)
 
 

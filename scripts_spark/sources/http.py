@@ -10,7 +10,6 @@ with its cause and a 200 with a truncated body is retried like a dropped connect
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -218,21 +217,23 @@ class RateLimitedSession:
 
 
 class Progress:
-    """Progress of a long extract: done/total, rate and ETA, logged at most every `every_s` seconds.
-
-    The JSON line goes to the log (stderr and the log file); on an interactive terminal a one-line human
-    summary is also rewritten in place.
-    """
+    """Progress of a long extract: done/total, rate and ETA, logged at most every `every_s` seconds; on an
+    interactive terminal also a live bar (progress.bar: tqdm, with rate and ETA)."""
 
     def __init__(self, log, what: str, total: int | None = None, every_s: float = 10.0, done: int = 0,
                  clock: Callable[[], float] = time.monotonic):
+        from ..progress import bar
+
         self.log, self.what, self.total, self.every_s = log, what, total, every_s
         self.done = self._start_done = done
         self._clock = clock
         self._t0 = self._last = clock()
+        self._bar = bar(what, total, initial=done, unit="req")
 
     def advance(self, n: int = 1) -> None:
         self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
         if self._clock() - self._last >= self.every_s:
             self.report()
 
@@ -248,9 +249,7 @@ class Progress:
         figures = self.figures()
         if self.log:
             self.log.info("extract_finished" if final else "extract_progress", **figures)
-        if sys.stderr.isatty():  # pragma: no cover - interactive terminals only
-            total = f"/{figures['total']}" if figures["total"] is not None else ""
-            eta = f" ETA {figures['eta_s']:.0f}s" if figures["eta_s"] is not None else ""
-            print(f"\r{self.what}: {figures['done']}{total} at {figures['rate_per_s']}/s{eta}   ",
-                  end="\n" if final else "", file=sys.stderr, flush=True)
+        if final and self._bar is not None:
+            self._bar.close()
+            self._bar = None
         return figures

@@ -2,7 +2,8 @@
 
 read MovieLens CSVs + this run's gold/film_soundtracks -> clean (counted rejects) -> movie stats -> choose and
 score models on a time-aware split (two baselines; plain ALS and ALS on the bias model's residuals) -> top-N per
-user from the chosen ALS variant, with soundtracks -> Gold Parquet -> PostgreSQL (atomic swap).
+user from the chosen ALS variant, with soundtracks -> Gold Parquet -> PostgreSQL (atomic swap) when PG_HOST is set.
+Gold is always written: without a database the step succeeds with Gold only and says so in its notes.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StringType, StructField, StructType
 
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
-from ..recommend_settings import DEFAULT, RecommendSettings
+from ..recommend_settings import DEFAULT, QUICK, RecommendSettings
 from ..tables import schema_of
 from ..sources import movielens as ml_files
 from ..sources import postgres
@@ -23,8 +24,8 @@ from ..transforms import movielens as ml
 from ..transforms.recommend import (choose_and_evaluate,
                                     movie_stats, recommend_for_all_users, with_films_and_soundtracks)
 
-PG_SKIP_MESSAGE = ("PG_HOST not set: recommender skipped; set PG_* in .env (see .env.example), then run "
-                   "`make recommend`")
+PG_ABSENT_NOTE = ("PostgreSQL not configured (PG_HOST empty): Gold tables only; `make run` starts a local server, "
+                  "or set PG_* in .env (see .env.example)")
 FILES = ("ratings", "movies", "tags", "links")
 REJECTS_TABLE = "bronze/movielens_rejects"
 # Gold table -> (PostgreSQL table, primary key): what an application looks rows up by.
@@ -44,8 +45,13 @@ class Recommend(BaseStep):
     inputs = ("input:movielens/*.csv", "gold/film_soundtracks")
     outputs = (*SERVED, REJECTS_TABLE, "postgres:recommendations,movie_stats,model_metrics")
 
-    def __init__(self, params: RecommendSettings = DEFAULT):
-        self.params = params
+    def __init__(self, params: RecommendSettings | None = None):
+        self.fixed_params = params   # None: RECOMMEND_SEARCH chooses (QUICK or DEFAULT)
+
+    def params_for(self, settings) -> RecommendSettings:
+        if self.fixed_params is not None:
+            return self.fixed_params
+        return QUICK if settings.recommend_search == "quick" else DEFAULT
 
     def _check_inputs(self, ctx: StepContext) -> None:
         paths = {name: ml_files.csv_path(ctx.settings.input_dir, name) for name in FILES}
@@ -57,7 +63,7 @@ class Recommend(BaseStep):
                                           f"missing under {ctx.settings.input_dir}/movielens")
 
     def preview(self, ctx: StepContext) -> list[str]:
-        lines = [] if ctx.settings.pg_enabled else [f"would be skipped: {PG_SKIP_MESSAGE}"]
+        lines = [] if ctx.settings.pg_enabled else [PG_ABSENT_NOTE]
         self._check_inputs(ctx)
         for name in FILES:
             path = ml_files.csv_path(ctx.settings.input_dir, name)
@@ -72,11 +78,11 @@ class Recommend(BaseStep):
 
     def execute(self, ctx: StepContext) -> StepResult:
         spark, settings, lake, run_id, log = ctx.spark, ctx.settings, ctx.lake, ctx.run_id, ctx.log
-        if not settings.pg_enabled:
-            raise StepSkipped(PG_SKIP_MESSAGE)
+        params = self.params_for(settings)
         self._check_inputs(ctx)
-        # Fail in a second, not after minutes of training: the driver jar is there and the server answers.
-        log.info("postgres_ready", server=postgres.where(settings), version=postgres.check_ready(settings))
+        if settings.pg_enabled:
+            # Fail in a second, not after minutes of training: the driver jar is there and the server answers.
+            log.info("postgres_ready", server=postgres.where(settings), version=postgres.check_ready(settings))
 
         flagged = {name: ml_files.read_raw(spark, ml_files.csv_path(settings.input_dir, name), name)
                    .transform(ml.FLAGGERS[name]).persist() for name in FILES}
@@ -89,14 +95,14 @@ class Recommend(BaseStep):
         film_soundtracks = ctx.read("gold/film_soundtracks")
 
         with als_checkpoints(ctx):
-            choice = choose_and_evaluate(ratings, self.params, log)
-            recommendations = recommend_for_all_users(ratings, choice.als_model, choice.als, self.params).persist()
+            choice = choose_and_evaluate(ratings, params, log)
+            recommendations = recommend_for_all_users(ratings, choice.als_model, choice.als, params).persist()
             recommendations.count()   # fitted and scored while the checkpoint folder exists
         outputs = {
             "gold/recommendations": with_films_and_soundtracks(recommendations, clean["movies"], clean["links"],
                                                                film_soundtracks),
             "gold/movie_stats": movie_stats(ratings, clean["movies"], clean["links"], clean["tags"], film_soundtracks,
-                                            self.params.shrinkage_prior_ratings),
+                                            params.shrinkage_prior_ratings),
             "gold/model_metrics": spark.createDataFrame(choice.metrics, schema_of("gold/model_metrics")),
         }
         tables, loads = {}, []
@@ -107,7 +113,7 @@ class Recommend(BaseStep):
             gold = lake.read_table(spark, table, run_id, schema)
             tables[table] = gold.count()
             loads.append(postgres.TableLoad(gold, pg_table, _with_run_id(schema), key, tables[table]))
-        served = postgres.replace_tables(loads, settings, log=log)
+        served = postgres.replace_tables(loads, settings, log=log) if settings.pg_enabled else {}
         for df in (*flagged.values(), ratings, recommendations):
             df.unpersist()
 
@@ -115,7 +121,7 @@ class Recommend(BaseStep):
         kept = sum(counts.get("kept", 0) for counts in accounting.values())
         tables[REJECTS_TABLE] = rows_in - kept
         with_soundtracks = (ctx.read("gold/recommendations").filter("soundtrack_count > 0").count())
-        notes = choice.summary(self.params.eval_k)
+        notes = choice.summary(params.eval_k) + ([] if settings.pg_enabled else [PG_ABSENT_NOTE])
         if with_soundtracks == 0:
             notes.append(f"no recommended film has a soundtrack: gold/film_soundtracks of run {run_id} is empty or "
                          "matches none of them (run steps 01-05 for this run first)")
@@ -124,7 +130,9 @@ class Recommend(BaseStep):
             metrics={"accounting": accounting, "test": choice.test_figures(),
                      "als_beats_both_baselines": choice.als_beats_baselines(), "chosen": choice.chosen(),
                      "split_counts": choice.counts, "recommendations_with_soundtracks": with_soundtracks,
-                     "postgres": {"server": postgres.where(settings), "tables": served}})
+                     "search": "full" if params.tune_on_validation else "quick",
+                     "postgres": {"server": postgres.where(settings) if settings.pg_enabled else None,
+                                  "tables": served}})
 
 
 @contextmanager

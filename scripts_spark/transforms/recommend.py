@@ -297,7 +297,9 @@ class Choice:
         """Lines for the run's notes: the choice, the test figures, and where ALS does not win."""
         def fmt(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.4f}"
-        lines = [f"ALS served: {ALS_DESCRIPTIONS[self.als_model]}, chosen on validation: rank {self.als['rank']}, "
+        how = "chosen on validation" if any(m["split"] == "validation" for m in self.metrics) else \
+            "the point an earlier full search chose (RECOMMEND_SEARCH=quick)"
+        lines = [f"ALS served: {ALS_DESCRIPTIONS[self.als_model]}, {how}: rank {self.als['rank']}, "
                  f"regParam {self.als['reg_param']}, candidate films with >= {self.als['min_item_ratings']} ratings. "
                  "Test split: " + "; ".join(
                      f"{model} RMSE {fmt(v['rmse'])}, precision@{k} {fmt(v['precision_at_k'])}, "
@@ -448,8 +450,9 @@ def score_on_test(test: EvalSet, params: RecommendSettings, bias_reg: tuple[floa
             rows.append(_row(model, "test", point, k, test, value,
                              _ranked(test, als_scores(fitted, test.candidates(point["min_item_ratings"])), k),
                              selected=model == served, seconds=seconds))
-            if model == served:
-                # The served model ranking every unrated film, for the record: what the candidate threshold buys.
+            if model == served and params.tune_on_validation:
+                # The served model ranking every unrated film, for the record: what the candidate threshold buys
+                # (5.5 M pairs on the sample, a sixth of the quick search's time: only a full search records it).
                 rows.append(_row(f"{model}_unfiltered", "test", {**point, "min_item_ratings": 1}, k, test, value,
                                  _ranked(test, als_scores(fitted, test.candidates(1)), k)))
     finally:
@@ -464,16 +467,23 @@ def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "Eve
     train_all = marked.filter(~F.col("is_holdout")).drop("is_holdout")
     fit_part = train_all.transform(split).persist()
     validation = EvalSet.build(fit_part.filter(~F.col("is_holdout")), fit_part.filter("is_holdout"),
-                               params.relevant_rating)
+                               params.relevant_rating) if params.tune_on_validation else None
     test = EvalSet.build(train_all, marked.filter("is_holdout"), params.relevant_rating)
+    parts = {"validation": validation, "test": test}
     if log:
-        log.info("evaluation_split", **{f"{part}_{key}": value
-                                        for part, evs in (("validation", validation), ("test", test))
+        log.info("evaluation_split", **{f"{part}_{key}": value for part, evs in parts.items() if evs is not None
                                         for key, value in evs.counts.items()})
     try:
-        bias_rows, bias_reg, bias_min = tune_biases(validation, params)
-        bias_rmse = min(row["rmse"] for row in bias_rows)   # the chosen regularisation's, by construction
-        als_rows, als_points, served = tune_als(validation, params, bias_reg, bias_rmse, log)
+        if params.tune_on_validation:
+            bias_rows, bias_reg, bias_min = tune_biases(validation, params)
+            bias_rmse = min(row["rmse"] for row in bias_rows)   # the chosen regularisation's, by construction
+            als_rows, als_points, served = tune_als(validation, params, bias_reg, bias_rmse, log)
+        else:   # a point chosen by an earlier search (recommend_settings.QUICK): test figures only
+            bias_rows, als_rows, bias_rmse = [], [], float("nan")
+            bias_reg, bias_min = params.bias_reg_grid[0], params.min_item_ratings_grid[0]
+            als_points = {model: {**als_grid(params, model, bias_reg)[0], "min_item_ratings": bias_min}
+                          for model in ALS_MODELS}
+            served = params.served_model
         if log:
             log.info("models_chosen", served=served, als=als_points, bias_reg=list(bias_reg),
                      bias_min_item_ratings=bias_min, bias_validation_rmse=round(bias_rmse, 4),
@@ -482,10 +492,11 @@ def choose_and_evaluate(ratings: DataFrame, params: RecommendSettings, log: "Eve
         test_rows = score_on_test(test, params, bias_reg, bias_min, als_points, served)
         if log:
             log.info("test_scored", models=sorted({row["model"] for row in test_rows}))
-        counts = {"validation": validation.counts, "test": test.counts}
+        counts = {part: evs.counts for part, evs in parts.items() if evs is not None}
     finally:
-        validation.release()
-        test.release()
+        for evs in parts.values():
+            if evs is not None:
+                evs.release()
         fit_part.unpersist()
         marked.unpersist()
     return Choice(bias_reg, bias_min, served, als_points[served], bias_rows + als_rows + test_rows, counts)
