@@ -113,7 +113,8 @@ class InputReadMonitor:
                 done = self.done_bytes()
                 if progress is not None:
                     progress.update(done - progress.n)
-                elif self.log is not None and time.monotonic() - last_log >= LOG_EVERY_S:
+                elif (self.log is not None and 0 < done < self.total
+                      and time.monotonic() - last_log >= LOG_EVERY_S):   # only while files are being read
                     last_log = time.monotonic()
                     self.log.info("input_progress", **self.figures(done, last_log - t0))
         finally:
