@@ -450,7 +450,8 @@ def load_settings(env_file: str | Path | None = None, environ: Mapping[str, str]
     return Settings(**kwargs)
 
 
-REPO_DEFAULT_PATHS = {"LAKE_ROOT", "INPUT_DIR", "LABELS_PATH", "LOG_DIR", "MATCH_SETTINGS_PATH"}
+REPO_DEFAULT_PATHS = {"LAKE_ROOT", "INPUT_DIR", "LABELS_PATH", "LOG_DIR", "MATCH_SETTINGS_PATH", "LOCAL_PG_DIR",
+                      "SYNC_LOG"}
 
 
 def env_example() -> str:
