@@ -149,7 +149,7 @@ def _accounting(step: dict) -> str:
         return '<span class="muted">–</span>'
     read, kept = step.get("rows_in") or 0, step.get("rows_out") or 0
     quarantined, rejected = step.get("quarantined") or 0, step.get("rejected") or 0
-    if read == kept + quarantined + rejected:
+    if read == kept + quarantined + rejected + (step.get("filtered") or 0):
         return '<span class="ok">✓ balances</span>'
     return '<span class="muted">n/a: fans out or aggregates</span>'
 
@@ -196,18 +196,19 @@ def summary_section(data: ReportData) -> str:
         problems.append(callout(f"Steps not part of this run: {e(', '.join(not_requested))}.", "info"))
     out += problems
 
-    rows, totals = [], {"seconds": 0.0, "quarantined": 0, "rejected": 0}
+    rows, totals = [], {"seconds": 0.0, "quarantined": 0, "filtered": 0, "rejected": 0}
     for number in sorted(set(requested) | set(steps)):
         step = steps.get(number) or {}
         notes = "; ".join(step.get("notes") or [])
         rows.append([f"<b>{e(number)}</b> {e(step.get('name') or STEP_NAMES.get(number, ''))}", _status(step.get("status")),
                      fmt_seconds(step.get("seconds")), fmt_int(step.get("rows_in")), fmt_int(step.get("rows_out")),
-                     fmt_int(step.get("quarantined")), fmt_int(step.get("rejected")), _accounting(step),
+                     fmt_int(step.get("quarantined")), fmt_int(step.get("filtered") or 0),
+                     fmt_int(step.get("rejected")), _accounting(step),
                      f'<span class="small muted">{e(notes)}</span>'])
         for key in totals:
             totals[key] += step.get(key) or 0
     rows.append(["total", "", fmt_seconds(totals["seconds"]), "", "", fmt_int(totals["quarantined"]),
-                 fmt_int(totals["rejected"]), "", ""])
+                 fmt_int(totals["filtered"]), fmt_int(totals["rejected"]), "", ""])
     out.append("<h3>Steps and row accounting</h3>")
     out.append('<p class="lead">Each step reads rows and every row leaves as kept, quarantined (broke a data contract, '
                'kept with its reason in <code>silver/quarantine/</code>), filtered (out of scope by design, such as '
@@ -216,8 +217,8 @@ def summary_section(data: ReportData) -> str:
                'score stayed under the review threshold); the other steps\' are malformed records '
                f'({fmt_int(rejected["malformed"])}), kept with their reason in the Bronze reject tables. '
                '"✓ balances" means read = kept + quarantined + filtered + rejected.</p>')
-    out.append(table(["step", "status", "time", "read", "kept", "quarantined", "rejected", "accounting", "notes"],
-                     rows, numeric=(2, 3, 4, 5, 6), row_classes=[""] * (len(rows) - 1) + ["total"]))
+    out.append(table(["step", "status", "time", "read", "kept", "quarantined", "filtered", "rejected", "accounting",
+                      "notes"], rows, numeric=(2, 3, 4, 5, 6, 7), row_classes=[""] * (len(rows) - 1) + ["total"]))
     timed = [(f"{n} {steps[n].get('name', '')}", float(steps[n].get("seconds") or 0), steps[n].get("status"))
              for n in sorted(steps)]
     if timed:
