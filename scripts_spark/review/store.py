@@ -88,6 +88,7 @@ def new_decision(pair: Pair, verdict: str, *, reviewer: str, chosen_tmdb_id: Any
                  matcher_version: str | None, match_score: float | None, model_decision: str | None,
                  sample: str = "queue", via: str = "page", now: float | None = None) -> dict[str, Any]:
     """A checked decision record (tables/review.py DECISIONS), ready for `DecisionStore.append`."""
+    pair = check_pair(pair.source, pair.release_kind, pair.release_id, pair.tmdb_id)
     if verdict not in VERDICTS:
         raise DecisionError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
     chosen = None

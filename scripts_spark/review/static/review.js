@@ -95,12 +95,14 @@ async function show(key) {
   if (!key) {
     state.detail = null;
     main.replaceChildren(el("p", { class: "empty" }, "Nothing to review with these filters."));
+    document.body.dataset.shown = "";
     return;
   }
   const detail = await api(`/api/item?key=${encodeURIComponent(key)}`);
   if (state.current !== key) return;
   state.detail = detail;
   main.replaceChildren(card(detail));
+  document.body.dataset.shown = key;
 }
 
 function facts(rows) {
