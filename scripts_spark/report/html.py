@@ -500,6 +500,8 @@ def links_and_coverage(a) -> str:
                          [[e(r["band"]), fmt_int(r["films"]), fmt_int(r["linked"]),
                            f"{r['linked'] / r['films']:.1%}" if r["films"] else "–"] for r in a.coverage],
                          numeric=(1, 2, 3)))
+    else:
+        out.append(callout("No films in this run's <code>silver/films</code>: no coverage to show.", "info"))
     return "".join(out)
 
 
