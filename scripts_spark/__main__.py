@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.command} not started: {exc}", file=sys.stderr)
         return EXIT_LAKE_BUSY
     except (ConfigError, LakeError) as exc:
+        # Also an event, so that the run's log file (cron) says why the run did not start.
+        get_logger(getattr(args, "run_id", None)).error("configuration_error", command=args.command, cause=str(exc))
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - top-level: one clear line, details in the JSON log

@@ -80,28 +80,30 @@ def summarise_log(path: Path) -> list[str]:
     out = [f"run {run_id}  ({path.name}, {events[0]['ts']} -> {events[-1]['ts']})"]
     for number, step in steps.items():
         end, label = step["end"], f"step {number} {step['name'] or ''}".rstrip() + ":"
-        if end is None:
+        if end is None and step["skip"] is not None:
+            out.append(f"  {label} skipped: {step['skip']}")
+        elif end is None:
             out.append(f"  {label} started, no end recorded (the process stopped here)")
         elif end["event"] == "step_failed":
             out.append(f"  {label} FAILED after {end.get('seconds') or 0:.1f}s: {one_line_cause(end.get('error'))}")
         elif end.get("status") == "skipped":
-            out.append(f"  {label:26s} skipped: {step['skip'] or '-'}")
+            out.append(f"  {label} skipped: {step['skip'] or '-'}")
         else:
-            out.append(f"  {label:26s} {end.get('status', '?'):9s} {end.get('seconds') or 0:7.1f}s  "
+            out.append(f"  {label} {end.get('status', '?'):9s} {end.get('seconds') or 0:7.1f}s  "
                        f"in {end.get('rows_in') or 0:>9,}  out {end.get('rows_out') or 0:>9,}"
-                       + "".join(f"  {key} {end.get(key):,}" for key in ("filtered", "quarantined", "rejected")
-                                 if end.get(key)))
+                       + (f"  filtered {end['filtered']:>7,}" if end.get("filtered") else "")
+                       + f"  quarantined {end.get('quarantined') or 0:>6,}  rejected {end.get('rejected') or 0:>7,}")
         out += step["lines"]
     out += problems
     if run_end is None:
         out.append("  => no end recorded: the run is still going, or its process was killed (see `make runs`)")
     elif run_end["event"] == "run_finished":
-        out.append(f"  => {run_end.get('status') or 'finished'}")
+        out.append(f"  => run {run_end.get('status') or 'finished'}")
     elif run_end["event"] == "run_interrupted":
-        out.append(f"  => interrupted by {run_end.get('signal') or 'a signal'}: nothing of this attempt was committed")
+        out.append(f"  => run interrupted by {run_end.get('signal') or 'a signal'}: nothing of this attempt was committed")
     else:
         where = f" in step {run_end['failed_step']}" if run_end.get("failed_step") else ""
-        out.append(f"  => failed{where}: {one_line_cause(run_end.get('cause'))}")
+        out.append(f"  => run failed{where}: {one_line_cause(run_end.get('cause'))}")
     return out
 
 

@@ -35,11 +35,11 @@ def test_notes_stay_under_their_own_step_and_a_skipped_step_is_listed_once(tmp_p
               {"event": "step_finished", "step": "07", "status": "skipped", "seconds": 0.0},
               {"event": "run_finished", "status": "succeeded"}]
     out = summarise_log(write_log(tmp_path / "pipeline_r1.log", events))
-    assert out[1].startswith("  step 01 extract_tmdb:") and out[2] == "      note: note of 01"
-    assert out[3].startswith("  step 02 extract_releases:") and "filtered 2" in out[3]
+    assert out[1].startswith("  step 01 extract_tmdb: succeeded") and out[2] == "      note: note of 01"
+    assert out[3].startswith("  step 02 extract_releases: succeeded") and "filtered       2" in out[3]
     assert out[4] == "      note: note of 02"
     assert sum("step 07" in line for line in out) == 1 and "skipped: no MovieLens input" in out[5]
-    assert out[-1] == "  => succeeded"
+    assert out[-1] == "  => run succeeded"
 
 
 def test_a_failed_run_shows_the_failing_step_and_the_errors_one_line_cause(tmp_path):
@@ -52,7 +52,7 @@ def test_a_failed_run_shows_the_failing_step_and_the_errors_one_line_cause(tmp_p
               {"event": "command_failed", "level": "ERROR", "error": trace}]
     out = summarise_log(write_log(tmp_path / "pipeline_r1.log", events))
     assert "  step 02 extract_releases: FAILED after 3.0s: InputUnreadable: input file a.gz: truncated" in out
-    assert out[-1] == "  => failed in step 02_extract_releases: InputUnreadable: input file a.gz: truncated"
+    assert out[-1] == "  => run failed in step 02_extract_releases: InputUnreadable: input file a.gz: truncated"
     assert "  error: command_failed: InputUnreadable: input file a.gz: truncated" in out
     assert not any(line.strip() == "error: step - command_failed" for line in out)
 
@@ -62,7 +62,7 @@ def test_an_interrupted_and_a_killed_run_say_how_they_ended(tmp_path):
                {"event": "run_interrupted", "level": "ERROR", "signal": "SIGTERM"}]
     out = summarise_log(write_log(tmp_path / "a.log", stopped))
     assert "  step 03 normalise_block: started, no end recorded (the process stopped here)" in out
-    assert out[-1].startswith("  => interrupted by SIGTERM")
+    assert out[-1].startswith("  => run interrupted by SIGTERM")
     killed = summarise_log(write_log(tmp_path / "b.log", stopped[:2]))
     assert killed[-1].startswith("  => no end recorded")
 

@@ -98,7 +98,7 @@ def test_safe_runner_passes_failure_status_through_and_keeps_a_log(tmp_path):
         os.utime(logs / old, (1, 1))
     res = subprocess.run([str(REPO / "run_pipeline_safe.sh"), "--run-id", "t-fail", "--steps", "01"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr   # an unwritable LAKE_ROOT is refused before Spark starts
     assert "FAILED" in res.stderr
     remaining = sorted(p.name for p in logs.glob("pipeline_*.log"))
     assert remaining == ["pipeline_t-fail.log"]  # KEEP_LOGS=1 pruned the older logs
