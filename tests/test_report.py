@@ -143,9 +143,9 @@ def test_report_of_a_run_has_every_section_with_its_figures(full_report):
         assert expected in summary, expected
     quality = section(html, "quality")
     assert "<svg" in quality and "0.997" in quality and "0.995" in quality   # histogram, precision, pair completeness
-    assert "Alien: Isolation" in quality and "title_sim=0.92" in quality and "runner-up film 77" in quality
+    assert "Alien: Isolation" in quality and "title_sim=0.92" in quality and "tmdb 77" in quality
     analytics = section(html, "analytics")
-    assert analytics.count("<svg") == 4                  # stacked bars, box plots, heat map, composers
+    assert analytics.count("<svg") == 5      # genre counts, box plots, heat map, links by decade, composers
     assert "Jerry Goldsmith" in analytics and "electronic" in analytics
     assert "<b>soundtrack</b> (100% of films)" in analytics   # the label every film carries is named, not charted
     history = section(html, "history")
