@@ -127,6 +127,11 @@ class LocalPostgres:
                                            "run infrastructure/setup/postgres.sh, or set PG_HOST")
         account = self._account()
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        if account is not None:
+            closed = next((p for p in self.base_dir.parents if not os.stat(p).st_mode & 0o001), None)
+            if closed is not None:
+                raise LocalPostgresUnavailable(f"the postgres user cannot reach {self.base_dir}: {closed} is closed to "
+                                               "other users (chmod o+x, or set LOCAL_PG_DIR elsewhere)")
         state = self.state()
         if state is None or not (self.data_dir / "PG_VERSION").exists():
             state = self._init(account)
