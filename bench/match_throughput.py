@@ -58,6 +58,7 @@ def title_pairs(spark, lake: Lake, run_id: str, n_pairs: int) -> pd.DataFrame:
                              F.col("composers_norm").alias("film_composers_norm"))
     release_side = releases.select("source", "release_id", F.col("title_norm").alias("release_title_norm"),
                                    F.col("film_hint_norm").alias("release_film_hint_norm"),
+                                   F.col("artists").alias("release_artists"),
                                    F.col("artists_norm").alias("release_artists_norm"),
                                    F.col("credits").alias("release_credits"))
     return film_side.crossJoin(release_side).limit(n_pairs).toPandas()

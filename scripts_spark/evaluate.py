@@ -1,4 +1,5 @@
-"""`evaluate`: precision, recall and F1 of a run's Gold links against labelled pairs, plus blocking quality.
+"""`evaluate`: precision, recall and F1 of a run's Gold links against labelled pairs, plus blocking quality and the
+fitted matcher's in-sample and out-of-fold figures (`matcher_quality`, from match_settings.json).
 
 Scoring rule (data/eval/README.md, the same as data/eval/score_gold.py): per source,
 - recall = labelled positives found among the `decision = match` links / labelled positives;
@@ -176,6 +177,29 @@ def blocking_figures(lake: Lake, spark: SparkSession, run_id: str, labels_path: 
     return blocking_quality(candidates, films.count(), releases_by_source, labels_path)
 
 
+def wilson_intervals(sources: dict[str, dict]) -> dict[str, dict]:
+    """95% Wilson intervals of each source's precision (tp of judged) and recall (tp of positives)."""
+    from .fit_matcher import wilson_interval
+
+    return {src: {"precision_95": wilson_interval(q["tp"], q["judged"]), "recall_95": wilson_interval(q["tp"], q["positives"])}
+            for src, q in sources.items()}
+
+
+def matcher_quality(settings_path: str) -> dict:
+    """The fitted matcher's own quality, from match_settings.json (written by fit_matcher): per source, at the match
+    threshold, in sample (the final models on the labels they were fitted on) and out of fold (grouped by release and
+    film: models that never saw the release or its film), each with 95% intervals, for all labels and per labels
+    file. The out-of-fold figures are the estimate for labels the matcher has not seen."""
+    from .match_settings import _read
+
+    matcher = _read(settings_path).get("matcher", {})
+    cv = matcher.get("cross_validation", {})
+    return {"version": matcher.get("version"), "feature_version": matcher.get("feature_version"),
+            "threshold": matcher.get("thresholds", {}).get("match"), "grouping": cv.get("grouping"),
+            "label_files": [f["file"] for f in matcher.get("fitted", {}).get("label_files", [])],
+            "figures": cv.get("in_sample_vs_out_of_fold", {})}
+
+
 def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_original: bool = False) -> dict:
     """Score `run_id` against `labels_path`; writes `_runs/<run_id>/evaluation.json` and returns the same dict."""
     from .spark_session import get_spark
@@ -188,7 +212,9 @@ def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_orig
                     "sources": link_quality(gold.filter(F.col("decision") == "match"), labels),
                     "missed": missed_positives(gold, labels),
                     "rank_share_calibration": rank_share_calibration(gold, labels),
-                    "blocking": blocking_figures(lake, spark, run_id, labels_path)}
+                    "blocking": blocking_figures(lake, spark, run_id, labels_path),
+                    "matcher_quality": matcher_quality(settings.match_settings_path)}
+    result["intervals"] = wilson_intervals(result["sources"])
     if include_original:
         films = lake.read_table(spark, "silver/films", run_id, schema_of("silver/films"))
         releases = lake.read_table(spark, "silver/releases", run_id, schema_of("silver/releases"))
@@ -196,28 +222,3 @@ def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_orig
     labels.unpersist()
     lake.write_text(lake.run_file(run_id, "evaluation.json"), json.dumps(result, indent=2, sort_keys=True), spark)
     return result
-
-
-def evaluation_table(result: dict) -> str:
-    """`evaluate`'s console output: per source the pipeline's P, R, F1 and counts (the original rule's beneath when
-    it was scored), then blocking completeness and where missed positives went. evaluation.json has every figure."""
-    header = f"{'source':12s} {'rule':9s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'links':>7s} {'judged':>7s} " \
-             f"{'true+':>6s} {'labelled+':>9s}"
-    lines = [f"run {result.get('run_id')} against {result.get('labels')}", "", header, "-" * len(header)]
-    original = result.get("original_rule") or {}
-    for source, figures in sorted((result.get("sources") or {}).items()):
-        rules = [("pipeline", figures)] + ([("original", original[source])] if source in original else [])
-        for i, (rule, f) in enumerate(rules):
-            lines.append(f"{source if i == 0 else '':12s} {rule:9s} {f.get('precision', 0):9.3f} {f.get('recall', 0):7.3f} "
-                         f"{f.get('f1', 0):6.3f} {f.get('predicted_matches', 0):7,d} {f.get('judged', 0):7,d} "
-                         f"{f.get('tp', 0):6,d} {f.get('positives', 0):9,d}")
-    lines.append("")
-    lines.append("precision: true links among links to labelled releases; recall: labelled soundtracks found as matches")
-    for source, b in sorted((result.get("blocking") or {}).items()):
-        lines.append(f"blocking {source}: pair completeness {b.get('pair_completeness', 0):.3f} "
-                     f"({b.get('found', 0):,} of {b.get('positives', 0):,} labelled pairs proposed), "
-                     f"{b.get('candidates', 0):,} candidate pairs, reduction ratio {b.get('reduction_ratio', 0):.4f}")
-    for source, m in sorted((result.get("missed") or {}).items()):
-        lines.append(f"missed {source}: " + ", ".join(f"{k.replace('_', ' ')} {m.get(k, 0):,}" for k in MISSED_OUTCOMES)
-                     + f" (recall without exact ties {m.get('recall_without_exact_ties', 0):.3f})")
-    return "\n".join(lines)

@@ -69,20 +69,27 @@ def file_sha256(path: str | Path) -> str:
 
 
 # --- training frame (Spark) ------------------------------------------------------------------------------------
-def training_frame(spark, lake: Lake, run_id: str, labels_path: str) -> tuple[pd.DataFrame, dict[str, int]]:
+def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features of every pair whose release is labelled (candidates of labelled releases, plus labelled pairs that
-    blocking did not propose), with `label`, `is_candidate` and `is_labelled` (the pair itself is in the labels). Returns it and the labelled positives per source.
-    Collected to pandas: its size is bounded by the labels, not by the catalogue."""
+    blocking did not propose), with `label`, `is_candidate`, `is_labelled` (the pair itself is in the labels) and
+    `labels_file` (the file that labels the release). Several label files are read as one set (their releases must
+    not overlap). Returns it and the labelled positives per source. The catalogue-wide statistics (title-word rarity,
+    artist aliases) come from all the run's films, releases and candidate pairs, as in step 05. Collected to pandas:
+    its size is bounded by the labels, not by the catalogue."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
     from .sources.labels import read_labels
-    from .transforms.features import pair_features
+    from .transforms.features import artist_composer_aliases, pair_features
 
+    paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
     films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))
                                    for t in ("silver/films", "silver/releases", "silver/candidate_pairs"))
-    labels = read_labels(spark, labels_path)
+    labels = reduce(lambda a, b: a.unionByName(b),
+                    [read_labels(spark, str(p)).withColumn("labels_file", F.lit(Path(p).name)) for p in paths])
     positives = labels.filter(F.col("label") == 1).select("tmdb_id", "source", "release_id").distinct()
-    labelled_releases = labels.select("source", "release_id").distinct()
+    labelled_releases = labels.groupBy("source", "release_id").agg(F.min("labels_file").alias("labels_file"))
     pairs = (candidates.join(labelled_releases, ["source", "release_id"], "left_semi")
              .select("tmdb_id", "source", "release_id", F.lit(True).alias("is_candidate"),
                      F.lit(False).alias("is_labelled"))
@@ -90,8 +97,9 @@ def training_frame(spark, lake: Lake, run_id: str, labels_path: str) -> tuple[pd
                                         F.lit(True).alias("is_labelled")))
              .groupBy("tmdb_id", "source", "release_id")
              .agg(F.max("is_candidate").alias("is_candidate"), F.max("is_labelled").alias("is_labelled")))
-    features = pair_features(pairs, films, releases)
+    features = pair_features(pairs, films, releases, aliases=artist_composer_aliases(candidates, films, releases))
     frame = (features.join(pairs, ["tmdb_id", "source", "release_id"])
+             .join(labelled_releases, ["source", "release_id"])
              .join(positives.withColumn("label", F.lit(1)), ["tmdb_id", "source", "release_id"], "left")
              .withColumn("label", F.coalesce("label", F.lit(0)))
              .toPandas())
@@ -102,6 +110,32 @@ def training_frame(spark, lake: Lake, run_id: str, labels_path: str) -> tuple[pd
 # --- pure fitting and threshold choice (pandas / scikit-learn) --------------------------------------------------
 def release_groups(frame: pd.DataFrame) -> np.ndarray:
     return (frame["source"] + ":" + frame["release_id"]).to_numpy()
+
+
+def cv_groups(frame: pd.DataFrame) -> np.ndarray:
+    """Cross-validation group of each row, by release and by film: the connected components of the graph whose nodes
+    are releases and films and whose edges are the labelled positive pairs. A film's score album and its songs album
+    land in the same fold, so no fold is tested on a film it was trained on the positive pair of; step 05 decides
+    per release, so every pair of a release is in its release's group. Films of different label sets (another run's
+    ids) are different nodes."""
+    sets = label_sets(frame).astype(str).to_numpy()
+    releases = release_groups(frame)
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = node
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[node] != root:
+            parent[node], node = root, parent[node]
+        return root
+
+    for rel, film, label, label_set in zip(releases, frame["tmdb_id"].to_numpy(), frame["label"].to_numpy(), sets):
+        if label == 1:
+            parent[find("r:" + rel)] = find(f"f:{label_set}:{film}")
+    roots = pd.Series([find("r:" + rel) for rel in releases])
+    # a group is named by its first release, so releases that share no film keep their own name (and their folds)
+    return pd.Series(releases).groupby(roots.to_numpy()).transform("min").to_numpy()
 
 
 class SignedLogisticRegression:
@@ -195,7 +229,7 @@ def out_of_fold_scores(frame: pd.DataFrame, c: float, folds: int = CV_FOLDS,
     x, y = _x(frame), frame["label"].to_numpy()
     rank, score, fold = np.zeros(len(frame)), np.zeros(len(frame)), np.zeros(len(frame), dtype=int)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for k, (train, test) in enumerate(splitter.split(x, y, groups=release_groups(frame))):
+    for k, (train, test) in enumerate(splitter.split(x, y, groups=cv_groups(frame))):
         fitted = fit_models(frame.iloc[train], c)
         rank[test] = fitted.ranker.decision_function(x[test])
         score[test] = fitted.decider.predict_proba(x[test])[:, 1]
@@ -247,8 +281,20 @@ def _linked(best: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return best[(best["score"] >= threshold) & best["may_match"]]
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> list[float] | None:
+    """95% Wilson score interval of the proportion k/n (None when n is 0): honest near 0 and 1, where most of these
+    figures are."""
+    if not n:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(float(centre - half), 4), round(float(centre + half), 4)]
+
+
 def quality_at(best: pd.DataFrame, threshold: float, positives: dict[str, int]) -> dict[str, dict]:
-    """Evaluation-rule figures of the matches at `threshold` (every release here is labelled)."""
+    """Evaluation-rule figures of the matches at `threshold` (every release here is labelled), with 95% Wilson
+    intervals of precision and recall."""
     out = {}
     linked = _linked(best, threshold)
     for src in sorted(positives):
@@ -257,7 +303,35 @@ def quality_at(best: pd.DataFrame, threshold: float, positives: dict[str, int]) 
         p = tp / judged if judged else 0.0
         r = tp / pos if pos else 0.0
         out[src] = {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
-                    "tp": tp, "judged": judged, "positives": pos}
+                    "tp": tp, "judged": judged, "positives": pos,
+                    "precision_95": wilson_interval(tp, judged), "recall_95": wilson_interval(tp, pos)}
+    return out
+
+
+def positives_by_file(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Labelled positives per labels file and source (every labelled pair is a row of the training frame)."""
+    if "labels_file" not in frame:
+        return {}
+    pos = frame[(frame["label"] == 1) & (label_sets(frame) == PRIMARY_SET)]
+    return {name: {src: int(n) for src, n in g.groupby("source").size().items()}
+            for name, g in pos.groupby("labels_file")}
+
+
+def in_sample_and_out_of_fold(frame: pd.DataFrame, best_oof: pd.DataFrame, final: "FittedMatcher", threshold: float,
+                              positives: dict[str, int]) -> dict:
+    """The primary labels' figures at the match threshold twice: scored by the final models, which saw every label
+    (in sample), and by models that never saw the release or its film (out of fold); overall and per labels file.
+    The gap between the two is the honest estimate of how much the fit flatters itself."""
+    x = _x(frame)
+    best_in = best_per_release(frame.assign(label_set=label_sets(frame)), final.ranker.decision_function(x),
+                               final.decider.predict_proba(x)[:, 1])
+    best_in = best_in[best_in["label_set"] == PRIMARY_SET]
+    out = {"all": {"in_sample": quality_at(best_in, threshold, positives),
+                   "out_of_fold": quality_at(best_oof, threshold, positives)}}
+    for name, pos in sorted(positives_by_file(frame).items()):
+        pick = lambda b: b[b["labels_file"] == name]  # noqa: E731
+        out[name] = {"in_sample": quality_at(pick(best_in), threshold, pos),
+                     "out_of_fold": quality_at(pick(best_oof), threshold, pos)}
     return out
 
 
@@ -353,14 +427,16 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
         "features": dict(FEATURE_DOCS),
         "weight_signs": dict(FEATURE_SIGNS),
         "cross_validation": {
-            "folds": folds, "splitter": "StratifiedGroupKFold (groups = release, shuffled)", "seed": seed,
+            "folds": folds, "splitter": "StratifiedGroupKFold (groups = release and film, shuffled)", "seed": seed,
             "C_grid_oof_log_loss": losses, "chosen_C": c,
             "C_rule": "smallest C within one standard error of the lowest mean fold log loss",
             "threshold_rule": (f"match: highest out-of-fold F1 with pooled precision >= {MATCH_MIN_PRECISION} "
                                "(middle of the F1 plateau, in log-odds); review: the band ends before the first "
                                f"out-of-fold link whose local precision (window of {REVIEW_WINDOW} links) is below "
                                f"{REVIEW_MIN_LOCAL_PRECISION}"),
+            "grouping": "release and film: connected components of releases and films joined by labelled positive pairs",
             "oof_at_thresholds": quality_at(best, thresholds["match"], positives),
+            "in_sample_vs_out_of_fold": in_sample_and_out_of_fold(frame, best, final, thresholds["match"], positives),
             "oof_pooled_at_match": thresholds["oof_pooled_at_match"],
             "f1_plateau": thresholds["f1_plateau"],
             "oof_review_band": thresholds["review_band"],
@@ -385,6 +461,16 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
     }
 
 
+def cached_frame_path(cache_dir: str, lake_root: str, run_id: str, labels: list[str]) -> Path:
+    """Where a training frame is cached: named by everything it depends on (the run, the labels' content, and the code
+    that computes features and titles), so a change to any of them is a new file (re-running a run id over new Silver
+    tables needs a fresh DIR)."""
+    code = Path(__file__).parent / "transforms"
+    parts = [str(Path(lake_root).resolve()), run_id, FEATURE_VERSION, *(file_sha256(p) for p in labels),
+             *(file_sha256(code / name) for name in ("features.py", "normalise.py"))]
+    return Path(cache_dir) / f"{run_id}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:16]}.parquet"
+
+
 def extra_set_provenance(name: str, lake_root: str, run_id: str, labels_path: str) -> dict:
     """Where an extra training set came from; a generated input's arguments (its generation.json beside the labels)
     are enough to make it again."""
@@ -397,19 +483,24 @@ def extra_set_provenance(name: str, lake_root: str, run_id: str, labels_path: st
     return out
 
 
-def write_settings(matcher: dict, out: Path, labels_path: str, run_id: str,
+def write_settings(matcher: dict, out: Path, labels_paths: str | list[str], run_id: str,
                    extra_sets: list[dict] | None = None) -> dict:
-    """Merge the `matcher` section into the settings file (other sections kept) and stamp its provenance."""
-    labels_hash = file_sha256(labels_path)
+    """Merge the `matcher` section into the settings file (other sections kept) and stamp its provenance: every labels
+    file with its SHA-256 (`label_files`; `labels_file` and `labels_sha256` name the first, the dev labels)."""
+    paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
+    hashes = [file_sha256(p) for p in paths]
+    combined = hashlib.sha256("".join(hashes).encode()).hexdigest()
     now = datetime.now(timezone.utc)
     doc = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     doc["matcher"] = {
-        "version": f"{now:%Y%m%d}-{labels_hash[:8]}-f{FEATURE_VERSION}",
+        "version": f"{now:%Y%m%d}-{combined[:8]}-f{FEATURE_VERSION}",
         **matcher,
-        "fitted": {"at": now.isoformat(timespec="seconds"), "labels_file": Path(labels_path).name,
-                   "labels_sha256": labels_hash, "silver_run_id": run_id,
+        "fitted": {"at": now.isoformat(timespec="seconds"), "labels_file": Path(paths[0]).name,
+                   "labels_sha256": hashes[0],
+                   "label_files": [{"file": Path(p).name, "sha256": h} for p, h in zip(paths, hashes)],
+                   "silver_run_id": run_id,
                    "command": "python -m scripts_spark.fit_matcher --lake-root LAKE --run-id "
-                              f"{run_id} --labels {Path(labels_path).name}"
+                              f"{run_id} --labels {' '.join(Path(p).name for p in paths)}"
                               + "".join(f" --extra LAKE{i + 1} {x['run_id']} {x['labels_file']}"
                                         for i, x in enumerate(extra_sets or [])),
                    "extra_sets": extra_sets or []},
@@ -424,35 +515,85 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake-root", required=True, help="lake holding the run's Silver tables")
     parser.add_argument("--run-id", required=True, help="run whose silver/films, releases, candidate_pairs to use")
-    parser.add_argument("--labels", required=True, help="labelled pairs CSV (source,tmdb_id,release_id,label,note)")
+    parser.add_argument("--labels", required=True, nargs="+",
+                        help="labelled pairs CSV(s) (source,tmdb_id,release_id,label,note), read as one set; the first "
+                             "is named in `fitted.labels_file`")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"settings file to write (default {DEFAULT_OUT})")
     parser.add_argument("--folds", type=int, default=CV_FOLDS, help=f"cross-validation folds (default {CV_FOLDS})")
     parser.add_argument("--extra", nargs=3, action="append", default=[], metavar=("LAKE", "RUN_ID", "LABELS"),
                         help="another run's labelled pairs for the weights (not the thresholds); repeatable")
+    parser.add_argument("--frame-cache", metavar="DIR",
+                        help="keep each training frame as parquet in DIR, keyed by its run, labels and feature code; a "
+                             "later fit with the same inputs reads it and starts no Spark")
+    parser.add_argument("--frames-only", action="store_true",
+                        help="build (and cache) the training frames, then stop: the Spark part of a fit alone")
+    parser.add_argument("--decisions", action="store_true",
+                        help="add the verdicts in force of --lake-root's review/decisions to the labels "
+                             "(review/learn.py) and report the out-of-fold figures with and without them")
     args = parser.parse_args(argv)
 
-    from .spark_session import get_spark
+    spark_holder: list = []
 
-    settings = load_settings(lake_root=args.lake_root)
-    spark = get_spark(settings)
-    frame, positives = training_frame(spark, Lake(settings.lake_root), args.run_id, args.labels)
+    def frame_of(lake_root: str, run_id: str, labels: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+        cached = cached_frame_path(args.frame_cache, lake_root, run_id, labels) if args.frame_cache else None
+        if cached is not None and cached.exists():
+            frame = pd.read_parquet(cached)
+            return frame, json.loads(cached.with_suffix(".json").read_text(encoding="utf-8"))
+        if not spark_holder:
+            from .spark_session import get_spark
+
+            spark_holder.append(get_spark(load_settings(lake_root=args.lake_root)))
+        frame, positives = training_frame(spark_holder[0], Lake(lake_root), run_id, labels)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(cached)
+            cached.with_suffix(".json").write_text(json.dumps(positives), encoding="utf-8")
+        return frame, positives
+
+    labels_paths, decisions = list(args.labels), None
+    if args.decisions:
+        import tempfile
+
+        from .review.learn import decision_rows, merge_labels
+
+        folder = Path(tempfile.mkdtemp())
+        combined = folder / "labels.csv"
+        pd.concat([pd.read_csv(p, dtype={"release_id": str}) for p in args.labels]).to_csv(combined, index=False)
+        labels_paths = [str(folder / "labels_with_decisions.csv")]
+        decisions = merge_labels(str(combined), decision_rows(args.lake_root), Path(labels_paths[0]))
+    frame, positives = frame_of(args.lake_root, args.run_id, labels_paths)
     frames, extra_positives, provenance = [frame.assign(label_set=PRIMARY_SET)], {}, []
     for i, (lake_root, run_id, labels) in enumerate(args.extra, start=1):
         name = f"extra{i}"
-        extra, extra_positives[name] = training_frame(spark, Lake(lake_root), run_id, labels)
+        extra, extra_positives[name] = frame_of(lake_root, run_id, [labels])
         frames.append(with_label_set(extra, name))
         provenance.append(extra_set_provenance(name, lake_root, run_id, labels))
+    if args.frames_only:
+        print(json.dumps({"frames": len(frames), "rows": sum(len(f) for f in frames), "cache": args.frame_cache}))
+        return 0
     frame = pd.concat(frames, ignore_index=True)
     matcher = fit(frame, positives, folds=args.folds, extra_positives=extra_positives)
+    if decisions is not None:
+        from .review.learn import compare
+
+        base, base_positives = frame_of(args.lake_root, args.run_id, args.labels)
+        without = fit(pd.concat([base.assign(label_set=PRIMARY_SET), *frames[1:]], ignore_index=True), base_positives,
+                      folds=args.folds, extra_positives=extra_positives)
+        matcher["training_rows"]["review_decisions"] = decisions
+        matcher["cross_validation"]["with_and_without_decisions"] = compare(frame, matcher, str(combined),
+                                                                            base_positives, without)
     doc = write_settings(matcher, Path(args.out), args.labels, args.run_id, provenance)
     # What step 05 will read must load and fit this code's features (a refit never leaves a file it would refuse).
     load_match_settings(args.out, MODEL_FEATURES, FEATURE_VERSION)
     summary = {k: doc["matcher"][k] for k in ("version", "thresholds")}
     summary.update(chosen_C=matcher["cross_validation"]["chosen_C"],
                    oof=matcher["cross_validation"]["oof_at_thresholds"],
+                   in_sample_vs_out_of_fold=matcher["cross_validation"]["in_sample_vs_out_of_fold"],
                    review_band=matcher["cross_validation"]["oof_review_band"],
                    extra_oof=matcher["cross_validation"]["extra_sets_oof_at_thresholds"],
                    training_rows=matcher["training_rows"])
+    if decisions is not None:
+        summary["decisions"] = matcher["cross_validation"]["with_and_without_decisions"]
     print(json.dumps(summary, indent=2))
     return 0
 

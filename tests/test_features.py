@@ -138,7 +138,7 @@ def test_remake_and_original_get_different_year_and_composer_evidence(rows):
 
 
 def test_year_difference_has_buckets_and_a_missing_year_is_its_own_value(rows):
-    buckets = lambda r: (r["year_same"], r["year_adjacent"], r["year_near"], r["year_far"])  # noqa: E731
+    buckets = lambda r: (r["year_same"], r["year_before"] + r["year_after"], r["year_near"], r["year_far"])  # noqa: E731
     assert buckets(rows[(11, "same")]) == (1, 0, 0, 0)
     assert buckets(rows[(11, "next")]) == (0, 1, 0, 0)
     assert buckets(rows[(11, "near")]) == (0, 0, 1, 0)
@@ -243,7 +243,8 @@ def test_similarity_batch_scores_whole_columns_and_handles_null_sides():
         "tmdb_id": [1, 2], "source": ["musicbrainz"] * 2, "release_id": ["a", "b"],
         "film_title_norm": ["jaws", "up"], "film_original_title_norm": [None, "up"],
         "release_title_norm": ["jaws", "down"], "release_film_hint_norm": [None, None],
-        "film_composers_norm": [["john williams"], []], "release_artists_norm": [["john williams"], None],
+        "film_composers_norm": [["john williams"], []], "release_artists": [["John Williams"], None],
+        "release_artists_norm": [["john williams"], None],
         "release_credits": [[], None],
     })
     out = feat.similarity_batch(frame)

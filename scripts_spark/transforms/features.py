@@ -11,6 +11,7 @@ Every feature is in 0..1 so the fitted weights read as "how much this signal mov
 from __future__ import annotations
 
 import math
+import re
 from typing import Iterator
 
 import numpy as np
@@ -26,25 +27,37 @@ PAIR_KEY = ("tmdb_id", "source", "release_id")
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "10"
+FEATURE_VERSION = "11"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
     "title_exact": "some title combination is equal after normalisation",
+    "title_loose_exact": "some title combination is equal after a loose spelling fold (doubled letters, aa/ee/oo, w/v, ph/f, "
+                         "h after a consonant: 'Baahubali' / 'Bāhubali')",
     "title_specificity": "how rare the words the two titles share are in the catalogue (0 = only common words)",
     "film_title_coverage": "share of the film title's words (weighted by rarity) found in the release title or hint",
     "release_title_coverage": "share of the release title's words (weighted by rarity) found in the film's titles",
     "year_same": "release year equals film year",
-    "year_adjacent": "one year apart (festival premiere vs release, late-December films)",
+    "year_before": "the release came out the year before the film (its own first-release year, not a reissue's)",
+    "year_after": "the release came out the year after the film (late album, December films)",
     "year_near": "2 to 5 years apart",
     "year_far": "more than 5 years apart (no year on either side: all year flags 0, no evidence either way)",
-    "composer_match": "a film composer is a release artist or credited composer",
+    "release_undated": "the release has no year (half the MusicBrainz release groups)",
+    "composer_match": "a film composer is a release artist or credited composer (joint credits split, Japanese names "
+                      "romanised, a name contained in the other: 'Finneas O'Connell' / 'FINNEAS')",
     "composer_mismatch": "both sides name people and none agree (nothing to compare, e.g. only 'Various Artists': 0)",
+    "composer_alias": "no name agrees, but the release artist and a film composer go together on another release of the "
+                      "catalogue with its film's exact title ('The Newton Brothers' / Andrew Grush, Taylor Stewart)",
     "release_is_soundtrack": "MusicBrainz secondary type Soundtrack / Discogs Stage & Screen with Score or Soundtrack",
     "release_is_single_or_ep": "MusicBrainz primary type Single/EP, Discogs format Single/EP",
+    "single_unrelated": "a single or EP whose artist is not the film's composer and whose title names no film "
+                        "(no film hint, no 'Motion Picture')",
     "release_nonfilm_style": "Musical, Story, Spoken Word, Video Game (Discogs styles, MusicBrainz types/tags)",
+    "release_collection": "the release is a collection of several works: 'Collection', 'Trilogy', 'Anthology', 'Box Set' "
+                          "... in its title (not in the film's) or a Box Set format",
     "title_nonfilm_marker": "release title words for stage casts or games that the film title does not have",
     "title_film_marker": "release title says Motion Picture / Film / Movie (and the film title does not)",
-    "number_mismatch": "sequel or part numbers differ ('II' vs 'III', 'Ted' vs 'Ted 2', 'Shaft 2019')",
+    "number_mismatch": "sequel or part numbers differ ('II' vs 'III', 'Ted' vs 'Ted 2', 'Shaft 2019'); a record's "
+                       "volume number ('Baby Driver Volume 2') is not a sequel number",
     "title_year_mismatch": "the raw release title names a year other than the film's ('Need for Speed (2015)')",
     "franchise_prefix_only": "one title is only the other's franchise prefix ('Predator' vs 'Predator: Badlands')",
     "title_article_differs": "the titles are equal only once a leading article is dropped ('The Witness' vs 'Witness')",
@@ -55,11 +68,12 @@ MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DOCS)
 # says). A title that matches better never counts against a link, a far year never counts for it; without these
 # bounds, correlated title similarities trade signs between folds and a link's reasons stop making sense.
 FEATURE_SIGNS: dict[str, int] = {
-    "title_ratio": 1, "title_exact": 1, "title_specificity": 1, "film_title_coverage": 1,
+    "title_ratio": 1, "title_exact": 1, "title_loose_exact": 1, "title_specificity": 1, "film_title_coverage": 1,
     "release_title_coverage": 1,
-    "year_same": 1, "year_adjacent": 0, "year_near": -1, "year_far": -1,
-    "composer_match": 1, "composer_mismatch": -1,
-    "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "release_nonfilm_style": -1,
+    "year_same": 1, "year_before": -1, "year_after": 0, "year_near": -1, "year_far": -1, "release_undated": 0,
+    "composer_match": 1, "composer_mismatch": -1, "composer_alias": 1,
+    "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "single_unrelated": -1, "release_nonfilm_style": -1,
+    "release_collection": -1,
     "title_nonfilm_marker": -1, "title_film_marker": 1, "number_mismatch": -1, "title_year_mismatch": -1,
     "franchise_prefix_only": 0, "title_article_differs": -1,
 }
@@ -102,15 +116,26 @@ REISSUE_MIN_GAP = 2
 # Words in a release title that mark a stage cast recording or a game album when the film's own title lacks them
 # (a 'Les Misérables (1991 Dutch cast)' album is not the 2012 film's; 'The Imitation Game' keeps 'game'). 'Musical'
 # is not one of them: 'Mank: Original Musical Score' is the film's.
+# Words of a release that holds several works (box sets, trilogy and franchise collections belong to none of their
+# films: the 'Indiana Jones: The Soundtracks Collection' and 'Back To The Future Trilogy' Discogs masters were linked to
+# one film of the franchise before this); a word the film's own title has does not count.
+COLLECTION_PATTERN = (r"\b(collection|trilogy|anthology|box set|boxset|soundtracks|complete scores|greatest|best of"
+                      r"|film music of|music of the films|film themes)\b")
+
 NONFILM_TITLE_WORDS = ("cast", "broadway", "game", "games", "gaming", "videogame", "update", "dlc", "esports", "arcade")
 FILM_TITLE_PATTERN = r"\b(motion picture|film|movie|cinema)\b"
+
+# A one-word name counts as contained in a longer one only from this many letters ('finneas' in 'finneas o connell';
+# not 'john' in 'john williams').
+CONTAINED_NAME_MIN_LETTERS = 6
 
 # rapidfuzz threads per cpdist call. 1 inside Spark: each Python worker already has a core of its own
 # (bench/match_throughput.py measures the alternative).
 CPDIST_WORKERS = 1
 
 # Columns computed in the Python workers (add_string_similarities); every other feature is a Spark expression.
-SIMILARITY_OUTPUTS = ("title_ratio", "title_exact", "composer_sim", "composer_match", "composer_mismatch")
+SIMILARITY_OUTPUTS = ("title_ratio", "title_exact", "title_loose_exact", "composer_sim", "composer_match",
+                      "composer_mismatch")
 
 
 def _lower_array(col: Column) -> Column:
@@ -143,6 +168,7 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
         F.col("genres").alias("release_genres"),
         F.col("styles").alias("release_styles"),
         F.col("formats").alias("release_formats"),
+        F.col("artists").alias("release_artists"),
         F.col("artists_norm").alias("release_artists_norm"),
         F.col("credits").alias("release_credits"),
     )
@@ -211,20 +237,28 @@ def add_title_overlap(pairs: DataFrame, rarity: DataFrame) -> DataFrame:
 
 
 def add_year_features(pairs: DataFrame) -> DataFrame:
-    """Year difference as buckets. A missing year is its own value, all flags 0: no evidence either way, and the
-    reasons show it with a null year_diff (half the MusicBrainz rows have no date).
+    """Year difference as buckets, the one-year gap signed. A missing year is its own value (`release_undated` for the
+    release; all year flags 0): no evidence either way, and the reasons show it with a null year_diff (half the
+    MusicBrainz rows have no date).
+
+    The sign of a one-year gap matters: on the labelled pairs a MusicBrainz album dated the year after its film is the
+    film's 48 times in 70 (late albums, December releases), one dated the year before only 4 times in 31 (same-titled
+    albums of other works that predate the film; data/eval labels, 2026-12).
 
     A Discogs year later than the film's is not evidence against either: Discogs keeps the year of the pressings it
     has seen, and reissues come decades after the film (the 2016 'Back To The Future - Original Score', the 2024-only
     'Raiders of the Lost Ark'). A MusicBrainz release group's date is its first release, so there it counts."""
-    diff = F.abs(F.col("film_year") - F.col("release_year"))
-    possible_reissue = (F.col("source") == "discogs") & (F.col("release_year") - F.col("film_year") >= REISSUE_MIN_GAP)
+    gap = F.col("release_year") - F.col("film_year")
+    diff = F.abs(gap)
+    possible_reissue = (F.col("source") == "discogs") & (gap >= REISSUE_MIN_GAP)
     flag = lambda cond: F.when(possible_reissue, F.lit(0.0)).otherwise(F.coalesce(cond.cast("double"), F.lit(0.0)))  # noqa: E731
     return (pairs.withColumn("year_diff", diff.cast("int"))
             .withColumn("year_same", flag(diff == 0))
-            .withColumn("year_adjacent", flag(diff == 1))
+            .withColumn("year_before", flag(gap == -1))
+            .withColumn("year_after", flag(gap == 1))
             .withColumn("year_near", flag((diff >= 2) & (diff <= 5)))
-            .withColumn("year_far", flag(diff > 5)))
+            .withColumn("year_far", flag(diff > 5))
+            .withColumn("release_undated", F.col("release_year").isNull().cast("double")))
 
 
 def add_release_type_signals(pairs: DataFrame) -> DataFrame:
@@ -238,11 +272,16 @@ def add_release_type_signals(pairs: DataFrame) -> DataFrame:
     mb_labels = F.concat(_lower_array(F.col("release_secondary_types")), _lower_array(F.col("release_genres")))
     nonfilm = F.when(is_mb, F.exists(mb_labels, lambda x: x.isin(*MUSICBRAINZ_NONFILM_LABELS))).otherwise(
         _any_in(F.col("release_styles"), DISCOGS_NONFILM_STYLES))
+    film_titles = F.lower(F.concat_ws(" ", F.col("film_title"), F.col("film_original_title")))
+    collection_word = F.regexp_extract(F.lower(F.coalesce(F.col("release_title"), F.lit(""))), COLLECTION_PATTERN, 1)
+    collection = (((collection_word != "") & ~film_titles.rlike(COLLECTION_PATTERN))
+                  | _any_in(F.col("release_formats"), ("box set",)))
     return (pairs
             .withColumn("release_is_soundtrack",
                         F.when(is_mb, mb_soundtrack).otherwise(discogs_soundtrack).cast("double"))
             .withColumn("release_is_single_or_ep", single_or_ep.cast("double"))
-            .withColumn("release_nonfilm_style", nonfilm.cast("double")))
+            .withColumn("release_nonfilm_style", nonfilm.cast("double"))
+            .withColumn("release_collection", collection.cast("double")))
 
 
 def _words(col: Column) -> Column:
@@ -308,18 +347,31 @@ def _title_year_mismatch() -> Column:
                                & ~F.array_contains(film_years, y)), F.lit(False))
 
 
+# A record's volume number ('Baby Driver Volume 2: The Score for a Score', 'Awesome Mix, Vol. 2'): the release's numbers
+# agree with the film's with it ('Guardians of the Galaxy Vol. 2') or without it ('Baby Driver').
+VOLUME_NUMBER = r"\b(?:vol|volume) \d+\b"
+
+
 def add_sequel_and_franchise(pairs: DataFrame) -> DataFrame:
     """Sequel/part numbers that differ, and titles that share only a franchise prefix.
 
     Roman numerals are already digits in the normalised titles. A four-digit number equal to the film's year
-    is a date qualifier ('Aladdin 2019'), not a sequel number, and is ignored on the release side.
+    is a date qualifier ('Aladdin 2019'), not a sequel number, and is ignored on the release side; so is a volume
+    number when the film's numbers agree without it.
     """
     film_year = F.coalesce(F.col("film_year").cast("string"), F.lit(""))
-    release_numbers = F.filter(_numbers(F.coalesce("release_film_hint_norm", "release_title_norm")),
-                               lambda n: n != film_year)
-    release_numbers_title = F.filter(_numbers(F.col("release_title_norm")), lambda n: n != film_year)
-    agrees_with = lambda film_col: ((_numbers(F.col(film_col)) == release_numbers)  # noqa: E731
-                                    | (_numbers(F.col(film_col)) == release_numbers_title))
+    without_volume = lambda col: F.regexp_replace(col, VOLUME_NUMBER, " ")  # noqa: E731
+    release_sides = [F.coalesce("release_film_hint_norm", "release_title_norm"), F.col("release_title_norm")]
+    release_number_sets = [F.filter(_numbers(side), lambda n: n != film_year)
+                           for col in release_sides for side in (col, without_volume(col))]
+
+    def agrees_with(film_col: str) -> Column:
+        film_numbers = _numbers(F.col(film_col))
+        agree = F.lit(False)
+        for numbers in release_number_sets:
+            agree = agree | (film_numbers == numbers)
+        return agree
+
     same_numbers = agrees_with("film_title_norm") | agrees_with("film_original_title_norm")
 
     def prefix_only(film_col: str) -> Column:
@@ -340,7 +392,7 @@ def add_sequel_and_franchise(pairs: DataFrame) -> DataFrame:
 
 # --- string similarities, batch-wise in the Python workers ----------------------------------------------------
 SIMILARITY_INPUTS = ("film_title_norm", "film_original_title_norm", "release_title_norm", "release_film_hint_norm",
-                     "film_composers_norm", "release_artists_norm", "release_credits")
+                     "film_composers_norm", "release_artists", "release_artists_norm", "release_credits")
 
 
 def _best_pairwise(scorer, left: list[pd.Series], right: list[pd.Series]) -> np.ndarray:
@@ -367,40 +419,133 @@ def _fold_names(names: pd.Series) -> pd.Series:
             .str.strip())
 
 
-def _name_lists(frame: pd.DataFrame, columns: tuple[str, ...], exclude: tuple[str, ...]) -> pd.DataFrame:
-    """Long frame (row, name) of the usable names in list columns, folded, placeholders removed."""
+# A release artist credit can join several people ('Pivio & Aldo De Scalzi', 'Hans Zimmer And Lisa Gerrard') or carry an
+# alias in brackets ('Tom Holkenborg (Junkie XL)'); each part is compared on its own. Matched on the raw credit: the
+# normalised artist names have lost the '&'.
+_JOINT_CREDIT = re.compile(r"\s*(?:&|,|/|\+|\band\b|\bfeat\.?|\bfeaturing\b|\bwith\b)\s*", re.IGNORECASE)
+_BRACKETED_ALIAS = re.compile(r"\(([^()]*\D[^()]*)\)")
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_kakasi = None
+
+
+def _credit_parts(name: str) -> list[str]:
+    """The whole credit, its bracketed alias, and each person of a joint credit."""
+    with_alias = _BRACKETED_ALIAS.sub(lambda m: " | " + m.group(1), name)
+    parts = [name] + [p for chunk in with_alias.split("|") for p in [chunk, *_JOINT_CREDIT.split(chunk)]]
+    return [p for p in (p.strip() for p in parts) if p]
+
+
+def romanised(name: str) -> str:
+    """A Japanese name (kana or kanji) in Hepburn romaji, word by word ('やまだ豊' -> 'yamada yutaka', '石橋英子' ->
+    'ishibashi eiko'), so that it meets TMDB's Latin spelling of the same composer; other names unchanged. Kanji
+    readings are pykakasi's dictionary guesses: measured on the labelled pairs, it finds 5 of the 9 Japanese-script
+    composer credits and no wrong one (Korean and Chinese names stay unmatched)."""
+    global _kakasi
+    if not _JAPANESE.search(name):
+        return name
+    if _kakasi is None:
+        import pykakasi
+
+        _kakasi = pykakasi.kakasi()
+    return " ".join(item["hepburn"] for item in _kakasi.convert(name)).strip()
+
+
+def _squashed(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name).replace("ou", "o").replace("uu", "u")
+
+
+def _contained(short: pd.Series, long_: pd.Series, token_set: np.ndarray) -> np.ndarray:
+    """token_set_ratio is 100 when one name's words are a subset of the other's; it counts when the smaller name has
+    two words or more, or is one word of CONTAINED_NAME_MIN_LETTERS letters or more."""
+    words = np.minimum(short.str.count(" ").to_numpy(), long_.str.count(" ").to_numpy()) + 1
+    shortest = np.minimum(short.str.len().to_numpy(), long_.str.len().to_numpy())
+    return (token_set >= 100.0) & ((words >= 2) | (shortest >= CONTAINED_NAME_MIN_LETTERS))
+
+
+def name_similarities(film_names: pd.Series, release_names: pd.Series) -> np.ndarray:
+    """0..100 per (film composer, release name) row: the better of the plain and token-sorted ratio; 100 when one name
+    is contained in the other ('finneas' / 'finneas o connell', 'tom holkenborg' / 'tom holkenborg junkie xl'); a
+    Japanese-script name is compared romanised, and counts as the same when it spells the other in either name order
+    ('sakamotoryuuichi' / 'ryuichi sakamoto'). Vectorised with cpdist; only Japanese-script rows go through Python."""
+    from rapidfuzz import fuzz, process
+
+    def scores(a: list[str], b: list[str]) -> np.ndarray:
+        best = np.maximum(process.cpdist(a, b, scorer=fuzz.ratio, workers=CPDIST_WORKERS, dtype=np.float64),
+                          process.cpdist(a, b, scorer=fuzz.token_sort_ratio, workers=CPDIST_WORKERS, dtype=np.float64))
+        token_set = process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=CPDIST_WORKERS, dtype=np.float64)
+        return np.where(_contained(pd.Series(a), pd.Series(b), token_set), 100.0, best)
+
+    film_names, release_names = film_names.reset_index(drop=True), release_names.reset_index(drop=True)
+    out = scores(film_names.tolist(), release_names.tolist())
+    japanese = (film_names.str.contains(_JAPANESE) | release_names.str.contains(_JAPANESE)).to_numpy()
+    if japanese.any():
+        film_r = film_names[japanese].map(romanised)
+        release_r = release_names[japanese].map(romanised)
+        roman = scores(film_r.tolist(), release_r.tolist())
+        for i, (whole, other) in enumerate(zip(film_r, release_r)):
+            for a, b in ((whole, other), (other, whole)):
+                words = b.split()
+                if len(words) == 2 and _squashed(a) in (_squashed(words[0] + words[1]), _squashed(words[1] + words[0])):
+                    roman[i] = 100.0
+        out[japanese] = np.maximum(out[japanese], roman)
+    return out
+
+
+def _name_lists(frame: pd.DataFrame, columns: tuple[str, ...], exclude: tuple[str, ...], split: bool = False) -> pd.DataFrame:
+    """Long frame (row, name) of the usable names in list columns, folded, placeholders removed; with `split`, joint
+    credits are split into their people."""
     parts = []
     for col in columns:
         exploded = frame[col].explode()
         parts.append(pd.DataFrame({"row": exploded.index.to_numpy(), "name": exploded.to_numpy()}))
     names = pd.concat(parts, ignore_index=True).dropna()
+    if split:
+        names = names.assign(name=names["name"].astype(str).map(_credit_parts)).explode("name").dropna()
     names["name"] = _fold_names(names["name"].astype(str))
-    return names[~names["name"].isin(exclude)].drop_duplicates()
+    return names[~names["name"].isin(exclude) & (names["name"] != "")].drop_duplicates()
 
 
 def best_composer_similarity(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row: best similarity (0..1) of a film composer to a release artist or credit, and whether there was
-    anything to compare on both sides. A name pair scores the better of the plain and the token-sorted ratio
-    ('Jung Jae-il' / 'jung jaeil' differ in spacing, 'Williams, John' in order). All name pairs of the batch go
-    through two cpdist calls."""
-    from rapidfuzz import fuzz, process
-
+    anything to compare on both sides (name_similarities over every film composer x release name, joint credits
+    split)."""
     n = len(frame)
     composers = _name_lists(frame, ("film_composers_norm",), UNKNOWN_COMPOSERS)
-    artists = _name_lists(frame, ("release_artists_norm", "release_credits"), NON_CREDIT_ARTISTS)
+    artists = _name_lists(frame, ("release_artists", "release_artists_norm", "release_credits"), NON_CREDIT_ARTISTS,
+                          split=True)
     comparable = np.zeros(n, dtype=bool)
     comparable[np.intersect1d(composers["row"].unique(), artists["row"].unique()).astype(int)] = True
     best = np.zeros(n, dtype=np.float64)
     combos = composers.merge(artists, on="row", suffixes=("_film", "_release"))
     if len(combos):
-        film_names, release_names = combos["name_film"].tolist(), combos["name_release"].tolist()
-        scores = np.maximum(
-            process.cpdist(film_names, release_names, scorer=fuzz.ratio, workers=CPDIST_WORKERS, dtype=np.float64),
-            process.cpdist(film_names, release_names, scorer=fuzz.token_sort_ratio, workers=CPDIST_WORKERS,
-                           dtype=np.float64))
+        scores = name_similarities(combos["name_film"], combos["name_release"])
         per_row = pd.Series(scores, index=combos["row"].to_numpy()).groupby(level=0).max()
         best[per_row.index.to_numpy().astype(int)] = per_row.to_numpy() / 100.0
     return best, comparable
+
+
+# Transliterations of the same title differ in doubled letters and a few spellings ('Baahubali' / 'Bāhubali' once accents
+# are gone, 'Bajirao' / 'Baajirao'); titles equal after this fold are `title_loose_exact`.
+_LOOSE_FOLDS = (("aa", "a"), ("ee", "i"), ("oo", "u"), ("w", "v"), ("ph", "f"), ("z", "s"))
+
+
+def loose_title(title: str | None) -> str | None:
+    if not title:
+        return None
+    folded = re.sub(r"(.)\1+", r"\1", title)
+    for a, b in _LOOSE_FOLDS:
+        folded = folded.replace(a, b)
+    return re.sub(r"(?<=[bcdfgjklmnpqrstvxz])h", "", folded)
+
+
+def _loose_equal(films: list[pd.Series], releases: list[pd.Series]) -> np.ndarray:
+    film_keys = [col.map(loose_title) for col in films]
+    release_keys = [col.map(loose_title) for col in releases]
+    equal = np.zeros(len(films[0]), dtype=bool)
+    for f in film_keys:
+        for r in release_keys:
+            equal |= (f.notna() & r.notna() & (f == r)).to_numpy()
+    return equal
 
 
 def similarity_batch(frame: pd.DataFrame) -> pd.DataFrame:
@@ -413,6 +558,7 @@ def similarity_batch(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.drop(columns=list(SIMILARITY_INPUTS))
     out["title_ratio"] = _best_pairwise(fuzz.ratio, films, releases)
     out["title_exact"] = (out["title_ratio"] >= 1.0).astype(np.float64)
+    out["title_loose_exact"] = np.maximum(out["title_exact"], _loose_equal(films, releases).astype(np.float64))
     composer_sim, comparable = best_composer_similarity(frame)
     out["composer_sim"] = np.where(comparable, composer_sim, np.nan)
     matched = composer_sim >= COMPOSER_MATCH_MIN / 100.0
@@ -433,6 +579,64 @@ def add_string_similarities(pairs: DataFrame) -> DataFrame:
     return pairs.mapInPandas(_similarities_in_batches, out_schema)
 
 
+# --- who the artist is: names that go together on exact-title pairs of the catalogue -------------------------------
+# Years of an alias-showing pair: the release within this many years of its film (or either undated).
+ALIAS_MAX_YEAR_GAP = 1
+
+
+def _title_keys(*cols: str) -> Column:
+    return F.filter(F.array(*[F.col(c) for c in cols]), lambda t: t.isNotNull() & (t != ""))
+
+
+def artist_composer_aliases(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
+    """(artist, composer, releases): a release artist and a film composer whose names differ but who go together on
+    candidate pairs with equal normalised titles and years within ALIAS_MAX_YEAR_GAP (or undated), with the releases
+    that show it. 'The Newton Brothers' goes with Andrew Grush and Taylor Stewart on nine such pairs of the bundled
+    catalogue, 'Disasterpeace' with Rich Vreeland on five, 'Son Lux' with Ryan Lott on two; no spelling rule links
+    them. Computed over all of a run's candidate pairs (a catalogue-wide statistic, like title_token_rarity)."""
+    film_side = films.select("tmdb_id", _title_keys("title_norm", "original_title_norm").alias("film_keys"),
+                             F.col("year").alias("film_year"), F.explode("composers_norm").alias("composer"))
+    release_side = releases.select("source", "release_id", _title_keys("title_norm", "film_hint_norm").alias("release_keys"),
+                                   F.col("year").alias("release_year"), F.explode("artists_norm").alias("artist"))
+    close = (F.col("film_year").isNull() | F.col("release_year").isNull()
+             | (F.abs(F.col("film_year") - F.col("release_year")) <= ALIAS_MAX_YEAR_GAP))
+    return (candidates.select(*PAIR_KEY)
+            .join(film_side, "tmdb_id").join(release_side, ["source", "release_id"])
+            .filter(F.arrays_overlap("film_keys", "release_keys") & close & (F.col("artist") != F.col("composer"))
+                    & ~F.col("artist").isin(*NON_CREDIT_ARTISTS))
+            .groupBy("artist", "composer")
+            .agg(F.collect_set(F.concat_ws(":", "source", "release_id")).alias("releases")))
+
+
+def add_alias_evidence(pairs: DataFrame, aliases: DataFrame) -> DataFrame:
+    """`composer_alias_seen`: some release artist x film composer of the pair is an alias pair shown by another release
+    than this one (the pair's own release does not vouch for itself)."""
+    this_release = F.concat_ws(":", "source", "release_id")
+    names = (pairs.select(*PAIR_KEY, F.explode("film_composers_norm").alias("composer"), "release_artists_norm")
+             .select(*PAIR_KEY, "composer", F.explode("release_artists_norm").alias("artist")))
+    seen = (names.join(F.broadcast(aliases), ["artist", "composer"])
+            .groupBy(*PAIR_KEY)
+            .agg(F.max(F.size(F.array_remove("releases", this_release)) >= 1).alias("composer_alias_seen")))
+    return (pairs.join(seen, list(PAIR_KEY), "left")
+            .withColumn("composer_alias_seen", F.coalesce("composer_alias_seen", F.lit(False))))
+
+
+# Features that need the string similarities (composer_match) and are computed after them.
+AFTER_SIMILARITIES = ("composer_alias", "single_unrelated")
+
+
+def add_artist_identity(pairs: DataFrame) -> DataFrame:
+    """composer_alias (an alias pair and no name agrees) and single_unrelated (a single or EP by someone who is not the
+    film's composer, naming no film: 'Last Breath' by Realma, 'Mother' by Socially Altered; on the labelled pairs such
+    releases are the film's 13 times in 73)."""
+    no_match = F.col("composer_match") < 1.0
+    return (pairs
+            .withColumn("composer_alias", (F.col("composer_alias_seen") & no_match).cast("double"))
+            .withColumn("single_unrelated", ((F.col("release_is_single_or_ep") >= 1.0) & no_match
+                                             & ~F.col("release_has_hint") & (F.col("title_film_marker") < 1.0))
+                        .cast("double")))
+
+
 FEATURES_SCHEMA = StructType(
     [StructField("tmdb_id", LongType(), True), StructField("source", StringType(), True),
      StructField("release_id", StringType(), True), StructField("release_kind", StringType(), True),
@@ -440,23 +644,34 @@ FEATURES_SCHEMA = StructType(
     + [StructField(name, DoubleType(), True) for name in MODEL_FEATURES])
 
 
-def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
-    """One row per candidate pair: key, release_kind, descriptive values and every model feature (FEATURES_SCHEMA)."""
-    rarity = title_token_rarity(films, releases)
+def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
+                  rarity: DataFrame | None = None, aliases: DataFrame | None = None) -> DataFrame:
+    """One row per candidate pair: key, release_kind, descriptive values and every model feature (FEATURES_SCHEMA).
+
+    `rarity` (title_token_rarity of all films and releases) and `aliases` (artist_composer_aliases of all candidate
+    pairs) are catalogue-wide statistics; pass them in when `candidates` is not the whole run's candidate pairs (an
+    incremental run scoring a few pairs, incremental/relink.py; the labelled pairs fit_matcher trains on)."""
+    rarity = title_token_rarity(films, releases) if rarity is None else rarity
+    aliases = artist_composer_aliases(candidates, films, releases) if aliases is None else aliases
     native = (pair_sides(candidates, films, releases)
               .transform(add_year_features)
               .transform(add_release_type_signals)
               .transform(add_title_markers)
               .transform(add_article_agreement)
               .transform(add_sequel_and_franchise)
-              .transform(lambda df: add_title_overlap(df, rarity)))
-    native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS]
-    narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, *SIMILARITY_INPUTS)
+              .transform(lambda df: add_title_overlap(df, rarity))
+              .transform(lambda df: add_alias_evidence(df, aliases))
+              .withColumn("release_has_hint", F.col("release_film_hint_norm").isNotNull()))
+    native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS and n not in AFTER_SIMILARITIES]
+    narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, "composer_alias_seen",
+                             "release_has_hint", *SIMILARITY_INPUTS)
     return (narrowed.transform(add_string_similarities)
+            .transform(add_artist_identity)
             .select(*[F.col(f.name).cast(f.dataType) for f in FEATURES_SCHEMA.fields]))
 
 
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
            "title_token_rarity", "add_title_overlap", "add_year_features", "add_release_type_signals",
            "add_title_markers", "add_article_agreement", "add_sequel_and_franchise", "add_string_similarities",
-           "best_composer_similarity"]
+           "best_composer_similarity", "name_similarities", "romanised", "loose_title", "artist_composer_aliases",
+           "add_alias_evidence", "add_artist_identity"]

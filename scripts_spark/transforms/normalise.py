@@ -71,9 +71,10 @@ def fold_text(text: str) -> str:
 # --- patterns (written readable, folded like the titles before use) --------------------------------------------
 # Whole phrases removed wherever they appear (multi-word, so they cannot be a film's own title words).
 _MEDIA = (r"(?:(?:netflix|amazon|apple|hbo|disney\+?|max|prime video|paramount\+?)\s+)?(?:original\s+)?"
-          r"(?:motion picture|feature film|short film|animated film|film|movie|series|television|tv|documentary)")
+          r"(?:motion picture|feature film|short film|animated film|film|movie|series|television|tv|documentary|special)")
 BOILERPLATE_PHRASES: tuple[str, ...] = (
-    rf"music (?:from|inspired by) (?:and inspired by )?(?:the )?(?:original )?{_MEDIA}(?: soundtrack| score)?",
+    r"(?:original )?soundtrack zum film", r"(?:die )?musik (?:aus|zum) (?:dem )?film",
+    rf"music (?:from|for|inspired by) (?:and inspired by )?(?:the )?(?:original )?{_MEDIA}(?: soundtrack| score)?",
     rf"(?:original )?(?:songs|music) from (?:and inspired by )?the (?:original )?{_MEDIA}",
     r"music from and inspired by",
     rf"(?:the )?(?:original |complete |official )?{_MEDIA} (?:original )?(?:soundtrack|sountrack|score|music)"
@@ -92,7 +93,7 @@ BOILERPLATE_PHRASES: tuple[str, ...] = (
 BOILERPLATE_WORDS = frozenset("""original motion picture pictures soundtrack soundtracks sountrack score scores music
     from and inspired by the film films movie feature netflix apple amazon hbo disney series songs song album ost
     official orchestral complete expanded deluxe edition anniversary remastered version collection selections
-    highlights recording original's of a an to for in""".split())
+    highlights recording original's of a an to for in special""".split())
 BOILERPLATE_CORE = frozenset("soundtrack soundtracks sountrack score scores ost music songs".split())
 # A later segment that only says what the record is ('Pixels: The Movie', 'Back To The Future - The Album').
 _KIND_WORDS = BOILERPLATE_CORE | frozenset("movie film picture album".split())
@@ -106,6 +107,12 @@ _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
 _UNCLOSED_BRACKET = re.compile(r"\s[(\[{][^)\]}]*$")
 _SEGMENT_SPLIT = re.compile(r"\s*(?::|\s-\s|\s/\s|\||,\s)\s*")
 _PRESENTS = re.compile(r"^.{1,40}?\s+presents?\s*:?\s+(?=\S)")
+# An author's or studio's possessive before a title that starts with 'the' ("Roald Dahl's The Witches", "Dr. Seuss'
+# The Grinch", "Marvel's The Avengers"): the rest is the title. Only before 'the': "Schindler's List", "Ferris
+# Bueller's Day Off" and "Bill & Ted's Excellent Adventure" are titles as they stand.
+_POSSESSIVE_PREFIX = re.compile(r"^[\w.&' -]{1,40}?(?:'s|s')\s+(?=the\s+\S)")
+# Japanese releases wrap a subtitle in hyphens: 'CHAINSAW MAN THE MOVIE: REZE ARC original soundtrack -summer's end-'.
+_HYPHEN_SUBTITLE = re.compile(r"\s-[^\s-][^-]*-\s*$")
 _ACRONYM = re.compile(r"\b(?:\w\.){2,}(?:\w\b)?")
 # Articles dropped from the front of a title key ("l'" separately: it is written onto its word). The pair features
 # read the same list from the raw titles (`features.add_article_agreement`).
@@ -127,7 +134,7 @@ _HINT_INTRO = re.compile(
 _QUOTED = re.compile(r'"([^"]+)"')
 _HINT_LEAD_WORDS = re.compile(
     r"^(?:(?:the|original|motion|picture|soundtrack|score|music|film|movie|netflix|apple|amazon|disney|feature"
-    r"|series|animated|documentary|hbo|max|limited|tv|television|show)\s+)+")
+    r"|series|animated|documentary|hbo|max|limited|tv|television|show|special)\s+)+")
 
 
 @lru_cache(maxsize=None)
@@ -193,7 +200,11 @@ def _core_title(folded: str) -> str:
     text = _BRACKETS.sub(" ", folded)
     text = _BRACKETS.sub(" ", text)                      # one level of nesting: '(... [..] ...)'
     text = _UNCLOSED_BRACKET.sub(" ", text)
+    text = _HYPHEN_SUBTITLE.sub(" ", text)
     text = _PRESENTS.sub("", text)
+    text = _POSSESSIVE_PREFIX.sub("", text)
+    # 'Music From & Inspired by ...': the boilerplate phrases are written with 'and'
+    text = re.sub(r"\s&\s", " and ", text)
     text = _drop_boilerplate_segments(_remove_boilerplate(text))
     text = _remove_boilerplate(text)
     text = _TRAILING_KIND.sub("", " " + text)
@@ -203,11 +214,11 @@ def _core_title(folded: str) -> str:
 def film_hint(folded: str) -> str | None:
     """The film named inside a qualifier of an already folded title, as folded text; None when there is none."""
     qualifiers = [q[1:-1] for q in _BRACKETS.findall(folded)]
-    qualifiers += [s for s in re.split(r"\s-\s", folded)[1:]]
+    qualifiers += [s for s in re.split(r"\s-\s|:\s", folded)[1:]]   # '...: From the Original Motion Picture "X"'
     qualifiers.append(_BRACKETS.sub(" ", folded))          # 'Theme From Glass Onion', 'Music from First Cow'
 
     for qualifier in qualifiers:
-        qualifier = _collapse(qualifier)
+        qualifier = _collapse(qualifier.replace(" & ", " and "))
         intro = _HINT_INTRO.match(qualifier)
         if not intro:
             continue
