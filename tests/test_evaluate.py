@@ -108,7 +108,7 @@ def test_evaluate_run_writes_the_evaluation_json_with_blocking_and_the_original_
     saved = json.loads(lake.read_text(lake.run_file(RUN_ID, "evaluation.json")))
     assert saved == json.loads(json.dumps(result))
     assert set(result) == {"run_id", "labels", "sources", "missed", "rank_share_calibration", "blocking",
-                           "original_rule"}
+                           "original_rule", "matcher_quality", "intervals"}
     # rg-dumbo's film 2 is in review while film 7 is linked; rg-missed has no Gold row at all
     assert result["missed"]["musicbrainz"] == {"other_film": 1, "review_exact_tie": 0, "review": 0, "no_link": 1,
                                                "recall_without_exact_ties": 0.3333}

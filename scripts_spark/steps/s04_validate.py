@@ -4,6 +4,8 @@ from __future__ import annotations
 from pyspark import StorageLevel
 
 from ..base_step import BaseStep, StepContext, StepResult
+from ..incremental import relink
+from ..incremental.plan import FULL, plan_of
 from ..tables import quarantine, staged, table
 from ..tables.silver import CHECKED
 from ..transforms.contracts import (ContractViolation, check_rows, check_schema, contract_counts, quarantine_rows,
@@ -27,6 +29,9 @@ class Validate(BaseStep):
             f"{ctx.settings.max_quarantine_share:.0%}" for t in TABLES]
 
     def execute(self, ctx: StepContext) -> StepResult:
+        plan = plan_of(ctx)
+        if plan is not None and plan.incremental:
+            return self._incremental(ctx, plan)
         checked, counts = {}, {}
         try:
             for name in TABLES:
@@ -37,6 +42,8 @@ class Validate(BaseStep):
                               for ref in contract.references}
                 checked[name] = check_rows(rows, contract, valid_refs).persist(StorageLevel.MEMORY_AND_DISK)
                 counts[name] = contract_counts(checked[name], contract)
+                if plan is not None and plan.mode == FULL:
+                    relink.capture_checked(plan, name, checked[name])
                 ctx.write(quarantine(name), quarantine_rows(checked[name], contract))
                 ctx.log.info("contract_checked", table=name, **counts[name].as_metrics())
 
@@ -52,13 +59,27 @@ class Validate(BaseStep):
             for df in checked.values():
                 df.unpersist()
 
-        return StepResult(
-            rows_in=sum(c.rows for c in counts.values()),
-            rows_out=sum(c.valid for c in counts.values()),
-            quarantined=sum(c.quarantined for c in counts.values()),
-            tables={**{t: c.valid for t, c in counts.items()},
-                    **{quarantine(t): c.quarantined for t, c in counts.items()}},
-            metrics={"max_quarantine_share": ctx.settings.max_quarantine_share,
-                     **{t.split("/", 1)[1]: c.as_metrics() for t, c in counts.items()}},
-            notes=[f"{t}: {c.valid} valid, {c.quarantined} quarantined" for t, c in counts.items()],
-        )
+        return _result(counts, ctx.settings.max_quarantine_share)
+
+    def _incremental(self, ctx: StepContext, plan) -> StepResult:
+        """The changed rows are checked, the rest carried with their earlier result (incremental/relink.py); the
+        Silver and quarantine tables written are complete, as in a full run."""
+        found = relink.validate(ctx, plan, ctx.settings.max_quarantine_share)
+        result = _result(found["counts"], ctx.settings.max_quarantine_share)
+        result.balances = False   # read: this run's changed rows; written: the complete tables
+        result.rows_in = sum(found["rechecked"].values())
+        result.metrics.update(mode="incremental", rechecked=found["rechecked"])
+        return result
+
+
+def _result(counts: dict, max_quarantine_share: float) -> StepResult:
+    return StepResult(
+        rows_in=sum(c.rows for c in counts.values()),
+        rows_out=sum(c.valid for c in counts.values()),
+        quarantined=sum(c.quarantined for c in counts.values()),
+        tables={**{t: c.valid for t, c in counts.items()},
+                **{quarantine(t): c.quarantined for t, c in counts.items()}},
+        metrics={"max_quarantine_share": max_quarantine_share,
+                 **{t.split("/", 1)[1]: c.as_metrics() for t, c in counts.items()}},
+        notes=[f"{t}: {c.valid} valid, {c.quarantined} quarantined" for t, c in counts.items()],
+    )

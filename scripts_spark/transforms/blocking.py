@@ -141,8 +141,14 @@ class Blocking:
     pairs: DataFrame       # tmdb_id, source, release_id, rules (schema_of("silver/candidate_pairs"))
     key_stats: DataFrame   # rule, source, key, n_films, n_releases, pairs, kept: every key both sides share
     year_stats: DataFrame  # rule, source, key, year, pairs, kept: the (key, year) splits of the keys over the cap
-    undated: DataFrame     # tmdb_id, source, release_id, rule: the undated ends' pairs of split keys (pair_undated)
+    undated: DataFrame     # tmdb_id, source, release_id, rule, key: the undated ends' pairs of split keys (pair_undated)
     _persisted: tuple[DataFrame, ...] = ()
+    # Where each pair comes from: (tmdb_id, source, release_id, rule, key) for every key that proposed it, and the
+    # keys of every film and release. A key's pairs depend only on the films and releases that have the key, which
+    # is what lets an incremental run re-block just the keys its changed records touch (incremental/relink.py).
+    pair_keys: DataFrame | None = None
+    film_keys: DataFrame | None = None
+    release_keys: DataFrame | None = None
 
     def persist(self) -> "Blocking":
         """Keep the keys and their statistics, so that writing the pairs and reporting the skew guard read them once."""
@@ -155,13 +161,26 @@ class Blocking:
             df.unpersist()
 
 
+def film_keys_of(films: DataFrame, settings: BlockingSettings) -> DataFrame:
+    """(tmdb_id, year, rule, key) of every film with an id."""
+    return _keys(films, ["tmdb_id"], FILM_KEYS, "film_keys", settings)
+
+
+def release_keys_of(releases: DataFrame, settings: BlockingSettings) -> DataFrame:
+    """(source, release_id, year, rule, key) of every release with an id."""
+    return _keys(releases, RELEASE_KEY, RELEASE_KEYS, "release_keys", settings)
+
+
 def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings) -> Blocking:
     """Every rule's pairs in one pass (keys are namespaced by rule), de-duplicated, with the rules that proposed each.
 
     Films and releases without ids are left out: a pair needs both ends (step 04 quarantines such rows anyway).
     """
-    film_keys = _keys(films, ["tmdb_id"], FILM_KEYS, "film_keys", settings)
-    release_keys = _keys(releases, RELEASE_KEY, RELEASE_KEYS, "release_keys", settings)
+    return block_keys(film_keys_of(films, settings), release_keys_of(releases, settings), settings)
+
+
+def block_keys(film_keys: DataFrame, release_keys: DataFrame, settings: BlockingSettings) -> Blocking:
+    """`block` on the films' and releases' keys (`film_keys_of`, `release_keys_of`)."""
     caps = F.create_map(*[x for rule in settings.rules for x in (F.lit(rule.name), F.lit(rule.max_pairs_per_key))])
     key_stats = _pair_counts(film_keys, release_keys, ["rule", "key"], caps)
     whole = _pairs_of_kept_keys(film_keys.drop("year"), release_keys.drop("year"), key_stats, ["rule", "key"])
@@ -179,17 +198,22 @@ def block(films: DataFrame, releases: DataFrame, settings: BlockingSettings) -> 
 
     undated = _undated_pairs(film_keys, release_keys, key_stats, caps, settings)
 
-    pairs = (whole.unionByName(by_year).unionByName(undated)
-             .groupBy(*PAIR_KEY).agg(F.array_sort(F.collect_set("rule")).alias("rules"))
-             .select(*[F.col(f.name).cast(f.dataType) for f in schema_of("silver/candidate_pairs").fields]))
+    pair_keys = whole.unionByName(by_year).unionByName(undated)
+    pairs = pairs_of(pair_keys)
     # undated is persisted too: the pairs' write computes it and skew_report counts it from the cache
     return Blocking(pairs, key_stats, year_stats, undated,
-                    (film_keys, release_keys, key_stats, year_stats, undated))
+                    (film_keys, release_keys, key_stats, year_stats, undated), pair_keys, film_keys, release_keys)
+
+
+def pairs_of(pair_keys: DataFrame) -> DataFrame:
+    """Candidate pairs (schema_of("silver/candidate_pairs")) from the keys that proposed them."""
+    return (pair_keys.groupBy(*PAIR_KEY).agg(F.array_sort(F.collect_set("rule")).alias("rules"))
+            .select(*[F.col(f.name).cast(f.dataType) for f in schema_of("silver/candidate_pairs").fields]))
 
 
 def _undated_pairs(film_keys: DataFrame, release_keys: DataFrame, key_stats: DataFrame, caps: Column,
                    settings: BlockingSettings) -> DataFrame:
-    """(tmdb_id, source, release_id, rule) of the undated ends of split keys, for the rules with `pair_undated`:
+    """(tmdb_id, source, release_id, rule, key) of the undated ends of split keys, for the rules with `pair_undated`:
     every undated release with all films of a key that has at most the cap of films, every undated film with all
     releases of a key that has at most the cap of releases."""
     rules = [rule.name for rule in settings.rules if rule.pair_undated]
@@ -200,8 +224,8 @@ def _undated_pairs(film_keys: DataFrame, release_keys: DataFrame, key_stats: Dat
                         .join(few_films, ["rule", "source", "key"], "left_semi"))
     releases_of_few = release_keys.drop("year").join(few_releases, ["rule", "source", "key"], "left_semi")
     undated_films = film_keys.where(F.col("year").isNull()).drop("year")
-    return (film_keys.drop("year").join(undated_releases, ["rule", "key"]).select(*PAIR_KEY, "rule")
-            .unionByName(undated_films.join(releases_of_few, ["rule", "key"]).select(*PAIR_KEY, "rule")))
+    return (film_keys.drop("year").join(undated_releases, ["rule", "key"]).select(*PAIR_KEY, "rule", "key")
+            .unionByName(undated_films.join(releases_of_few, ["rule", "key"]).select(*PAIR_KEY, "rule", "key")))
 
 
 def _pair_counts(film_keys: DataFrame, release_keys: DataFrame, key: list[str], caps: Column) -> DataFrame:
@@ -214,9 +238,9 @@ def _pair_counts(film_keys: DataFrame, release_keys: DataFrame, key: list[str], 
 
 
 def _pairs_of_kept_keys(film_keys: DataFrame, release_keys: DataFrame, stats: DataFrame, key: list[str]) -> DataFrame:
-    """(tmdb_id, source, release_id, rule) for every film and release sharing a key within its cap."""
+    """(tmdb_id, source, release_id, rule, key) for every film and release sharing a key within its cap."""
     kept = release_keys.join(stats.filter("kept").select("source", *key), ["source", *key], "left_semi")
-    return film_keys.join(kept, key).select(*PAIR_KEY, "rule")
+    return film_keys.join(kept, key).select(*PAIR_KEY, "rule", "key")
 
 
 def candidate_pairs(films: DataFrame, releases: DataFrame,

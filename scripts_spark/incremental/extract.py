@@ -1,0 +1,189 @@
+"""Extract only what changed: a source's new snapshot diffed against its registry by record id and content hash.
+
+Each source feed (TMDB films, MusicBrainz release groups, Discogs masters, Discogs releases, saved Discogs search
+pages) keeps a registry in the state: one row per record copy (`record_id`, `sha` = sha256 of the record as read,
+`changed_run` = the run whose Bronze partition holds that version) and a tombstone per deleted id (`deleted_run`).
+
+`select_changed(ctx, feed, raw)` sits between a step's reader and its parser:
+- full run: records every record's id and hash (the registry of the next state) and returns `raw` unchanged;
+- incremental run: an id is changed when the multiset of its (sha) differs from the registry's (a new id, an edit,
+  a copy more or less); only the records of changed ids go on to be parsed, so an unchanged record is read and
+  hashed but never parsed, normalised, blocked or scored again. Ids in the registry but not in the snapshot are
+  deleted (tombstones). Records the reader already set aside without text (out of the soundtrack filter before any
+  parse) pass through to be counted as they always are.
+A snapshot in which more than `INCREMENTAL_MAX_VANISHED_SHARE` of a feed's records vanish at once (a truncated dump,
+a half-copied folder) is refused with `SnapshotRefused` before anything is written.
+
+API mode (TMDB) hands over a partial snapshot (`complete=False`): only the films the changes feed named were
+fetched, and `deleted_ids` names the films gone from the daily export.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from .plan import Plan, plan_of
+from .state import StateError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..base_step import StepContext
+
+REGISTRY_SCHEMA = StructType([StructField("record_id", StringType()), StructField("sha", StringType()),
+                              StructField("changed_run", StringType()), StructField("deleted_run", StringType())])
+CHANGES_SCHEMA = StructType([StructField("record_id", StringType()), StructField("change", StringType())])
+ADDED, EDITED, DELETED = "added", "edited", "deleted"
+
+
+class SnapshotRefused(StateError):
+    """A snapshot would delete more of a source than a snapshot plausibly does at once."""
+
+
+def _json_id() -> Column:
+    return F.get_json_object("payload", "$.id")
+
+
+def _xml_id(element: str) -> Callable[[], Column]:
+    return lambda: F.regexp_extract("payload", rf'^<{element} id="([^"]*)"', 1)
+
+
+def _search_page() -> Column:
+    # A saved search page is one record; its id is its path under discogs/search/ (the same in every snapshot folder).
+    return F.regexp_extract("_source_uri", r"/discogs/search/(.+)$", 1)
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    record_id: Callable[[], Column]
+
+    @property
+    def table(self) -> str:
+        return f"registry_{self.name}"
+
+
+FEEDS: dict[str, Feed] = {f.name: f for f in (
+    Feed("tmdb", _json_id),
+    Feed("musicbrainz", _json_id),
+    Feed("discogs_masters", _xml_id("master")),
+    Feed("discogs_releases", _xml_id("release")),
+    Feed("discogs_search", _search_page),
+)}
+
+
+def passes_through(raw: DataFrame) -> Column:
+    """Rows the reader already judged without a parse: no text kept (out of the soundtrack filter), a line it
+    rejected (`_pre`: not UTF-8, not JSON, an unreadable file's end) or a record cut short. They are counted and
+    reported by the step every run, as in a full run, and never enter the registry."""
+    through = F.col("payload").isNull()
+    if "_pre" in raw.columns:
+        through = through | F.col("_pre").isNotNull()
+    if "_complete" in raw.columns:
+        through = through | ~F.coalesce(F.col("_complete"), F.lit(False))
+    return through
+
+
+def with_record_ids(raw: DataFrame, feed: Feed) -> DataFrame:
+    """`raw` + `_record_id` and `_sha` (null for the rows that pass through)."""
+    sha = F.sha2(F.col("payload"), 256)
+    found = feed.record_id()
+    return (raw.withColumn("_through", passes_through(raw))
+            .withColumn("_sha", F.when(~F.col("_through"), sha))
+            .withColumn("_record_id", F.when(~F.col("_through"), F.when(found.isNotNull() & (found != ""), found)
+                                             .otherwise(F.concat(F.lit("sha:"), sha)))))
+
+
+def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, *, complete: bool = True,
+                   deleted_ids: Iterable[str] = ()) -> DataFrame:
+    """The records of `raw` the step must parse this run (see the module docstring); `raw` itself outside a run
+    plan (a step run on its own) and in full runs, whose registry it records."""
+    plan = plan_of(ctx)
+    if plan is None or plan.mode == "off":
+        return raw
+    from pyspark import StorageLevel
+
+    feed = FEEDS[feed_name]
+    # On disk between the diff and the parse: the readers run in Python workers, a second pass would read again.
+    tagged = plan.hold(with_record_ids(raw, feed).persist(StorageLevel.DISK_ONLY))
+    snapshot = tagged.where(~F.col("_through")).select(F.col("_record_id").alias("record_id"),
+                                                       F.col("_sha").alias("sha"))
+    if plan.mode == "full":
+        registry = snapshot.select("record_id", "sha", F.lit(ctx.run_id).alias("changed_run"),
+                                   F.lit(None).cast("string").alias("deleted_run"))
+        plan.write_table(feed.table, registry)
+        plan.note_feed(feed_name, {"mode": "full"})
+        return tagged.drop("_record_id", "_sha", "_through")
+    snapshot = snapshot.persist()
+    try:
+        registry, counts = diff_registry(plan, feed, snapshot, ctx.run_id, complete, list(deleted_ids))
+        _refuse_mass_deletion(ctx, feed_name, counts)
+        plan.write_table(feed.table, registry)
+    finally:
+        snapshot.unpersist()
+    plan.note_feed(feed_name, {"mode": "incremental", **counts})
+    ctx.log.info("feed_diffed", feed=feed_name, **counts)
+    changed = plan.read_changes(feed_name).where(F.col("change") != DELETED).select(
+        F.col("record_id").alias("_record_id"))
+    diffed = tagged.where(~F.col("_through")).join(changed, "_record_id", "left_semi")
+    return diffed.unionByName(tagged.where(F.col("_through"))).drop("_record_id", "_sha", "_through")
+
+
+def diff_registry(plan: Plan, feed: Feed, snapshot: DataFrame, run_id: str, complete: bool,
+                  deleted_ids: list[str]) -> tuple[DataFrame, dict[str, int]]:
+    """Write the feed's changes (the ids added, edited, deleted) to the plan; return the next registry and the
+    counts. An id is compared as the multiset of its (sha) in the snapshot and in the base registry."""
+    spark = snapshot.sparkSession
+    base = plan.read_base(feed.table, REGISTRY_SCHEMA)
+    live = base.where(F.col("deleted_run").isNull())
+    new_counts = snapshot.groupBy("record_id", "sha").agg(F.count(F.lit(1)).alias("n_new"))
+    old_counts = live.groupBy("record_id", "sha").agg(F.count(F.lit(1)).alias("n_old"))
+    differing = (new_counts.join(old_counts, ["record_id", "sha"], "full_outer")
+                 .where(~F.coalesce(F.col("n_new") == F.col("n_old"), F.lit(False))))
+    snapshot_ids = new_counts.select("record_id").distinct()
+    live_ids = old_counts.select("record_id").distinct().withColumn("_live", F.lit(True))
+    explicit = spark.createDataFrame([(str(i),) for i in deleted_ids], "record_id string").distinct()
+    if complete:
+        touched = differing.select("record_id").distinct()
+    else:  # only what was fetched can have changed; an id the API did not name stays as it is
+        touched = differing.where(F.col("n_new").isNotNull()).select("record_id").distinct()
+    present = snapshot_ids.withColumn("_present", F.lit(True))
+    changes = (touched.unionByName(explicit).distinct()
+               .join(present, "record_id", "left").join(live_ids, "record_id", "left")
+               .select("record_id", F.when(F.col("_present").isNotNull() & F.col("_live").isNotNull(), F.lit(EDITED))
+                       .when(F.col("_present").isNotNull(), F.lit(ADDED))
+                       .when(F.col("_live").isNotNull(), F.lit(DELETED)).alias("change"))
+               .where(F.col("change").isNotNull()))
+    # an id named for deletion that the snapshot also holds is an edit, handled above; one the state never had is
+    # ignored (nothing to delete)
+    plan.write_changes(feed.name, changes)
+    changes = plan.read_changes(feed.name)
+    counts = {r["change"]: r["n"] for r in changes.groupBy("change").agg(F.count(F.lit(1)).alias("n")).collect()}
+    live_total = live.select("record_id").distinct().count()
+    counts = {"live_before": live_total, ADDED: counts.get(ADDED, 0), EDITED: counts.get(EDITED, 0),
+              DELETED: counts.get(DELETED, 0)}
+    counts["unchanged"] = live_total - counts[EDITED] - counts[DELETED]
+
+    touched_ids = changes.select("record_id")
+    deleted = changes.where(F.col("change") == DELETED).select("record_id")
+    kept_old = base.join(touched_ids, "record_id", "left_anti")   # unchanged ids and untouched tombstones
+    new_rows = (snapshot.join(changes.where(F.col("change") != DELETED).select("record_id"), "record_id", "left_semi")
+                .select("record_id", "sha", F.lit(run_id).alias("changed_run"),
+                        F.lit(None).cast("string").alias("deleted_run")))
+    tombstones = deleted.select("record_id", F.lit(None).cast("string").alias("sha"),
+                                F.lit(None).cast("string").alias("changed_run"), F.lit(run_id).alias("deleted_run"))
+    registry = kept_old.unionByName(new_rows).unionByName(tombstones)
+    return registry, counts
+
+
+def _refuse_mass_deletion(ctx: "StepContext", feed_name: str, counts: dict[str, int]) -> None:
+    limit = ctx.settings.incremental_max_vanished_share
+    before, gone = counts["live_before"], counts[DELETED]
+    if before and gone / before > limit:
+        raise SnapshotRefused(
+            f"the {feed_name} snapshot would delete {gone:,} of the {before:,} records the lake holds "
+            f"({gone / before:.1%}, more than INCREMENTAL_MAX_VANISHED_SHARE={limit:.0%}): a truncated or partial "
+            f"input, refused; the state is unchanged. If the source really lost them, raise the share for one run "
+            f"or run with --full")

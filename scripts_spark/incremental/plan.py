@@ -1,0 +1,199 @@
+"""A run's plan: full or incremental, the state version it builds on, and the next version it builds.
+
+The pipeline opens the plan when an attempt starts (`begin`) and advances the state after the attempt committed
+(`advance`); steps find it with `plan_of(ctx)`. A step run outside the pipeline (tests, tools) has no plan and
+behaves as it always did.
+
+Modes:
+- `incremental`: a state exists, was built by the same code and matcher settings, and the run covers steps 01-05;
+- `full`: no usable state, or `--full` / INCREMENTAL=full; the run rebuilds everything and writes a new state;
+- `off`: the run does not cover steps 01-05 (e.g. `--steps 03-05` of an old run): the state is neither read nor
+  advanced.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .state import StateStore, Version, fingerprint
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+    from ..base_step import StepContext
+    from ..config import Settings
+    from ..lake import Lake
+
+OFF, FULL, INCREMENTAL = "off", "full", "incremental"
+CHAIN = ("01", "02", "03", "04", "05")   # the steps that build the state: a run must cover them all
+NOTES = "notes.json"
+# The tables a state version must hold (the registries are per source and may be absent: a source never read).
+REQUIRED_TABLES = ("films", "releases", "pairs", "discogs_records", "film_keys", "release_keys", "pair_keys",
+                   "features", "rarity", "links", "history")
+
+_PLANS: dict[str, "Plan"] = {}
+
+
+@dataclass
+class Plan:
+    mode: str
+    reason: str
+    run_id: str
+    attempt_id: str
+    store: StateStore
+    base: Version | None
+    fingerprint: dict[str, str]
+    notes: dict[str, Any] = field(default_factory=dict)
+    held: list = field(default_factory=list)   # frames persisted for the whole run, released when it ends
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == INCREMENTAL
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": self.mode, "reason": self.reason, "base_version": self.base.version if self.base else None,
+                "base_run": self.base.run_id if self.base else None, **self.notes}
+
+    def hold(self, df: "DataFrame") -> "DataFrame":
+        self.held.append(df)
+        return df
+
+    def release(self) -> None:
+        for df in self.held:
+            df.unpersist()
+        self.held.clear()
+
+    # --- tables ---------------------------------------------------------------------------------------
+    def write_table(self, name: str, df: "DataFrame") -> None:
+        """The next version's table `name` (replaces the base's)."""
+        self.store.write_pending(self.attempt_id, "tables", name, df)
+
+    def read_base(self, name: str, schema: "StructType") -> "DataFrame":
+        """The base version's table (empty when there is no base or it lacks the table)."""
+        if self.base is None or name not in self.base.tables:
+            return _empty(self.store, schema)
+        return self.store.read(self.base, name, schema)
+
+    def read_table(self, name: str, schema: "StructType") -> "DataFrame":
+        """The next version's table: written by this run if it was, else the base's."""
+        if self.store.has_pending(self.attempt_id, "tables", name):
+            return self.store.read_pending(self.attempt_id, "tables", name, schema)
+        return self.read_base(name, schema)
+
+    def write_changes(self, name: str, df: "DataFrame") -> None:
+        self.store.write_pending(self.attempt_id, "changes", name, df)
+
+    def read_changes(self, name: str, schema: "StructType | None" = None) -> "DataFrame":
+        from .extract import CHANGES_SCHEMA
+
+        return self.store.read_pending(self.attempt_id, "changes", name, schema or CHANGES_SCHEMA)
+
+    def has_changes(self, name: str) -> bool:
+        return self.store.has_pending(self.attempt_id, "changes", name)
+
+    # --- notes: what the run found, for the manifest, the report and the next version's meta ----------------
+    def note(self, key: str, value: Any) -> None:
+        self.notes[key] = value
+        self.store.lake.write_text(_notes_path(self), json.dumps(self.notes, indent=2, sort_keys=True, default=str),
+                                   self.store.spark)
+
+    def note_feed(self, feed: str, counts: dict[str, Any]) -> None:
+        self.note("feeds", {**self.notes.get("feeds", {}), feed: counts})
+
+
+def _notes_path(plan: Plan) -> str:
+    return plan.store.pending_file(plan.attempt_id, NOTES)
+
+
+def _empty(store: StateStore, schema: "StructType") -> "DataFrame":
+    from .state import _spark
+
+    return _spark(store.spark).createDataFrame([], schema)
+
+
+def decide_mode(settings: "Settings", base: Version | None, numbers: list[str],
+                fingerprint_: dict[str, str]) -> tuple[str, str]:
+    """(mode, reason) for a run of `numbers` on a lake whose current state is `base`."""
+    missing = [n for n in CHAIN if n not in numbers]
+    if missing:
+        return OFF, (f"steps {', '.join(numbers)} alone: the incremental state needs steps 01-05 in one run; it is "
+                     "neither used nor advanced")
+    if settings.incremental == "full":
+        return FULL, "full run asked for (--full, FULL=1 or INCREMENTAL=full)"
+    if "api" in (settings.discogs_mode, settings.musicbrainz_mode):
+        return FULL, ("Discogs and MusicBrainz are diffed from their dumps (file mode); in API mode every run walks "
+                      "them in full")
+    if base is None:
+        return FULL, "no state in this lake yet: the first run builds it"
+    differs = [k for k in sorted(set(base.fingerprint) | set(fingerprint_))
+               if base.fingerprint.get(k) != fingerprint_.get(k)]
+    if differs:
+        return FULL, (f"the state of run {base.run_id} was built with other {', '.join(differs)} "
+                      "(code, matcher settings or filters changed): rebuilt in full")
+    if settings.tmdb_mode == "api" and not base.meta.get("tmdb_watermark"):
+        return FULL, "TMDB API mode without a watermark of an earlier API run: the first API run walks every film"
+    return INCREMENTAL, f"state of run {base.run_id} (version {base.version})"
+
+
+def begin(lake: "Lake", settings: "Settings", run_id: str, numbers: list[str], attempt_id: str,
+          spark: "SparkSession | None" = None, log=None) -> Plan:
+    """Open the plan of an attempt (call it under the lake lock, once the attempt exists)."""
+    store = StateStore(lake, spark)
+    store.collect_garbage(keep=(), in_flight=attempt_id, versions=False)
+    base = store.current()
+    fp = fingerprint(settings)
+    mode, reason = decide_mode(settings, base, numbers, fp)
+    plan = Plan(mode, reason, run_id, attempt_id, store, base if mode == INCREMENTAL else _keep_base(base, mode), fp)
+    if mode != OFF:
+        store.write_plan(attempt_id, {"mode": mode, "reason": reason, "run_id": run_id,
+                                      "base": base.version if base else None})
+        plan.note("mode", mode)
+    _PLANS[attempt_id] = plan
+    if log is not None:
+        log.info("run_mode", mode=mode, reason=reason)
+    return plan
+
+
+def _keep_base(base: Version | None, mode: str) -> Version | None:
+    """A full run still knows the previous state: its links are what the run's link history compares against."""
+    return base if mode == FULL else None
+
+
+def plan_of(ctx: "StepContext") -> Plan | None:
+    attempt = getattr(ctx.lake, "attempt", None)
+    if attempt is None:
+        return None
+    plan = _PLANS.get(attempt.attempt_id)
+    return plan if plan is not None and plan.run_id == ctx.run_id else None
+
+
+def advance(plan: Plan, status: str, log=None) -> Version | None:
+    """After a committed, succeeded attempt: make its pending state current. Anything else: drop the pending state."""
+    _PLANS.pop(plan.attempt_id, None)
+    plan.release()
+    if plan.mode == OFF:
+        return None
+    if status != "succeeded":
+        plan.store.discard_pending(plan.attempt_id)
+        if log is not None:
+            log.warning("state_not_advanced", status=status, kept=plan.base.version if plan.base else None)
+        return None
+    meta = {"mode": plan.mode, **{k: v for k, v in plan.notes.items() if k in ("tmdb_watermark",)}}
+    if plan.base and "tmdb_watermark" not in meta and plan.base.meta.get("tmdb_watermark"):
+        meta["tmdb_watermark"] = plan.base.meta["tmdb_watermark"]
+    base = plan.base if plan.incremental else None
+    version = plan.store.advance(plan.attempt_id, plan.run_id, base, plan.fingerprint, meta, REQUIRED_TABLES,
+                                 keep=plan.base)
+    if log is not None:
+        log.info("state_advanced", version=version.version, mode=plan.mode, tables=len(version.tables))
+    return version
+
+
+def abandon(plan: Plan) -> None:
+    """A failed or interrupted attempt: its pending state goes, the current state stays."""
+    _PLANS.pop(plan.attempt_id, None)
+    plan.release()
+    if plan.mode != OFF:
+        plan.store.discard_pending(plan.attempt_id)
