@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Run the pipeline safely from a terminal or cron:
-#  - one run at a time (flock -n on logs/pipeline.lock; exit 75 = EX_TEMPFAIL when another run holds it),
+#  - one run at a time (flock -n on logs/pipeline.lock; exit 75 = EX_TEMPFAIL when another run holds it); the
+#    pipeline also takes the lake's own lock (<lake>/_lock), which guards the lake against writers from other
+#    clones and direct commands, and exits 75 too,
+#  - SIGTERM/SIGINT (cron or systemd timeouts) are passed to the pipeline, which marks the run interrupted,
+#    drops its uncommitted tables and exits 143/130; the lake keeps its last committed data,
 #  - absolute paths from this script's own location (cron starts in $HOME with a bare PATH),
 #  - loads .env, sets up the venv when missing, no TTY needed,
 #  - logs to logs/pipeline_<run_id>.log and keeps the last KEEP_LOGS logs,
@@ -47,8 +51,17 @@ if [[ ! -x "$VENV/bin/python" ]] || ! VENV="$VENV" "$HERE/rebuild_venv.sh" --che
 fi
 
 echo "run_pipeline_safe: run $RUN_ID started $(date -u +%FT%TZ); log: $LOG_FILE"
-PIPELINE_LOG_FILE="$LOG_FILE" "$VENV/bin/python" -m scripts_spark run --run-id "$RUN_ID" "${args[@]}" 2>>"$LOG_FILE.stderr"
+PIPELINE_LOG_FILE="$LOG_FILE" "$VENV/bin/python" -m scripts_spark run --run-id "$RUN_ID" "${args[@]}" 2>>"$LOG_FILE.stderr" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
+wait "$child"
 status=$?
+while kill -0 "$child" 2>/dev/null; do  # a trapped signal ends `wait` early: wait for the pipeline's own exit
+  wait "$child"
+  status=$?
+done
+trap - TERM INT
 # Spark/JVM noise goes to the .stderr file; the JSON event log is $LOG_FILE. Keep both, tail errors to the terminal.
 if [[ $status -ne 0 ]]; then
   echo "run_pipeline_safe: run $RUN_ID FAILED with exit $status; last lines of $LOG_FILE.stderr:" >&2

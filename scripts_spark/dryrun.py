@@ -8,7 +8,7 @@ from .base_step import StepContext
 from .config import Settings, validate_environment
 from .lake import Lake
 from .log import get_logger
-from .sources.inputs import INPUT_GLOBS, input_files
+from .sources.inputs import INPUT_GLOBS, gzip_problems, input_files
 from .steps import load_step, parse_step_range
 
 
@@ -27,6 +27,12 @@ def dry_run(settings: Settings, steps: str | None, run_id: str | None = None, lo
         files = input_files(settings.input_dir, source)
         size = sum(os.path.getsize(f) for f in files)
         print(f"  {source:15s} {len(files):4d} files {size / 1e6:10.2f} MB" + ("" if files else "  (skipped: none found)"))
+    # Every gzip member read to its end: a truncated download fails here, not half-way through a run.
+    broken = gzip_problems(settings.input_dir)
+    for problem in broken:
+        print(f"  UNREADABLE INPUT: {problem}")
+    if not broken:
+        print("  every .gz input reads to its end (gzip CRC and length checked)")
     print(f"\nlake: {'writable' if not lake.is_remote else 'remote, checked by the first write'}: {lake.root}")
     ctx = StepContext(None, settings, lake, run_id or "dryrun", get_logger(run_id or "dryrun"))  # type: ignore[arg-type]
     failures = 0
@@ -42,4 +48,4 @@ def dry_run(settings: Settings, steps: str | None, run_id: str | None = None, lo
             failures += 1
             print(f"  PREVIEW FAILED: {type(exc).__name__}: {exc}")
     print("\ndry run wrote nothing.")
-    return 0 if not failures else 1
+    return 0 if not failures and not broken else 1

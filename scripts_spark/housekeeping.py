@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import REPO_ROOT, load_settings
 
-LAKE_FOLDERS = ("bronze", "silver", "gold", "_runs")
+LAKE_FOLDERS = ("bronze", "silver", "gold", "_runs", "_attempts")
 
 
 def newest_log(log_dir: Path) -> Path | None:
@@ -140,7 +140,11 @@ def runs_table(lake_root: str, limit: int = 20) -> str:
 
 
 def clean_lake(lake_root: str) -> list[str]:
-    """Remove the lake's layer folders. Refuses remote lakes and any root that holds the bundled sample."""
+    """Remove the lake's layer folders, holding the lake lock (a run in progress makes it raise LakeBusy).
+    Refuses remote lakes and any root that holds the bundled sample."""
+    from .lake import Lake
+    from .lake_lock import LakeLock
+
     if "://" in lake_root and not lake_root.startswith("file://"):
         return [f"lake {lake_root} is remote: not cleaned (delete runs there deliberately)"]
     root = Path(lake_root.removeprefix("file://")).resolve()
@@ -148,11 +152,14 @@ def clean_lake(lake_root: str) -> list[str]:
     if root == sample or root in sample.parents:
         return [f"refusing to clean {root}: it contains the bundled sample"]
     removed = []
-    for name in LAKE_FOLDERS:
-        target = root / name
-        if target.exists():
-            shutil.rmtree(target)
-            removed.append(f"removed {target}")
+    if not root.exists():
+        return [f"nothing to clean under {root}"]
+    with LakeLock(Lake(str(root)), command="clean"):
+        for name in LAKE_FOLDERS:
+            target = root / name
+            if target.exists():
+                shutil.rmtree(target)
+                removed.append(f"removed {target}")
     return removed or [f"nothing to clean under {root}"]
 
 
@@ -162,7 +169,13 @@ def main(argv: list[str]) -> int:
         return 2
     settings = load_settings()
     if argv[0] == "clean":
-        print("\n".join(clean_lake(settings.lake_root)))
+        from .lake_lock import EXIT_LAKE_BUSY, LakeBusy
+
+        try:
+            print("\n".join(clean_lake(settings.lake_root)))
+        except LakeBusy as exc:
+            print(f"clean not started: {exc}", file=sys.stderr)
+            return EXIT_LAKE_BUSY
         return 0
     path = Path(argv[1]) if len(argv) > 1 else newest_log(Path(settings.log_dir))
     if path is None or not path.exists():

@@ -309,7 +309,10 @@ class Lake:
         single = Attempt(run_id, single_id, self.attempt_root(run_id, single_id))
         try:
             self._write_staged(df, table, single)
-            self._switch(table, run_id, single, spark)
+            if self.exists(self.staged_partition_path(table, single), spark):
+                self._switch(table, run_id, single, spark)
+            else:
+                self._remove(table, single, spark)
         finally:
             self.delete(single.root, spark)
 
@@ -364,8 +367,10 @@ class Lake:
         t0 = time.perf_counter()
         journal_path = self._under(attempt.root, JOURNAL)
         journal = json.loads(self.read_text(journal_path, spark) or "{}")
-        journal["commit"] = {"state": "committing", "replace": sorted(attempt.written),
-                             "remove": sorted(set(remove) - attempt.written),
+        # A table written with no rows has no staged partition: committing it removes the committed one.
+        replace = sorted(t for t in attempt.written if self.exists(self.staged_partition_path(t, attempt), spark))
+        journal["commit"] = {"state": "committing", "replace": replace,
+                             "remove": sorted((set(remove) | attempt.written) - set(replace)),
                              "manifest": {"path": manifest[0], "text": manifest[1]} if manifest else None}
         self.write_text(journal_path, json.dumps(journal, indent=2, sort_keys=True, default=str), spark)
         removed = self._finish_commit(attempt, journal["commit"], spark)
@@ -375,12 +380,7 @@ class Lake:
         """Steps 2-3 of the protocol; returns the tables whose partition was removed."""
         for table in commit["replace"]:
             self._switch(table, attempt.run_id, attempt, spark)
-        removed = []
-        for table in commit["remove"]:
-            committed = self.committed_partition_path(table, attempt.run_id)
-            if self.exists(committed, spark):
-                self.rename(committed, self._replaced_path(attempt, table), spark)
-                removed.append(table)
+        removed = [table for table in commit["remove"] if self._remove(table, attempt, spark)]
         if commit.get("manifest"):
             self.write_text(commit["manifest"]["path"], commit["manifest"]["text"], spark)
         self.delete(attempt.root, spark)
@@ -391,17 +391,29 @@ class Lake:
         return self._under(attempt.root, REPLACED, *table.split("/"), f"run_id={attempt.run_id}")
 
     def _switch(self, table: str, run_id: str, attempt: Attempt, spark: "SparkSession | None") -> None:
-        """Committed partition aside, staged partition in; safe to repeat after a kill at any point."""
+        """Committed partition aside, staged partition in. Safe to repeat after a kill at any point: once the staged
+        partition has moved in, there is nothing left to do."""
         staged = self.staged_partition_path(table, attempt)
+        if not self.exists(staged, spark):
+            return
         committed = self.committed_partition_path(table, run_id)
-        replaced = self._replaced_path(attempt, table)
-        staged_exists = self.exists(staged, spark)
-        if self.exists(committed, spark) and (staged_exists or not self.exists(replaced, spark)):
+        if self.exists(committed, spark):
+            replaced = self._replaced_path(attempt, table)
             if self.exists(replaced, spark):
                 self.delete(replaced, spark)
             self.rename(committed, replaced, spark)
-        if staged_exists:
-            self.rename(staged, committed, spark)
+        self.rename(staged, committed, spark)
+
+    def _remove(self, table: str, attempt: Attempt, spark: "SparkSession | None") -> bool:
+        """Move the run's committed partition of `table` aside (deleted with the attempt); False if there is none."""
+        committed = self.committed_partition_path(table, attempt.run_id)
+        if not self.exists(committed, spark):
+            return False
+        replaced = self._replaced_path(attempt, table)
+        if self.exists(replaced, spark):
+            self.delete(replaced, spark)
+        self.rename(committed, replaced, spark)
+        return True
 
     def abandon(self, spark: "SparkSession | None" = None) -> None:
         """Drop this attempt's staged data (a failed or interrupted attempt); committed data is untouched."""

@@ -8,7 +8,9 @@ reads published runs with the same `Lake` code:
     _runs/<id>/_SUCCESS                            written last: the run is complete
 
 One publish, atomic per run, resumable and idempotent:
-1. refuse unless the local manifest says status 'succeeded';
+1. refuse unless the run's committed data is complete and consistent (runs.publish_refusal: not running, not
+   failed or interrupted before a first commit, not `incomplete` after a partial re-run), holding the lake lock so
+   that no commit switches the run's partitions while they are read;
 2. plan every data file of the run's partitions in the chosen layers, and the run folder, with size and MD5;
 3. when `_SUCCESS` already lists exactly these files (same MD5s) there is nothing to do;
 4. upload each file to `_staging/<id>/<path>` unless a blob with the same size and MD5 is already there or
@@ -38,7 +40,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .config import ConfigError, Settings
 from .lake import LAYERS, Lake, validate_run_id
+from .lake_lock import LakeLock
 from .log import get_logger
+from .runs import publish_refusal, read_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.storage.blob import ContainerClient
@@ -233,20 +237,25 @@ def publish_run(settings: Settings, run_id: str, layers: Iterable[str], dry_run:
 
     Returns 0 when the run is published (or already was, or for a dry run), 1 when it is refused or fails.
     """
-    from azure.core.exceptions import AzureError
-
     validate_run_id(run_id)
     chosen = check_layers(layers)
     log = get_logger(run_id)
     lake = Lake(settings.lake_root)
     if lake.is_remote:
         raise ConfigError(f"the lake {lake.root} is already in Azure storage; publish uploads a local lake's run")
-    manifest_text = lake.read_text(lake.run_file(run_id, "manifest.json"))
-    status = json.loads(manifest_text).get("status") if manifest_text else None
-    if status != "succeeded":
-        print(f"publish: refusing run {run_id}: its manifest status is {status or 'missing'!r}, not 'succeeded'")
-        log.error("publish_refused", status=status)
-        return 1
+    with LakeLock(lake, run_id=run_id, command="publish", stale_after_s=settings.lake_lock_stale_s):
+        refusal = publish_refusal(read_manifest(lake, run_id), lake)
+        if refusal:
+            print(f"publish: refusing run {run_id}: its manifest {refusal}; only a committed, complete run is "
+                  "published")
+            log.error("publish_refused", reason=refusal)
+            return 1
+        return _plan_and_publish(settings, lake, run_id, chosen, dry_run, container, log)
+
+
+def _plan_and_publish(settings: Settings, lake: Lake, run_id: str, chosen: list[str], dry_run: bool,
+                      container: "ContainerClient | None", log) -> int:
+    from azure.core.exceptions import AzureError
 
     files = plan_run_files(lake, run_id, chosen)
     total = sum(f.size for f in files)

@@ -2,11 +2,13 @@
 whether a run may be published.
 
 A manifest left `running` by a process that is gone (SIGKILL, a power cut) is reported `interrupted`: its attempt
-records the pid, the host and the start time of the process, and the next writer marks it for good (pipeline.py).
+records the pid, the host and the start time of the process (and, on another host, its heartbeat), and the next
+writer marks it for good (pipeline.recover).
 """
 from __future__ import annotations
 
 import json
+import socket
 from typing import TYPE_CHECKING, Any
 
 from .lake_lock import holder_alive, read_holder
@@ -24,18 +26,24 @@ def read_manifest(lake: "Lake", run_id: str, spark: "SparkSession | None" = None
 
 def effective_status(doc: dict[str, Any] | None, lake: "Lake | None" = None,
                      spark: "SparkSession | None" = None) -> str:
-    """The manifest's status, except that a `running` run whose process is gone is `interrupted`."""
+    """The manifest's status, except that a `running` attempt whose process is gone is `interrupted`: on this host
+    its pid is checked; an attempt on another host is alive while it holds the lake's lock with a fresh heartbeat.
+
+    A manifest from before attempts were recorded names no process: its status is taken as written.
+    """
     if not doc:
         return "missing"
     status = doc.get("status") or "missing"
-    if status != "running":
-        return status
     attempts = doc.get("attempts")
-    if attempts:
-        return "running" if holder_alive(attempts[-1]) else "interrupted"
-    # Written before attempts were recorded: running only while the lake's writer is this run.
-    holder = read_holder(lake, spark) if lake is not None else None
-    return "running" if holder and holder.get("run_id") == doc.get("run_id") and holder_alive(holder) else "interrupted"
+    if status != "running" or not attempts:
+        return status
+    attempt = attempts[-1]
+    if attempt.get("host") != socket.gethostname() and lake is not None:
+        holder = read_holder(lake, spark)
+        alive = bool(holder and holder.get("attempt") == attempt.get("attempt") and holder_alive(holder))
+    else:
+        alive = holder_alive(attempt)
+    return status if alive else "interrupted"
 
 
 def committed_status(doc: dict[str, Any] | None) -> str | None:
@@ -66,6 +74,6 @@ def publish_refusal(doc: dict[str, Any] | None, lake: "Lake | None" = None) -> s
     if status == "running":
         return "status is 'running': an attempt is in flight"
     if committed_status(doc) != "succeeded":
-        shown = (doc or {}).get("committed", {}).get("status") if doc and "committed" in doc else status
+        shown = doc["committed"].get("status") if doc and "committed" in doc else status
         return f"status is '{shown}', not 'succeeded'"
     return None

@@ -17,6 +17,7 @@ from ..config import Settings
 from ..lake import Lake
 from ..log import get_logger, redact
 from ..metrics import headline_figures
+from ..runs import effective_status
 from ..tables import schema_of
 from ..transforms.marts import NO_GENRE
 
@@ -267,7 +268,8 @@ def gather_history(lake: Lake, spark: SparkSession | None, current: dict) -> lis
             continue
         evaluation = read_run_json(lake, run_id, "evaluation.json", spark) or {}
         mb = (evaluation.get("sources") or {}).get("musicbrainz") or {}
-        runs.append({"run_id": run_id, "status": manifest.get("status"), "started_at": manifest.get("started_at") or "",
+        runs.append({"run_id": run_id, "status": effective_status(manifest, lake, spark),
+                     "started_at": manifest.get("started_at") or "",
                      "config_fingerprint": manifest.get("config_fingerprint"), **headline_figures(manifest),
                      "musicbrainz_precision": mb.get("precision"), "musicbrainz_recall": mb.get("recall")})
     runs.sort(key=lambda r: (r["started_at"], r["run_id"]))
@@ -282,6 +284,7 @@ def gather(settings: Settings, run_id: str, spark: SparkSession) -> ReportData:
     if manifest is None:
         raise ConfigError(f"run {run_id} has no manifest at {lake.run_file(run_id, 'manifest.json')}: "
                           "not a run of this lake (see `python -m scripts_spark report --help`)")
+    manifest = {**manifest, "status": effective_status(manifest, lake, spark)}   # a killed run reads `interrupted`
     evaluation, note = gather_evaluation(settings, run_id, manifest, lake, spark)
     return ReportData(run_id=run_id, lake_root=lake.root, manifest=manifest, evaluation=evaluation,
                       evaluation_note=note, quality=gather_match_quality(spark, lake, run_id),
