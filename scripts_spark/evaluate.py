@@ -222,3 +222,28 @@ def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_orig
     labels.unpersist()
     lake.write_text(lake.run_file(run_id, "evaluation.json"), json.dumps(result, indent=2, sort_keys=True), spark)
     return result
+
+
+def evaluation_table(result: dict) -> str:
+    """`evaluate`'s console output: per source the pipeline's P, R, F1 and counts (the original rule's beneath when
+    it was scored), then blocking completeness and where missed positives went. evaluation.json has every figure."""
+    header = f"{'source':12s} {'rule':9s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'links':>7s} {'judged':>7s} " \
+             f"{'true+':>6s} {'labelled+':>9s}"
+    lines = [f"run {result.get('run_id')} against {result.get('labels')}", "", header, "-" * len(header)]
+    original = result.get("original_rule") or {}
+    for source, figures in sorted((result.get("sources") or {}).items()):
+        rules = [("pipeline", figures)] + ([("original", original[source])] if source in original else [])
+        for i, (rule, f) in enumerate(rules):
+            lines.append(f"{source if i == 0 else '':12s} {rule:9s} {f.get('precision', 0):9.3f} {f.get('recall', 0):7.3f} "
+                         f"{f.get('f1', 0):6.3f} {f.get('predicted_matches', 0):7,d} {f.get('judged', 0):7,d} "
+                         f"{f.get('tp', 0):6,d} {f.get('positives', 0):9,d}")
+    lines.append("")
+    lines.append("precision: true links among links to labelled releases; recall: labelled soundtracks found as matches")
+    for source, b in sorted((result.get("blocking") or {}).items()):
+        lines.append(f"blocking {source}: pair completeness {b.get('pair_completeness', 0):.3f} "
+                     f"({b.get('found', 0):,} of {b.get('positives', 0):,} labelled pairs proposed), "
+                     f"{b.get('candidates', 0):,} candidate pairs, reduction ratio {b.get('reduction_ratio', 0):.4f}")
+    for source, m in sorted((result.get("missed") or {}).items()):
+        lines.append(f"missed {source}: " + ", ".join(f"{k.replace('_', ' ')} {m.get(k, 0):,}" for k in MISSED_OUTCOMES)
+                     + f" (recall without exact ties {m.get('recall_without_exact_ties', 0):.3f})")
+    return "\n".join(lines)
