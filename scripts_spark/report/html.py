@@ -302,8 +302,7 @@ def _reasons(text: str | None) -> str:
         shown = "–" if value is None else f"{value:.3g}" if isinstance(value, (int, float)) else e(value)
         parts.append(f'<span class="reason">{e(c.get("feature"))}={shown} '
                      f'<span class="{"pos" if contribution >= 0 else "neg"}">({contribution:+.2f})</span></span>')
-    runner = reasons.get("runner_up") or {}
-    extra = []
+    extra = []   # the runner-up film has its own column (_runner_up)
     if reasons.get("year_diff") is not None:
         extra.append(f"year gap {reasons['year_diff']}")
     if not parts and not extra:  # a reasons shape this renderer does not know: show it as it is
