@@ -73,15 +73,15 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
     """Features of every pair whose release is labelled (candidates of labelled releases, plus labelled pairs that
     blocking did not propose), with `label`, `is_candidate`, `is_labelled` (the pair itself is in the labels) and
     `labels_file` (the file that labels the release). Several label files are read as one set (their releases must
-    not overlap). Returns it and the labelled positives per source. The catalogue-wide statistics (title-word rarity,
-    artist aliases) come from all the run's films, releases and candidate pairs, as in step 05. Collected to pandas:
+    not overlap). Returns it and the labelled positives per source. The title-word rarity comes from all the run's films
+    and releases, as in step 05. Collected to pandas:
     its size is bounded by the labels, not by the catalogue."""
     from functools import reduce
 
     from pyspark.sql import functions as F
 
     from .sources.labels import read_labels
-    from .transforms.features import artist_composer_aliases, pair_features
+    from .transforms.features import pair_features
 
     paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
     films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))
@@ -97,7 +97,7 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
                                         F.lit(True).alias("is_labelled")))
              .groupBy("tmdb_id", "source", "release_id")
              .agg(F.max("is_candidate").alias("is_candidate"), F.max("is_labelled").alias("is_labelled")))
-    features = pair_features(pairs, films, releases, aliases=artist_composer_aliases(candidates, films, releases))
+    features = pair_features(pairs, films, releases)
     frame = (features.join(pairs, ["tmdb_id", "source", "release_id"])
              .join(labelled_releases, ["source", "release_id"])
              .join(positives.withColumn("label", F.lit(1)), ["tmdb_id", "source", "release_id"], "left")

@@ -207,4 +207,4 @@ def test_the_repository_settings_name_every_labels_file_by_its_hash():
 
 @pytest.mark.parametrize("name", ["composer_alias", "single_unrelated", "release_collection", "year_before"])
 def test_new_features_are_documented_and_signed(name):
-    assert name in ft.FEATURE_DOCS and name in ft.FEATURE_SIGNS and ft.FEATURE_VERSION == "11"
+    assert name in ft.FEATURE_DOCS and name in ft.FEATURE_SIGNS and ft.FEATURE_VERSION == "12"

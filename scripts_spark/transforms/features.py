@@ -27,7 +27,7 @@ PAIR_KEY = ("tmdb_id", "source", "release_id")
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "11"
+FEATURE_VERSION = "12"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
     "title_exact": "some title combination is equal after normalisation",
@@ -45,8 +45,6 @@ FEATURE_DOCS: dict[str, str] = {
     "composer_match": "a film composer is a release artist or credited composer (joint credits split, Japanese names "
                       "romanised, a name contained in the other: 'Finneas O'Connell' / 'FINNEAS')",
     "composer_mismatch": "both sides name people and none agree (nothing to compare, e.g. only 'Various Artists': 0)",
-    "composer_alias": "no name agrees, but the release artist and a film composer go together on another release of the "
-                      "catalogue with its film's exact title ('The Newton Brothers' / Andrew Grush, Taylor Stewart)",
     "release_is_soundtrack": "MusicBrainz secondary type Soundtrack / Discogs Stage & Screen with Score or Soundtrack",
     "release_is_single_or_ep": "MusicBrainz primary type Single/EP, Discogs format Single/EP",
     "single_unrelated": "a single or EP whose artist is not the film's composer and whose title names no film "
@@ -71,7 +69,7 @@ FEATURE_SIGNS: dict[str, int] = {
     "title_ratio": 1, "title_exact": 1, "title_loose_exact": 1, "title_specificity": 1, "film_title_coverage": 1,
     "release_title_coverage": 1,
     "year_same": 1, "year_before": -1, "year_after": 0, "year_near": -1, "year_far": -1, "release_undated": 0,
-    "composer_match": 1, "composer_mismatch": -1, "composer_alias": 1,
+    "composer_match": 1, "composer_mismatch": -1,
     "release_is_soundtrack": 1, "release_is_single_or_ep": 0, "single_unrelated": -1, "release_nonfilm_style": -1,
     "release_collection": -1,
     "title_nonfilm_marker": -1, "title_film_marker": 1, "number_mismatch": -1, "title_year_mismatch": -1,
@@ -579,62 +577,17 @@ def add_string_similarities(pairs: DataFrame) -> DataFrame:
     return pairs.mapInPandas(_similarities_in_batches, out_schema)
 
 
-# --- who the artist is: names that go together on exact-title pairs of the catalogue -------------------------------
-# Years of an alias-showing pair: the release within this many years of its film (or either undated).
-ALIAS_MAX_YEAR_GAP = 1
-
-
-def _title_keys(*cols: str) -> Column:
-    return F.filter(F.array(*[F.col(c) for c in cols]), lambda t: t.isNotNull() & (t != ""))
-
-
-def artist_composer_aliases(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
-    """(artist, composer, releases): a release artist and a film composer whose names differ but who go together on
-    candidate pairs with equal normalised titles and years within ALIAS_MAX_YEAR_GAP (or undated), with the releases
-    that show it. 'The Newton Brothers' goes with Andrew Grush and Taylor Stewart on nine such pairs of the bundled
-    catalogue, 'Disasterpeace' with Rich Vreeland on five, 'Son Lux' with Ryan Lott on two; no spelling rule links
-    them. Computed over all of a run's candidate pairs (a catalogue-wide statistic, like title_token_rarity)."""
-    film_side = films.select("tmdb_id", _title_keys("title_norm", "original_title_norm").alias("film_keys"),
-                             F.col("year").alias("film_year"), F.explode("composers_norm").alias("composer"))
-    release_side = releases.select("source", "release_id", _title_keys("title_norm", "film_hint_norm").alias("release_keys"),
-                                   F.col("year").alias("release_year"), F.explode("artists_norm").alias("artist"))
-    close = (F.col("film_year").isNull() | F.col("release_year").isNull()
-             | (F.abs(F.col("film_year") - F.col("release_year")) <= ALIAS_MAX_YEAR_GAP))
-    return (candidates.select(*PAIR_KEY)
-            .join(film_side, "tmdb_id").join(release_side, ["source", "release_id"])
-            .filter(F.arrays_overlap("film_keys", "release_keys") & close & (F.col("artist") != F.col("composer"))
-                    & ~F.col("artist").isin(*NON_CREDIT_ARTISTS))
-            .groupBy("artist", "composer")
-            .agg(F.collect_set(F.concat_ws(":", "source", "release_id")).alias("releases")))
-
-
-def add_alias_evidence(pairs: DataFrame, aliases: DataFrame) -> DataFrame:
-    """`composer_alias_seen`: some release artist x film composer of the pair is an alias pair shown by another release
-    than this one (the pair's own release does not vouch for itself)."""
-    this_release = F.concat_ws(":", "source", "release_id")
-    names = (pairs.select(*PAIR_KEY, F.explode("film_composers_norm").alias("composer"), "release_artists_norm")
-             .select(*PAIR_KEY, "composer", F.explode("release_artists_norm").alias("artist")))
-    seen = (names.join(F.broadcast(aliases), ["artist", "composer"])
-            .groupBy(*PAIR_KEY)
-            .agg(F.max(F.size(F.array_remove("releases", this_release)) >= 1).alias("composer_alias_seen")))
-    return (pairs.join(seen, list(PAIR_KEY), "left")
-            .withColumn("composer_alias_seen", F.coalesce("composer_alias_seen", F.lit(False))))
-
-
 # Features that need the string similarities (composer_match) and are computed after them.
-AFTER_SIMILARITIES = ("composer_alias", "single_unrelated")
+AFTER_SIMILARITIES = ("single_unrelated",)
 
 
 def add_artist_identity(pairs: DataFrame) -> DataFrame:
-    """composer_alias (an alias pair and no name agrees) and single_unrelated (a single or EP by someone who is not the
-    film's composer, naming no film: 'Last Breath' by Realma, 'Mother' by Socially Altered; on the labelled pairs such
-    releases are the film's 13 times in 73)."""
+    """single_unrelated: a single or EP by someone who is not the film's composer, naming no film ('Last Breath' by
+    Realma, 'Mother' by Socially Altered; on the labelled pairs such releases are the film's 13 times in 73)."""
     no_match = F.col("composer_match") < 1.0
-    return (pairs
-            .withColumn("composer_alias", (F.col("composer_alias_seen") & no_match).cast("double"))
-            .withColumn("single_unrelated", ((F.col("release_is_single_or_ep") >= 1.0) & no_match
-                                             & ~F.col("release_has_hint") & (F.col("title_film_marker") < 1.0))
-                        .cast("double")))
+    return pairs.withColumn("single_unrelated", ((F.col("release_is_single_or_ep") >= 1.0) & no_match
+                                                 & ~F.col("release_has_hint") & (F.col("title_film_marker") < 1.0))
+                            .cast("double"))
 
 
 FEATURES_SCHEMA = StructType(
@@ -645,14 +598,12 @@ FEATURES_SCHEMA = StructType(
 
 
 def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
-                  rarity: DataFrame | None = None, aliases: DataFrame | None = None) -> DataFrame:
+                  rarity: DataFrame | None = None) -> DataFrame:
     """One row per candidate pair: key, release_kind, descriptive values and every model feature (FEATURES_SCHEMA).
 
-    `rarity` (title_token_rarity of all films and releases) and `aliases` (artist_composer_aliases of all candidate
-    pairs) are catalogue-wide statistics; pass them in when `candidates` is not the whole run's candidate pairs (an
-    incremental run scoring a few pairs, incremental/relink.py; the labelled pairs fit_matcher trains on)."""
+    `rarity` (title_token_rarity of all films and releases) may be passed in when it is already computed: an
+    incremental run scores a few pairs against the whole catalogue's statistics (incremental/relink.py)."""
     rarity = title_token_rarity(films, releases) if rarity is None else rarity
-    aliases = artist_composer_aliases(candidates, films, releases) if aliases is None else aliases
     native = (pair_sides(candidates, films, releases)
               .transform(add_year_features)
               .transform(add_release_type_signals)
@@ -660,11 +611,10 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
               .transform(add_article_agreement)
               .transform(add_sequel_and_franchise)
               .transform(lambda df: add_title_overlap(df, rarity))
-              .transform(lambda df: add_alias_evidence(df, aliases))
               .withColumn("release_has_hint", F.col("release_film_hint_norm").isNotNull()))
     native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS and n not in AFTER_SIMILARITIES]
-    narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, "composer_alias_seen",
-                             "release_has_hint", *SIMILARITY_INPUTS)
+    narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, "release_has_hint",
+                             *SIMILARITY_INPUTS)
     return (narrowed.transform(add_string_similarities)
             .transform(add_artist_identity)
             .select(*[F.col(f.name).cast(f.dataType) for f in FEATURES_SCHEMA.fields]))
@@ -673,5 +623,4 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
            "title_token_rarity", "add_title_overlap", "add_year_features", "add_release_type_signals",
            "add_title_markers", "add_article_agreement", "add_sequel_and_franchise", "add_string_similarities",
-           "best_composer_similarity", "name_similarities", "romanised", "loose_title", "artist_composer_aliases",
-           "add_alias_evidence", "add_artist_identity"]
+           "best_composer_similarity", "name_similarities", "romanised", "loose_title", "add_artist_identity"]
