@@ -210,10 +210,18 @@ def cmd_dryrun(args: argparse.Namespace, settings: Settings) -> int:
     return dry_run(settings, _checked_steps(args.steps), args.run_id, args.local_postgres)
 
 
+def _spark_noise_to_file(settings: Settings, command: str) -> None:
+    """On a terminal, Spark's console noise goes to `<LOG_DIR>/<command>.stderr` instead of the screen."""
+    if sys.stderr.isatty():
+        Path(settings.log_dir).mkdir(parents=True, exist_ok=True)
+        divert_native_stderr(os.path.join(settings.log_dir, f"{command}.stderr"))
+
+
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from .evaluate import evaluate_run, evaluation_table
 
     run_id = args.run_id or latest_run_id(settings)
+    _spark_noise_to_file(settings, "evaluate")
     result = evaluate_run(settings, run_id, settings.labels_path, include_original=args.rule == "original")
     print(evaluation_table(result))
     print(f"saved: {Lake(settings.lake_root).run_file(run_id, 'evaluation.json')} (every figure, as JSON)")
@@ -231,6 +239,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from .report import write_report
 
     run_id = args.run_id or latest_run_id(settings)
+    _spark_noise_to_file(settings, "report")
     print(write_report(settings, run_id))
     return 0
 
