@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pins.sha256
 export VENV
 
-.PHONY: help setup sync dryrun run test report review evaluate clean log recommend publish cron-install bench runs pg-stop
+.PHONY: help setup sync dryrun run test test-fast report review evaluate clean log recommend publish cron-install bench runs pg-stop
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,8 +28,11 @@ dryrun: setup ## preflight + resolve config, list steps with inputs/outputs, par
 run: setup ## run the pipeline on the bundled sample (or INPUT_DIR); a local PostgreSQL when PG_HOST is empty
 	@./run_pipeline_safe.sh --local-postgres $(ARGS)
 
-test: setup ## run the tests with coverage (fails under 85%)
+test: setup ## run every test with coverage (fails under 85%); what CI runs
 	@$(PY) -m pytest --cov=scripts_spark --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS) tests
+
+test-fast: setup ## unit tests only (no sample run, no PostgreSQL/Azurite/browser/CLI processes): about a minute
+	@$(PY) -m pytest -m "not slow and not integration" $(PYTEST_ARGS) tests
 
 report: setup ## write the HTML report of the latest run (RUN_ID=... for another) and print its path
 	@$(PY) -m scripts_spark report $(if $(RUN_ID),--run-id $(RUN_ID))

@@ -1,16 +1,63 @@
-"""Shared fixtures: one session-scoped local SparkSession (2 shuffle partitions, no UI) for the whole suite."""
+"""Shared fixtures: one session-scoped local SparkSession for the whole suite, and the bundled sample run once.
+
+Markers (pytest.ini): `slow` tests need the sample run or a whole pipeline in a child process; `integration` tests
+start an outside process (PostgreSQL, Azurite, Chromium, sshd, the CLI, make or a shell script). `make test-fast`
+leaves both out; `make test` runs everything. A test that uses `sample_run` is marked slow here, so it can never
+slip into the fast set.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+    from scripts_spark.config import Settings
+    from scripts_spark.lake import Lake
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 LABELS = REPO / "data" / "eval" / "dev_labels.csv"
+SAMPLE_RUN_ID = "sample"
+SAMPLE_STEPS = "01-06"   # step 07 (the recommender) runs on a MovieLens slice in test_recommend_step.py
 sys.path.insert(0, str(REPO))
+
+# Tuned for many small queries on tiny frames, measured as JVM CPU seconds over tests/test_blocking.py (the heaviest
+# unit module): 105 s with Spark's defaults; 55 s with the JIT stopped at C1 (C2 compiles code a short-lived test JVM
+# never runs long enough to profit from); 48 s with whole-stage codegen off as well (Janino compiles every new plan
+# otherwise); 43 s with the serial GC (a 2 GiB heap on 2 cores gains nothing from G1's threads); 39 s with adaptive
+# execution off (it re-plans every join after each shuffle, which tiny frames never profit from).
+TEST_SPARK_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.pyspark.python": sys.executable,
+    "spark.driver.memory": "2g",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.adaptive.enabled": "false",
+}
+JDBC_JAR = "/usr/share/java/postgresql.jar"
+
+SLOW_FIXTURES = {"sample_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -19,29 +66,72 @@ def spark():
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    jars = "/usr/share/java/postgresql.jar"
-    builder = (SparkSession.builder.master("local[2]").appName("soundtrack-lake-tests")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.default.parallelism", "2")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-               .config("spark.pyspark.python", sys.executable)
-               .config("spark.driver.memory", "2g"))
-    if os.path.exists(jars):
-        builder = builder.config("spark.jars", jars)
+    builder = SparkSession.builder.master("local[2]").appName("soundtrack-lake-tests")
+    for key, value in TEST_SPARK_CONF.items():
+        builder = builder.config(key, value)
+    if os.path.exists(JDBC_JAR):
+        builder = builder.config("spark.jars", JDBC_JAR)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
 
 
-@pytest.fixture
-def settings(tmp_path):
-    """Settings for a test run: lake in a temp folder, the bundled sample as input, no .env file read."""
+def make_settings(root: Path, **overrides: Any) -> "Settings":
+    """Settings for a test run: lake and logs under `root`, the bundled sample as input, no .env file read."""
     from scripts_spark.config import load_settings
 
-    return load_settings(env_file=tmp_path / "no.env", environ={}, lake_root=str(tmp_path / "lake"),
-                         input_dir=str(SAMPLE), log_dir=str(tmp_path / "logs"))
+    values = {"lake_root": str(root / "lake"), "input_dir": str(SAMPLE), "log_dir": str(root / "logs"),
+              "local_pg_dir": str(root / "local_pg"), **overrides}
+    return load_settings(env_file=root / "no.env", environ={}, **values)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path)
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """The bundled sample through steps 01-06 and the report, in a lake of its own (see `sample_run`)."""
+    settings: "Settings"
+    lake: "Lake"
+    run_id: str
+    manifest: dict
+    report: Path
+
+    def read(self, spark: "SparkSession", table: str) -> "DataFrame":
+        from scripts_spark.tables import schema_of
+
+        return self.lake.read_table(spark, table, self.run_id, schema_of(table)).drop("run_id")
+
+    def step(self, number: str) -> dict:
+        return self.manifest["steps"][number]
+
+
+@pytest.fixture(scope="session")
+def sample_run(spark, tmp_path_factory) -> SampleRun:
+    """The bundled sample run once per session, in this process and its SparkSession: every test about the sample's
+    tables, counts, quality, manifest or report reads this one lake. Tests that need a step on other input build a
+    few rows inline instead of running the sample again."""
+    from scripts_spark.lake import Lake
+    from scripts_spark.pipeline import run_pipeline
+    from scripts_spark.report import write_report
+
+    settings = make_settings(tmp_path_factory.mktemp("sample_run"), labels_path=str(LABELS))
+    manifest = run_pipeline(settings, SAMPLE_RUN_ID, SAMPLE_STEPS, spark=spark)
+    report = Path(write_report(settings, SAMPLE_RUN_ID))
+    return SampleRun(settings, Lake(settings.lake_root), SAMPLE_RUN_ID, manifest, report)
+
+
+def fresh_clone(target: Path) -> Path:
+    """A copy of the repository as `git clone` would give it (tracked and not-ignored files: no lake, no .env, no
+    logs), so a test can run `make` targets without writing into the working tree."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / rel)
+    return target
