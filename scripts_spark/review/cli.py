@@ -47,7 +47,11 @@ def run(args: argparse.Namespace, settings, latest_run_id) -> int:
 
     run_id = getattr(args, "run_id", None) or latest_run_id(settings)
     reviewer = getattr(args, "reviewer", None) or getpass.getuser()
-    data = ReviewData(settings.lake_root, run_id)
+    try:
+        data = ReviewData(settings.lake_root, run_id)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"review: {exc}", file=sys.stderr)
+        return 2
     action = getattr(args, "review_action", None)
     if action == "export":
         rows = export_queue(data, Path(args.out))
