@@ -2,8 +2,8 @@
 
 Markers (pytest.ini): `slow` tests need the sample run or a whole pipeline in a child process; `integration` tests
 start an outside process (PostgreSQL, Azurite, Chromium, sshd, the CLI, make or a shell script). `make test-fast`
-leaves both out; `make test` runs everything. A test that uses `sample_run` is marked slow here, so it can never
-slip into the fast set.
+leaves both out; `make test` runs everything. A test that uses `sample_run`, or a fixture that starts a server, is
+marked here from the fixtures it uses, so it can never slip into the fast set.
 """
 from __future__ import annotations
 
@@ -51,13 +51,18 @@ TEST_SPARK_CONF = {
 }
 JDBC_JAR = "/usr/share/java/postgresql.jar"
 
-SLOW_FIXTURES = {"sample_run"}
+# bench_run: test_scale_bench.py's pipeline run in a child JVM.
+SLOW_FIXTURES = {"sample_run", "bench_run"}
+INTEGRATION_FIXTURES = {"pg_server", "azurite", "sshd", "bench_run"}   # server processes, a child JVM
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
+        if used & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

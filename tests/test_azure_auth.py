@@ -125,6 +125,7 @@ def _exec_with_secrets(args: list[str], tmp_path, **env: str) -> subprocess.Comp
                           env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.integration
 def test_exec_with_secrets_runs_the_command_with_the_vaults_tokens_in_its_environment(httpserver, tmp_path):
     httpserver.expect_request(TOKEN_PATH, query_string={"api-version": "2018-02-01",
                                                         "resource": "https://vault.azure.net"}).respond_with_json(
@@ -146,6 +147,7 @@ def test_exec_with_secrets_runs_the_command_with_the_vaults_tokens_in_its_enviro
     assert "DISCOGS_TOKEN, TMDB_BEARER_TOKEN" in res.stderr
 
 
+@pytest.mark.integration
 def test_exec_with_secrets_needs_a_vault_and_a_command(tmp_path, httpserver):
     no_vault = _exec_with_secrets(["--", "true"], tmp_path)
     assert no_vault.returncode == 2 and "KEY_VAULT_NAME" in no_vault.stderr

@@ -88,6 +88,7 @@ def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     ({"LAKE_ROOT": "/proc/nope"}, "LAKE_ROOT"),
     ({"HTTP_MAX_RETRIES": "-1"}, "HTTP_MAX_RETRIES"),
 ])
+@pytest.mark.integration
 def test_run_and_dryrun_both_exit_2_naming_the_key_before_spark_starts(tmp_path, env, key):
     env = {"LOG_DIR": str(tmp_path / "logs"), "LAKE_ROOT": str(tmp_path / "lake"), **env}
     for command in ("run", "dryrun"):

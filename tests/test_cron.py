@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration   # every test runs infrastructure/cron.sh
 CRON_SH = REPO / "infrastructure" / "cron.sh"
 TAG = "# soundtrack-lake:nightly"
 # Behaves like cron's `crontab` for one user: -l prints the table (exit 1 "no crontab" when none), `-` replaces it

@@ -67,6 +67,7 @@ def reference_scores(lake: Lake, labels, mode: str) -> dict:
     return json.loads(out)
 
 
+@pytest.mark.integration
 def test_link_quality_agrees_with_the_reference_scorer(spark, lake_run):
     lake, labels = lake_run
     matches = lake.read_table(spark, "gold/soundtrack_matches", RUN_ID, schema_of("gold/soundtrack_matches"))
@@ -101,6 +102,7 @@ def test_original_rule_needs_contained_titles_years_within_two_and_token_set_85(
     assert links == {(1, "jaws"), (5, "blade")}
 
 
+@pytest.mark.integration
 def test_evaluate_run_writes_the_evaluation_json_with_blocking_and_the_original_rule(settings, spark, lake_run):
     lake, labels = lake_run
     result = evaluate_run(dataclasses.replace(settings, lake_root=lake.root), RUN_ID, str(labels),

@@ -28,6 +28,7 @@ def pg_dir():
     shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.integration
 @needs_server
 def test_a_local_server_starts_answers_with_its_password_and_is_reused(pg_dir):
     tmp_path = pg_dir.parent
@@ -54,6 +55,7 @@ def test_a_local_server_starts_answers_with_its_password_and_is_reused(pg_dir):
     server.stop()
 
 
+@pytest.mark.integration
 @needs_server
 @pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only when we are root")
 def test_as_root_a_folder_the_postgres_user_cannot_reach_is_named(tmp_path):

@@ -177,6 +177,7 @@ def test_metrics_json_becomes_log_analytics_rows_with_the_step_named(full_report
     assert rows["evaluation.blocking.musicbrainz.pair_completeness"]["Value"] == 0.995
 
 
+@pytest.mark.integration
 def test_report_renders_in_headless_chromium(full_report, tmp_path):
     chromium = shutil.which("chromium")
     assert chromium, "chromium is not installed: run infrastructure/setup/chromium.sh (CI runs it before the tests)"

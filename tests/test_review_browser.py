@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 RUN_ID = "browser"
 WAIT_S = 15
 
+pytestmark = pytest.mark.integration   # a review server process and headless Chromium
+
 
 def chrome():
     from selenium import webdriver

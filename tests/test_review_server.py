@@ -245,6 +245,7 @@ def test_a_durable_write_leaves_no_temporary_file_and_hidden_leftovers_are_ignor
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["a.json"]
 
 
+@pytest.mark.integration
 def test_a_server_killed_while_writing_leaves_only_whole_verdicts_and_every_acknowledged_one(lake, tmp_path):
     """SIGKILL the real server in the middle of a burst of verdicts from four clients."""
     proc = subprocess.Popen([sys.executable, "-m", "scripts_spark", "review", "--lake-root", str(lake), "--run-id",

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from scripts_spark.evaluate import evaluation_table
 from scripts_spark.housekeeping import one_line_cause, runs_table, summarise_log
 
@@ -82,6 +84,7 @@ def manifest(lake: Path, run_id: str, status: str, **steps) -> None:
     (folder / "manifest.json").write_text(json.dumps(doc))
 
 
+@pytest.mark.integration
 def test_runs_lists_the_lakes_runs_newest_first_with_their_figures(tmp_path):
     lake = tmp_path / "lake"
     manifest(lake, "20260101T000000Z", "failed", **{"01": {"rows_out": 6193}})

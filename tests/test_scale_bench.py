@@ -243,6 +243,7 @@ def test_jobs_are_attributed_by_group_and_untagged_jobs_by_when_they_ran():
     assert figures["jvm_heap_peak_bytes"] == 700
 
 
+@pytest.mark.integration
 def test_process_tree_finds_descendants_and_splits_driver_from_workers():
     child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
                               "subprocess.run([sys.executable, '-c', 'import time; time.sleep(30)'])"])

@@ -129,6 +129,7 @@ def test_missing_endpoint_is_a_configuration_error(settings):
         ship_metrics(settings, RUN, token_provider=lambda: "tok")
 
 
+@pytest.mark.integration
 def test_cli_ships_with_a_managed_identity_token_as_run_pipeline_safe_calls_it(run_settings, httpserver, tmp_path,
                                                                               monkeypatch, capsys):
     httpserver.expect_request("/metadata/identity/oauth2/token", method="GET",

@@ -22,7 +22,8 @@ SSHD = "/usr/sbin/sshd"
 # The working tree's versions of what sync runs, so an uncommitted change is what gets tested.
 SYNC_FILES = ("infrastructure/sync.sh", "rebuild_venv.sh", "check_env.sh", "requirements_stable.txt")
 
-pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="no sshd: run infrastructure/setup/sshd.sh")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not os.path.exists(SSHD), reason="no sshd: run infrastructure/setup/sshd.sh")]
 
 
 def run(*cmd, cwd=None, env=None, check=True) -> subprocess.CompletedProcess:

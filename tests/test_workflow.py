@@ -28,6 +28,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return subprocess.run([PY, "-m", "scripts_spark", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.integration
 def test_help_teaches_commands_layout_and_examples():
     out = _cli("--help").stdout
     for word in ("run", "dryrun", "evaluate", "report", "publish", "--steps", "tmdb/*.jsonl.gz", "examples:"):
@@ -35,6 +36,7 @@ def test_help_teaches_commands_layout_and_examples():
     assert "--input-dir" in _cli("run", "--help").stdout
 
 
+@pytest.mark.integration
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path):
     env = _env(tmp_path)
     bad_steps = _cli("run", "--steps", "09", env=env)
@@ -48,6 +50,7 @@ def test_bad_arguments_exit_2_with_a_clear_message(tmp_path):
     assert _cli("frobnicate").returncode == 2
 
 
+@pytest.mark.integration
 def test_check_env_fails_on_missing_input_and_says_how_to_fix(tmp_path):
     (tmp_path / "inputs").mkdir()
     res = subprocess.run([str(REPO / "check_env.sh")], cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -58,6 +61,7 @@ def test_check_env_fails_on_missing_input_and_says_how_to_fix(tmp_path):
     assert "OK    java" in res.stdout and "checks: FAILED" in res.stdout
 
 
+@pytest.mark.integration
 def test_check_env_passes_on_the_bundled_sample(tmp_path):
     res = subprocess.run([str(REPO / "check_env.sh")], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env=_env(tmp_path))
@@ -65,6 +69,7 @@ def test_check_env_passes_on_the_bundled_sample(tmp_path):
     assert "checks: all passed" in res.stdout
 
 
+@pytest.mark.integration
 def test_dryrun_lists_steps_and_inputs_and_writes_nothing(tmp_path):
     res = _cli("dryrun", env=_env(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
@@ -73,6 +78,7 @@ def test_dryrun_lists_steps_and_inputs_and_writes_nothing(tmp_path):
     assert not (tmp_path / "lake").exists()
 
 
+@pytest.mark.integration
 def test_second_concurrent_safe_run_exits_75(tmp_path):
     env = _env(tmp_path)
     (tmp_path / "logs").mkdir()
@@ -88,6 +94,7 @@ def test_second_concurrent_safe_run_exits_75(tmp_path):
     assert "another pipeline run holds" in second.stderr
 
 
+@pytest.mark.integration
 def test_safe_runner_passes_failure_status_through_and_keeps_a_log(tmp_path):
     (tmp_path / "not_a_dir").write_text("a file where the lake folder should be")
     env = _env(tmp_path, LAKE_ROOT=str(tmp_path / "not_a_dir" / "lake"), KEEP_LOGS="1")
@@ -134,6 +141,7 @@ def test_clean_removes_lake_layers_but_never_the_sample(tmp_path):
     assert (REPO / "data" / "sample" / "tmdb").exists()
 
 
+@pytest.mark.integration
 def test_make_sync_appends_a_dated_line(tmp_path):
     sync_log = tmp_path / "sync_log.md"   # SYNC_LOG: never the repository's logs/ (tests/test_sync.py has the VM)
     res = subprocess.run(["make", "-s", "sync"], cwd=REPO, capture_output=True, text=True, timeout=600,
