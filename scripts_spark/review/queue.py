@@ -20,7 +20,6 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from ..transforms.normalise import normalise_title
 from .store import (AUDITS, DecisionError, DecisionStore, Pair, effective_verdicts, local_root, new_decision,
