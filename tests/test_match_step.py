@@ -7,6 +7,7 @@ import json
 import pytest
 
 from scripts_spark.base_step import StepFailed
+from scripts_spark.config import REPO_ROOT
 from scripts_spark.lake import Lake
 from scripts_spark.pipeline import run_pipeline
 from scripts_spark.tables import schema_of
@@ -19,7 +20,9 @@ RUN_ID = "match-step"
 # Hand-set weights (not the fitted ones) so the expected decisions follow from the features alone.
 WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 3.0, "composer_match": 3.0, "year_same": 1.0,
                                                     "year_far": -4.0, "title_nonfilm_marker": -4.0}
-MATCHER = {"matcher": {"version": "step-test", "feature_version": FEATURE_VERSION, "weights": WEIGHTS,
+# Blocking rules and guards as shipped; only the matcher section is hand-set.
+SHIPPED = json.loads((REPO_ROOT / "scripts_spark" / "match_settings.json").read_text(encoding="utf-8"))
+MATCHER = {**SHIPPED, "matcher": {"version": "step-test", "feature_version": FEATURE_VERSION, "weights": WEIGHTS,
                        "intercept": -2.5, "ranker": {"weights": WEIGHTS, "intercept": 0.0},
                        "thresholds": {"match": 0.9, "review": 0.5}, "match_requires": ["release_is_soundtrack"]}}
 
@@ -106,12 +109,12 @@ def test_dry_run_preview_names_the_matcher_and_its_thresholds(step_run):
 
     settings, lake, _ = step_run
     lines = MatchAndEnrich().preview(StepContext(None, settings, lake, RUN_ID, get_logger(RUN_ID)))
-    assert "step-test" in lines[0] and "match >= 0.9" in lines[0]
+    assert "step-test" in lines[0] and "match >= 0.9" in "\n".join(lines)
 
 
 def test_weights_that_do_not_fit_the_features_fail_the_step_with_the_file_named(spark, step_run, tmp_path):
     settings, _, _ = step_run
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"matcher": {**MATCHER["matcher"], "weights": {"title_exact": 1.0}}}))
+    bad.write_text(json.dumps({**MATCHER, "matcher": {**MATCHER["matcher"], "weights": {"title_exact": 1.0}}}))
     with pytest.raises(StepFailed, match="bad.json"):
         run_pipeline(dataclasses.replace(settings, match_settings_path=str(bad)), RUN_ID, "05", spark=spark)
