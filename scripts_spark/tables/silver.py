@@ -86,6 +86,9 @@ RELEASES = Table(
         ("genres", STR_ARRAY, "Discogs genres, or MusicBrainz tags"),
         ("styles", STR_ARRAY, "Discogs styles"),
         ("formats", STR_ARRAY, "Discogs formats"),
+        ("labels", STR_ARRAY, "Discogs record labels (MusicBrainz release groups name none)"),
+        ("release_date", StringType(), "first release date as far as known: 'YYYY', 'YYYY-MM' or 'YYYY-MM-DD' "
+                                       "(MusicBrainz first_release_date; Discogs: the earliest release's `released`)"),
         ("country", StringType(), "release country"),
         ("member_release_ids", STR_ARRAY, "Discogs releases folded into the master"),
         ("credits", STR_ARRAY, "composer-like credits (Discogs extra artists: Composed By, Music By, Score)"),

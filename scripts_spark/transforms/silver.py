@@ -102,10 +102,22 @@ def musicbrainz_releases(release_groups: DataFrame) -> DataFrame:
         F.coalesce(F.col("tags"), _no_strings()).alias("genres"),
         _no_strings().alias("styles"), _no_strings().alias("formats"),
         F.lit(None).cast("string").alias("country"),
+        release_date(F.col("first_release_date")).alias("release_date"), _no_strings().alias("labels"),
         _no_strings().alias("member_release_ids"), _no_strings().alias("credits"),
         bronze_ref("bronze/musicbrainz_release_groups").alias("_bronze_ref"),
         source_order().alias("_source_order"),
     )
+
+
+def release_date(col: Column) -> Column:
+    """A release date as received, cut to what is known ('1999-03-00' -> '1999-03'); null when it is no date."""
+    text = F.regexp_replace(F.trim(col), r"(-00)+$", "")
+    return F.when(text.rlike(r"^\d{4}(-\d{2}){0,2}$"), text)
+
+
+def _column_or_null(df: DataFrame, name: str, dtype: str = "string") -> Column:
+    """Masters carry no dates or labels, search results no dates: the Bronze tables differ in these columns."""
+    return F.col(name) if name in df.columns else F.lit(None).cast(dtype)
 
 
 def _discogs_row(df: DataFrame, *, kind: Column, group_id: Column, priority: Column, member: Column, title: Column,
@@ -119,6 +131,8 @@ def _discogs_row(df: DataFrame, *, kind: Column, group_id: Column, priority: Col
         F.coalesce(F.col("genres"), _no_strings()).alias("genres"),
         F.coalesce(F.col("styles"), _no_strings()).alias("styles"),
         F.coalesce(formats, _no_strings()).alias("formats"), country.alias("country"),
+        release_date(_column_or_null(df, "released")).alias("release_date"),
+        F.coalesce(_column_or_null(df, "labels", "array<string>"), _no_strings()).alias("labels"),
         without_disambiguation(F.coalesce(credits, _no_strings())).alias("credits"),
         bronze_ref(table).alias("_bronze_ref"),
         source_order().alias("_source_order"),
@@ -170,8 +184,8 @@ def fold_discogs(records: DataFrame) -> DataFrame:
 
     Title, artists and the Bronze pointer come from the best record (master, then main release, then the earliest
     release), the country from the best record that has one; the year is the master's own year, else the earliest
-    release's (reissues carry their own, often decades later); genres, styles, formats, credits and member release
-    ids are the union of all records.
+    release's (reissues carry their own, often decades later); the release date the earliest of its releases';
+    genres, styles, formats, labels, credits and member release ids are the union of all records.
     A record without an id stays a row of its own (with a null id, for step 04 to quarantine), never merged.
     """
     best_order = F.struct(F.col("title").isNull(), "priority", F.coalesce("year", F.lit(9999)),
@@ -189,11 +203,12 @@ def fold_discogs(records: DataFrame) -> DataFrame:
                  F.coalesce(F.min(master_year), F.min("year")).alias("year"),
                  _sorted_union("genres").alias("genres"), _sorted_union("styles").alias("styles"),
                  _sorted_union("formats").alias("formats"), _sorted_union("credits").alias("credits"),
+                 _sorted_union("labels").alias("labels"), F.min("release_date").alias("release_date"),
                  F.array_sort(F.array_distinct(F.collect_list("member_release_id"))).alias("member_release_ids"))
             .select(F.lit("discogs").alias("source"), "release_id", "release_kind",
                     F.col("best.title").alias("title"), F.col("best.artists").alias("artists"), "year",
                     F.lit(None).cast("string").alias("primary_type"), _no_strings().alias("secondary_types"),
-                    "genres", "styles", "formats", "country",
+                    "genres", "styles", "formats", "country", "release_date", "labels",
                     "member_release_ids", "credits", F.col("best._bronze_ref").alias("_bronze_ref"),
                     F.col("best._source_order").alias("_source_order")))
 
