@@ -93,7 +93,8 @@ def test_every_candidate_pair_is_accounted_for_in_the_manifest(step_run):
     assert (step["rows_in"], step["rows_out"], step["rejected"]) == (6, 3, 3)
     metrics = step["metrics"]
     assert metrics["pairs_not_best_for_release"] == 2 and metrics["releases_below_review"] == 1
-    assert metrics["by_source"] == {"discogs": {"match": 1, "review": 0}, "musicbrainz": {"match": 1, "review": 1}}
+    assert metrics["by_source"] == {"discogs": {"match": 1, "review": 0, "human": 0},
+                                    "musicbrainz": {"match": 1, "review": 1, "human": 0}}
     assert step["tables"] == {"gold/soundtrack_matches": 3, "gold/review_queue": 1, "gold/film_soundtracks": 2}
 
 
