@@ -45,7 +45,7 @@ TEST_SPARK_CONF = {
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.pyspark.python": sys.executable,
     "spark.driver.memory": "2g",
-    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.adaptive.enabled": "false",
 }
