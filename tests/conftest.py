@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))
 # unit module): 105 s with Spark's defaults; 55 s with the JIT stopped at C1 (C2 compiles code a short-lived test JVM
 # never runs long enough to profit from); 48 s with whole-stage codegen off as well (Janino compiles every new plan
 # otherwise); 43 s with the serial GC (a 2 GiB heap on 2 cores gains nothing from G1's threads); 39 s with adaptive
-# execution off (it re-plans every join after each shuffle, which tiny frames never profit from).
+# execution off (it re-plans every join after each shuffle, which tiny frames never profit from). C1's frames are
+# larger: ALS's recursion (test_recommend.py) overflowed the default thread stack, hence -Xss16m.
 TEST_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from pyspark.sql import Row
+from pyspark.testing import assertDataFrameEqual
 
 from scripts_spark.tables import schema_of
 from scripts_spark import match_settings
@@ -93,7 +95,8 @@ def test_rows_without_ids_are_never_paired(spark):
     films = spark.createDataFrame([{**film(None, "Jaws"), "tmdb_id": None}, film(578, "Jaws")], schema_of("silver/films"))
     releases = spark.createDataFrame([{**release(None, "Jaws"), "release_id": None}, release("jaws", "Jaws")],
                                      schema_of("silver/releases"))
-    assert [(r["tmdb_id"], r["release_id"]) for r in candidate_pairs(films, releases, BLOCKING_SETTINGS).collect()] == [(578, "jaws")]
+    assertDataFrameEqual(candidate_pairs(films, releases, BLOCKING_SETTINGS).select("tmdb_id", "release_id"),
+                         [Row(tmdb_id=578, release_id="jaws")])
 
 
 def test_skew_guard_drops_a_word_shared_by_every_title_instead_of_pairing_everything(spark):

@@ -1,4 +1,5 @@
-"""Steps 01-02 end to end: the bundled sample in file mode, all three APIs (with a crash and a resume), dry run, skips."""
+"""Steps 01-02 end to end: the bundled sample in file mode (the session's sample run), all three APIs (with a crash
+and a resume), dry run, skips."""
 from __future__ import annotations
 
 import json
@@ -28,21 +29,20 @@ def read(spark, lake_root, table, run_id):
     return Lake(lake_root).read_table(spark, table, run_id, schema_of(table))
 
 
-def test_file_mode_fills_bronze_from_the_bundled_sample_with_balanced_counts(spark, settings):
-    doc = run_pipeline(settings, "t1", "01-02", spark=spark)
-    s01, s02 = doc["steps"]["01"], doc["steps"]["02"]
+def test_file_mode_fills_bronze_from_the_bundled_sample_with_balanced_counts(spark, sample_run):
+    s01, s02 = sample_run.step("01"), sample_run.step("02")
     assert s01["tables"] == {"bronze/tmdb_movies": 6193, "bronze/tmdb_rejects": 0}
     assert s02["tables"] == {"bronze/musicbrainz_release_groups": 1894, "bronze/discogs_masters": 28,
                              "bronze/discogs_releases": 36, "bronze/discogs_search_results": 215,
                              "bronze/release_rejects": 0}
     accounting = s02["metrics"]["accounting"]
     assert accounting["discogs_releases"] == {"read": 1000, "kept": 36, "rejected": 0, "filtered": 964}
-    assert s02["rows_in"] == s02["rows_out"] + s02["rejected"] == 1894 + 2000 + 215
-    films = read(spark, settings.lake_root, "bronze/tmdb_movies", "t1")
-    row = films.where("tmdb_id = 12184").first()
+    assert s02["rows_in"] == s02["rows_out"] + s02["rejected"] + s02["filtered"] == 1894 + 2000 + 215
+    assert s02["filtered"] == 972 + 964          # Discogs records outside the soundtrack filter: counted, not stored
+    row = sample_run.read(spark, "bronze/tmdb_movies").where("tmdb_id = 12184").first()
     assert row.composers == ["Paul Cantelon"] and json.loads(row.payload)["id"] == 12184
-    assert row._source == "tmdb" and row._run_id == "t1" and len(row._payload_sha256) == 64
-    search = read(spark, settings.lake_root, "bronze/discogs_search_results", "t1")
+    assert row._source == "tmdb" and row._run_id == sample_run.run_id and len(row._payload_sha256) == 64
+    search = sample_run.read(spark, "bronze/discogs_search_results")
     leaks = search.where("payload rlike '(key|secret)=' or query rlike '(key|secret)=' or _source_uri rlike '(key|secret)='")
     assert leaks.count() == 0
     assert search.select("query").distinct().count() == 38  # 19 films x (plain, soundtrack); v1 repeats 5 of them
@@ -82,7 +82,8 @@ def test_api_mode_end_to_end_resumes_after_a_crash_and_never_stores_or_logs_a_to
     fake_tmdb = FakeTmdb(httpserver, films, missing=frozenset({gone}))
     results = saved_results()
     masters = [dict(r, type="master", id=r["master_id"]) for r in results if r.get("master_id")][:7]
-    FakeDiscogs(httpserver, masters, results[:30], token=DISCOGS_TOKEN)
+    FakeDiscogs(httpserver, masters, results[:30], token=DISCOGS_TOKEN,
+                limit=10_000)  # pacing by the rate headers has its own test (test_source_discogs.py)
     master_ids = {m["id"] for m in masters} | {r["master_id"] for r in results[:30] if r.get("master_id")}
     with open(Path(__file__).parent.parent / "data/sample/musicbrainz/musicbrainz_release_groups.jsonl.gz", "rb") as fh:
         import gzip

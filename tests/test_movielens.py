@@ -5,6 +5,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from pyspark.sql import Row
+from pyspark.testing import assertDataFrameEqual
 
 from scripts_spark.tables import schema_of
 from scripts_spark.sources import movielens as ml_files
@@ -50,7 +52,8 @@ def test_ratings_outside_the_scale_or_without_ids_are_rejected_with_counted_reas
 def test_a_repeated_rating_keeps_the_latest_and_rejects_the_earlier_one(spark, tmp_path):
     df = flagged(spark, tmp_path, "ratings", ["7,20,2.0,1000", "7,20,4.5,2000", "7,21,3.0,1500"])
     assert reasons(df) == Counter({None: 2, "duplicate_rating": 1})
-    assert {(r.movie_id, r.rating) for r in ml.clean_ratings(df).collect()} == {(20, 4.5), (21, 3.0)}
+    assertDataFrameEqual(ml.clean_ratings(df).select("movie_id", "rating"),
+                         [Row(movie_id=20, rating=4.5), Row(movie_id=21, rating=3.0)])
 
 
 def test_rejects_keep_the_raw_line_where_it_came_from_and_why(spark, tmp_path):
@@ -103,8 +106,9 @@ def test_empty_and_repeated_tags_are_rejected_and_the_first_use_is_kept(spark, t
 def test_links_without_tmdb_id_are_rejected_and_imdb_ids_get_their_prefix(spark, tmp_path):
     df = flagged(spark, tmp_path, "links", ["1,0114709,862", "2,0113497,", "3,113228,15602", "3,113228,15602"])
     assert reasons(df) == Counter({None: 2, "tmdb_id_missing": 1, "duplicate_movie_id": 1})
-    links = sorted((r.movie_id, r.imdb_id, r.tmdb_id) for r in ml.clean_links(df).collect())
-    assert links == [(1, "tt0114709", 862), (3, "tt0113228", 15602)]
+    assertDataFrameEqual(ml.clean_links(df).select("movie_id", "imdb_id", "tmdb_id"),
+                         [Row(movie_id=1, imdb_id="tt0114709", tmdb_id=862),
+                          Row(movie_id=3, imdb_id="tt0113228", tmdb_id=15602)])
 
 
 def test_every_read_row_is_kept_or_rejected(spark, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from pyspark.testing import assertDataFrameEqual
 
 from scripts_spark.transforms.normalise import (film_hint, fold_text, normalise_name, normalise_names, normalise_title,
                                                 normalised_names, normalised_title, discogs_artist_title,
@@ -148,32 +149,29 @@ def test_spark_wrappers_normalise_whole_columns(spark):
 
 
 def test_years_are_read_from_partial_dates_and_unknowns_become_null(spark):
-    values = ["1999", "1999-03", "1999-03-00", "", "0", "0000", "19xx", None, "2019-01-01"]
-    df = spark.createDataFrame([(v,) for v in values], "d string")
-    assert [r["y"] for r in df.select(year_of("d").alias("y")).collect()] == [1999, 1999, 1999, None, None, None,
-                                                                               None, None, 2019]
-    ints = spark.createDataFrame([(0,), (1987,)], "y int")
-    assert [r["y"] for r in ints.select(year_of("y").alias("y")).collect()] == [None, 1987]
+    dates = spark.createDataFrame([("1999", 1999), ("1999-03", 1999), ("1999-03-00", 1999), ("", None), ("0", None),
+                                   ("0000", None), ("19xx", None), (None, None), ("2019-01-01", 2019)],
+                                  "d string, year int")
+    assertDataFrameEqual(dates.select("d", year_of("d").alias("year")), dates)
+    ints = spark.createDataFrame([(0, None), (1987, 1987)], "y int, year int")
+    assertDataFrameEqual(ints.select("y", year_of("y").alias("year")), ints)
 
 
 def test_comma_joined_secondary_types_are_split(spark):
-    df = spark.createDataFrame([(["Compilation, Soundtrack"],), (["Soundtrack", "Live"],), (None,)], "t array<string>")
-    assert [r["s"] for r in df.select(split_comma_joined("t").alias("s")).collect()] == [
-        ["Compilation", "Soundtrack"], ["Soundtrack", "Live"], []]
+    cases = spark.createDataFrame([(["Compilation, Soundtrack"], ["Compilation", "Soundtrack"]),
+                                   (["Soundtrack", "Live"], ["Soundtrack", "Live"]), (None, [])],
+                                  "t array<string>, split array<string>")
+    assertDataFrameEqual(cases.select("t", split_comma_joined("t").alias("split")), cases)
 
 
 def test_discogs_artist_title_strings_are_split_at_the_first_separator(spark):
-    df = spark.createDataFrame([
-        ("John Williams (4) - E.T. The Extra-Terrestrial",),
-        ("Michael Jackson / John Williams (4) - E.T. The Extra-Terrestrial",),
-        ("Sole Tech - Back To The Future - The Album",),
-        ("Inception",), (None,)], "title string")
-    rows = [r["s"].asDict() for r in df.select(discogs_artist_title("title").alias("s")).collect()]
-    assert rows == [
-        {"artists": ["John Williams"], "title": "E.T. The Extra-Terrestrial"},
-        {"artists": ["Michael Jackson", "John Williams"], "title": "E.T. The Extra-Terrestrial"},
-        {"artists": ["Sole Tech"], "title": "Back To The Future - The Album"},
-        {"artists": [], "title": "Inception"},
-        {"artists": [], "title": None}]
+    cases = spark.createDataFrame([
+        ("John Williams (4) - E.T. The Extra-Terrestrial", (["John Williams"], "E.T. The Extra-Terrestrial")),
+        ("Michael Jackson / John Williams (4) - E.T. The Extra-Terrestrial",
+         (["Michael Jackson", "John Williams"], "E.T. The Extra-Terrestrial")),
+        ("Sole Tech - Back To The Future - The Album", (["Sole Tech"], "Back To The Future - The Album")),
+        ("Inception", ([], "Inception")),
+        (None, ([], None))], "title string, split struct<artists: array<string>, title: string>")
+    assertDataFrameEqual(cases.select("title", discogs_artist_title("title").alias("split")), cases)
     names = spark.createDataFrame([(["Celine Dion*", "Vangelis"],)], "a array<string>")
     assert names.select(without_disambiguation("a").alias("a")).first()["a"] == ["Celine Dion", "Vangelis"]

@@ -15,7 +15,7 @@ from scripts_spark.steps.s04_validate import Validate
 from scripts_spark.transforms.blocking import blocking_quality
 from scripts_spark.transforms.silver import films_from_bronze, releases_from_bronze
 
-from conftest import LABELS, SAMPLE
+from conftest import LABELS
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -191,9 +191,11 @@ def test_a_run_whose_keys_are_all_null_fails_naming_table_rule_and_counts(spark,
     assert failure.value.step == "04_validate"
     assert "silver/films: rule key_not_null failed on 5 of 5 rows (100.0%)" in message
     assert "silver/candidate_pairs: rule table_not_empty failed: the staged table has 0 rows" in message
-    assert lake.read_table(spark, "silver/films", "nullkeys", schema_of("silver/films")).count() == 0
+    # A failed attempt commits nothing (docs/reliability.md): the run keeps its earlier Silver, and the quarantine
+    # rows the failed check would have written are named in the message instead.
+    assert lake.read_table(spark, "silver/films", "nullkeys", schema_of("silver/films")).count() == 1
     assert lake.read_table(spark, "silver/quarantine/films", "nullkeys",
-                           schema_of("silver/quarantine/films")).count() == 5
+                           schema_of("silver/quarantine/films")).count() == 0
 
 
 def test_a_film_lost_between_bronze_and_staged_silver_fails_the_accounting():
@@ -216,19 +218,9 @@ def test_dry_run_previews_list_the_input_tables_without_spark(settings):
     assert "contract silver/candidate_pairs: key (tmdb_id, source, release_id), max quarantined share 20%" in validate_lines
 
 
-@pytest.fixture(scope="module")
-def sample_run(spark, tmp_path_factory):
-    from scripts_spark.config import load_settings
-
-    tmp = tmp_path_factory.mktemp("sample")
-    settings = load_settings(env_file=tmp / "no.env", environ={}, lake_root=str(tmp / "lake"), input_dir=str(SAMPLE),
-                             log_dir=str(tmp / "logs"))
-    return settings, run_pipeline(settings, "sample", "01-04", spark=spark)
-
-
+# --- the sample (conftest.sample_run, once per session) --------------------------------------------------------------
 def test_sample_run_accounts_for_every_row_from_bronze_to_silver(sample_run):
-    _, doc = sample_run
-    staged, validate = doc["steps"]["03"], doc["steps"]["04"]
+    staged, validate = sample_run.step("03"), sample_run.step("04")
     accounting = staged["metrics"]["accounting"]
     assert accounting["films"] == {"bronze": 6193, "staged": 6193}
     assert accounting["musicbrainz"] == {"bronze": 1894, "staged": 1894}
@@ -239,11 +231,8 @@ def test_sample_run_accounts_for_every_row_from_bronze_to_silver(sample_run):
 
 
 def test_blocking_on_the_sample_finds_the_labelled_positives_with_few_candidates(spark, sample_run):
-    settings, _ = sample_run
-    lake = Lake(settings.lake_root)
-    films = lake.read_table(spark, "silver/films", "sample", schema_of("silver/films"))
-    releases = lake.read_table(spark, "silver/releases", "sample", schema_of("silver/releases"))
-    candidates = lake.read_table(spark, "silver/candidate_pairs", "sample", schema_of("silver/candidate_pairs"))
+    films, releases = sample_run.read(spark, "silver/films"), sample_run.read(spark, "silver/releases")
+    candidates = sample_run.read(spark, "silver/candidate_pairs")
     per_source = {r["source"]: r["count"] for r in releases.groupBy("source").count().collect()}
     quality = blocking_quality(candidates, films.count(), per_source, str(LABELS))
     assert quality["musicbrainz"]["pair_completeness"] >= 0.995, quality
