@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -16,7 +17,8 @@ FILMS, RELEASES, PAIRS = (table(t) for t in ("silver/films", "silver/releases", 
 
 def film(tmdb_id=1, case="good", **changes):
     row = {f: None for f in schema_of("silver/films").fieldNames()}
-    row.update(tmdb_id=tmdb_id, title="Jaws", original_title="Jaws", year=1975, popularity=12.5, vote_count=100,
+    row.update(tmdb_id=tmdb_id, title="Jaws", original_title="Jaws", year=1975, release_date=date(1975, 6, 20),
+               popularity=12.5, vote_count=100,
                vote_average=7.7, title_norm="jaws", original_title_norm="jaws", title_tokens=["jaws"],
                title_norm_is_fallback=False, _bronze_ref=f"bronze/tmdb_movies:{case}")
     row.update(changes)
@@ -44,6 +46,7 @@ FILM_CASES = [
     ("negative votes", film(8, "negative votes", vote_count=-1), "range:vote_count"),
     ("vote above ten", film(9, "vote above ten", vote_average=10.5), "range:vote_average"),
     ("punctuation title", film(10, "punctuation title", title="!!!", title_norm="!!!"), "title_norm_has_word"),
+    ("impossible date", film(11, "impossible date", release_date=None), "release_date_is_a_date"),
     ("duplicate id", film(100, "zz duplicate id"), "key_unique"),
 ]
 GOOD_FILMS = [film(100, "good"), film(101, "good 2", year=None, popularity=None), film(102, "good 3", year=next_year())]
