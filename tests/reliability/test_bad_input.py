@@ -25,6 +25,7 @@ def _rows(spark, settings, table, run_id):
     return Lake(settings.lake_root).read_table(spark, table, run_id, schema_of(table)).collect()
 
 
+@pytest.mark.slow   # steps 01-04
 def test_an_impossible_date_is_quarantined_and_the_last_copy_of_a_duplicated_id_wins(spark, tmp_path):
     films = [film(i + 1, t) for i, t in enumerate(TITLES[:10])]
     films.append(film(11, TITLES[10], release_date="2020-13-45"))

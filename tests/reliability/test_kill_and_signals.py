@@ -17,7 +17,7 @@ from scripts_spark.runs import effective_status, latest_committed_run
 
 from tiny_lake import child_pids, cli, gone, manifest, partition_checksums, settings_for, wait_for, write_inputs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]   # child JVMs, a whole pipeline each
 
 
 def _committed_run_and_a_rerun(spark, tmp_path):

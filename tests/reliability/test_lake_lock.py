@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from scripts_spark.lake import Lake
-from scripts_spark.lake_lock import EXIT_LAKE_BUSY, REMOTE_LOCK, LakeBusy, LakeLock, read_holder
+from scripts_spark.lake_lock import (EXIT_LAKE_BUSY, REMOTE_LOCK, LakeBusy, LakeLock, process_start_ticks,
+                                     read_holder)
 
 from tiny_lake import REPO, cli, wait_for
 
@@ -31,6 +32,7 @@ def test_a_second_writer_is_refused_naming_the_holders_run_and_pid(tmp_path):
     assert read_holder(lake) is None
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", [
     ["run", "--steps", "01", "--run-id", "second"],
     ["run", "--steps", "07", "--run-id", "latest"],          # what `make recommend` runs
@@ -72,6 +74,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.integration
 def test_the_lock_of_a_writer_killed_with_sigkill_is_taken_over(tmp_path):
     root = str(tmp_path / "lake")
     holder = subprocess.Popen([sys.executable, "-c", HOLD.format(repo=str(REPO), root=root)], stdout=subprocess.PIPE,
@@ -121,12 +124,12 @@ def test_an_abfss_style_lock_is_refused_while_it_beats_and_taken_over_when_stale
     assert not [p for p in root.iterdir() if p.name.startswith(f"{REMOTE_LOCK}.stale.")]
 
 
-def test_an_abfss_style_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(spark, tmp_path):
+def test_an_abfss_style_lock_of_a_gone_process_on_this_host_is_taken_over_at_once(spark, tmp_path):
     root = tmp_path / "lake"
     root.mkdir()
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    (root / REMOTE_LOCK).write_text(json.dumps(_remote_holder(socket.gethostname(), beat_age_s=1, pid=gone.pid)))
+    recycled = {**_remote_holder(socket.gethostname(), beat_age_s=1, pid=os.getpid()),
+                "pid_start": process_start_ticks(os.getpid()) + 1}   # this pid, but not the process that locked
+    (root / REMOTE_LOCK).write_text(json.dumps(recycled))
     lock = LakeLock(Lake(root.as_uri(), via_hadoop=True), run_id="mine", spark=spark).acquire()
     lock.release()
-    assert lock.previous["pid"] == gone.pid
+    assert lock.previous["run_id"] == "far-run"
