@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from .base_step import Interrupted, RunManifest, StepContext, StepFailed, utc_now
+from .incremental import plan as incremental
 from .config import Settings
 from .lake import LAYERS, Lake, validate_run_id
 from .lake_lock import LakeLock, process_start_ticks
@@ -142,14 +143,19 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
     attempt_lake = lake.start_attempt(run_id, info, spark)
     attempt_id = attempt_lake.attempt.attempt_id
     lock.update(attempt=attempt_id)
+    plan = incremental.begin(lake, settings, run_id, numbers, attempt_id, spark, log)
     manifest.doc["inputs"], manifest.doc["steps_requested"] = inputs, numbers
     manifest.begin_attempt(attempt_id, info)
     log.info("run_started", steps=numbers, attempt=attempt_id, lake_root=lake.root, input_dir=settings.input_dir,
              config_fingerprint=settings.fingerprint(), recovered=len(recovered))
     ctx = StepContext(spark, settings, attempt_lake, run_id, log)
     try:
-        for number in numbers:
-            load_step(number).run(ctx, manifest, upstream={u: manifest.attempt_of(u) for u in upstream_steps(number)})
+        try:
+            for number in numbers:
+                load_step(number).run(ctx, manifest, upstream={u: manifest.attempt_of(u) for u in upstream_steps(number)})
+        except BaseException:
+            incremental.abandon(plan)   # the state stays at its last version
+            raise
     except StepFailed as exc:
         _end(attempt_lake, manifest, spark, "failed", f"step {exc.step} failed: {exc.cause}", log)
         log.error("run_failed", failed_step=exc.step, cause=exc.cause, attempt=attempt_id)
@@ -164,10 +170,12 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
         raise
 
     doc, remove = manifest.plan_commit(upstream_steps, table_outputs)
+    doc["incremental"] = plan.summary()
     try:
         with stops.deferred():
             result = attempt_lake.commit(remove=remove, manifest=(manifest.path, manifest.text_of(doc)), spark=spark)
     except Exception as exc:
+        incremental.abandon(plan)
         reason = redact(f"commit did not finish ({type(exc).__name__}: {exc}); the next writer completes it from "
                         f"the journal of attempt {attempt_id}")
         log.error("commit_failed", exc_info=True, cause=reason)
@@ -177,6 +185,7 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
             log.error("manifest_not_written", exc_info=True)
         raise CommitFailed(reason) from exc
     manifest.doc = doc
+    manifest.doc["incremental"] = _advance_state(plan, doc["status"], log)
     manifest.current_attempt().update(commit_seconds=result.seconds, tables_replaced=len(result.replaced),
                                       tables_removed=result.removed)
     if stops.pending:
@@ -187,6 +196,18 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
     log.info("run_finished", status=doc["status"], attempt=attempt_id, manifest=manifest.path,
              commit_seconds=result.seconds, tables_replaced=len(result.replaced), tables_removed=result.removed)
     return manifest.doc
+
+
+def _advance_state(plan: "incremental.Plan", status: str, log) -> dict[str, Any]:
+    """After the commit: the run's state becomes current (incremental/plan.py). A failure here leaves the state one
+    version behind, which the next run handles (it diffs against that version); the run itself stands."""
+    summary = plan.summary()
+    try:
+        version = incremental.advance(plan, status, log)
+    except Exception as exc:  # noqa: BLE001 - the run is committed; say why the state did not move
+        log.error("state_not_advanced", exc_info=True)
+        return {**summary, "state_error": redact(f"{type(exc).__name__}: {exc}")}
+    return {**summary, "state_version": version.version if version else None}
 
 
 def _end(attempt_lake: Lake, manifest: RunManifest, spark, status: str, reason: str, log) -> None:

@@ -101,7 +101,7 @@ def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, *, comple
     """The records of `raw` the step must parse this run (see the module docstring); `raw` itself outside a run
     plan (a step run on its own) and in full runs, whose registry it records."""
     plan = plan_of(ctx)
-    if plan is None or plan.mode == "off":
+    if plan is None:
         return raw
     from pyspark import StorageLevel
 

@@ -162,11 +162,12 @@ def _keep_base(base: Version | None, mode: str) -> Version | None:
 
 
 def plan_of(ctx: "StepContext") -> Plan | None:
+    """The plan of the step's run; None outside the pipeline and for runs that leave the state alone (`off`)."""
     attempt = getattr(ctx.lake, "attempt", None)
     if attempt is None:
         return None
     plan = _PLANS.get(attempt.attempt_id)
-    return plan if plan is not None and plan.run_id == ctx.run_id else None
+    return plan if plan is not None and plan.run_id == ctx.run_id and plan.mode != OFF else None
 
 
 def advance(plan: Plan, status: str, log=None) -> Version | None:

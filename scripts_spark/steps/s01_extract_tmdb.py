@@ -16,6 +16,7 @@ from ..tables import schema_of
 from ..sources import tmdb
 from ..sources.bronze import (KEPT, REJECTED, UNREADABLE, check_unreadable, json_reject_reason, kept_rows,
                               preview_json_lines, read_json_lines, reject_rows, status_counts)
+from ..incremental.extract import select_changed
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MOVIES_TABLE = "bronze/tmdb_movies"
@@ -62,7 +63,7 @@ class ExtractTmdb(BaseStep):
             if not files:
                 raise StepSkipped(f"no TMDB input: {s.input_dir}/tmdb/*.jsonl.gz not found (and TMDB_MODE=file)")
             metrics["files"] = len(files)
-            raw, extract_rejects = read_json_lines(spark, files), None
+            raw, extract_rejects = select_changed(ctx, "tmdb", read_json_lines(spark, files)), None
 
         from pyspark import StorageLevel
 

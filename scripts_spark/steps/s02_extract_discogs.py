@@ -25,6 +25,7 @@ from ..sources import discogs, musicbrainz
 from ..sources.bronze import (FILTERED, KEPT, PREVIEW_RECORDS, REJECTED, UNREADABLE, check_unreadable,
                               json_reject_reason, kept_rows, preview_json_lines, read_json_lines, reject_rows,
                               status_counts)
+from ..incremental.extract import select_changed
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MB_TABLE = "bronze/musicbrainz_release_groups"
@@ -130,8 +131,8 @@ class ExtractReleases(BaseStep):
         files = input_files(s.input_dir, "musicbrainz")
         if not files:
             return [], f"musicbrainz skipped: no {s.input_dir}/musicbrainz/*.jsonl.gz", {}
-        raw = read_json_lines(ctx.spark, files,
-                              prefilter=musicbrainz.PREFILTER_WORD if s.musicbrainz_soundtrack_filter else None)
+        raw = select_changed(ctx, "musicbrainz", read_json_lines(
+            ctx.spark, files, prefilter=musicbrainz.PREFILTER_WORD if s.musicbrainz_soundtrack_filter else None))
         return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE,
                      musicbrainz.parse_release_groups(raw, s.musicbrainz_soundtrack_filter),
                      json_reject_reason)], None, {"musicbrainz_files": len(files)}
@@ -172,15 +173,15 @@ class ExtractReleases(BaseStep):
                 notes.append(f"discogs {kind} dump skipped: no {s.input_dir}/discogs/*_{kind}*.xml.gz")
                 continue
             element = discogs.DUMP_KINDS[kind]
-            records = discogs.read_dump_records(spark, by_kind[kind], element,
-                                                keep_unmarked=not s.discogs_soundtrack_filter)
+            records = select_changed(ctx, f"discogs_{kind}", discogs.read_dump_records(
+                spark, by_kind[kind], element, keep_unmarked=not s.discogs_soundtrack_filter))
             parts.append(Part(f"discogs_{kind}", table, discogs.SOURCE_DUMP,
                               parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason, position="byte"))
             metrics[f"discogs_{kind}_files"] = len(by_kind[kind])
         searches = input_files(s.input_dir, "discogs_search")
         if searches:
-            pages = spark.read.text(searches, wholetext=True).select(
-                F.col("value").alias("payload"), F.col("_metadata.file_path").alias("_source_uri"))
+            pages = select_changed(ctx, "discogs_search", spark.read.text(searches, wholetext=True).select(
+                F.col("value").alias("payload"), F.col("_metadata.file_path").alias("_source_uri")))
             parts.append(Part("discogs_search", SEARCH_TABLE, discogs.SOURCE_SEARCH,
                               discogs.parse_search_pages(pages), json_reject_reason))
             metrics["discogs_search_pages"] = len(searches)

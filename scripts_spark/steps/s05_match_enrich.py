@@ -10,7 +10,9 @@ from .. import match_settings
 from ..transforms.decide import link_pairs, soundtrack_matches
 from ..review.store import effective_verdicts, read_lake_decisions
 from ..transforms.enrich import film_soundtracks, review_queue
-from ..transforms.features import pair_features
+from ..transforms.features import pair_features, title_token_rarity
+from ..incremental import relink
+from ..incremental.plan import FULL, plan_of
 from ..transforms.review import missing_verdicts, verdict_frame, with_accepted_pairs
 
 # Decisions whose pair is gone that the run's notes name one by one; the metrics count them all.
@@ -24,7 +26,7 @@ class MatchAndEnrich(BaseStep):
                    "per release, decide match / review, and write the Gold links, the review queue and the enriched "
                    "film soundtracks")
     inputs = ("silver/films", "silver/releases", "silver/candidate_pairs", "review/decisions")
-    outputs = ("gold/soundtrack_matches", "gold/review_queue", "gold/film_soundtracks")
+    outputs = ("gold/soundtrack_matches", "gold/review_queue", "gold/film_soundtracks", "gold/link_history")
 
     def preview(self, ctx: StepContext) -> list[str]:
         """The matcher this run would use; fails the dry run when the settings do not fit the features."""
@@ -42,12 +44,15 @@ class MatchAndEnrich(BaseStep):
         missing = [r.asDict() for r in missing_verdicts(verdicts, films, releases).orderBy("decided_at").collect()]
 
         # Persisted once: three Gold tables and the counts read the links, and scoring runs the Python workers.
-        links = link_pairs(pair_features(candidates, films, releases), settings,
-                           verdicts).persist(StorageLevel.MEMORY_AND_DISK)
+        plan = plan_of(ctx)
+        links, reasons = self._links(ctx, plan, candidates, films, releases, settings, verdicts)
+        links = links.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             ctx.write("gold/soundtrack_matches", soundtrack_matches(links))
             ctx.write("gold/review_queue", review_queue(links, films, releases))
             ctx.write("gold/film_soundtracks", film_soundtracks(links, films, releases))
+            if plan is not None:
+                relink.record_links(ctx, plan, reasons)
             by_source = {row["source"]: row.asDict() for row in links.groupBy("source").agg(
                 F.sum((F.col("decision") == "match").cast("long")).alias("match"),
                 F.sum((F.col("decision") == "review").cast("long")).alias("review"),
@@ -91,6 +96,22 @@ class MatchAndEnrich(BaseStep):
             },
             notes=[gone_note(missing)] if missing else [],
         )
+
+
+    @staticmethod
+    def _links(ctx: StepContext, plan, candidates, films, releases, settings, verdicts):
+        """(links, why each release was decided again). Incremental run: the releases whose pairs' features or
+        candidates changed are decided again, the others' links carried over (incremental/relink.py). Full run:
+        every pair is scored, and with a plan its features are kept for the next incremental run."""
+        if plan is not None and plan.incremental:
+            features, reasons = relink.rescore(ctx, plan, candidates, films, releases, always=verdicts)
+            decided = soundtrack_matches(link_pairs(features, settings, verdicts))
+            return relink.carried_links(plan, reasons).unionByName(decided), reasons
+        rarity = title_token_rarity(films, releases)
+        features = pair_features(candidates, films, releases, rarity=rarity)
+        if plan is not None and plan.mode == FULL:
+            features = relink.capture_features(plan, features, films, releases, rarity)
+        return link_pairs(features, settings, verdicts), None
 
 
 def gone_note(missing: list[dict]) -> str:

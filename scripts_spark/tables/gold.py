@@ -73,6 +73,42 @@ SOUNDTRACK_MATCHES = Table(
     ),
 )
 
+LINK_HISTORY = Table(
+    name="gold/link_history", written_by="05", enforce=FAIL,
+    about="Every change of a link, run by run: a release's link added, removed, moved to another film, its decision "
+          "changed, or its score moved by more than LINK_HISTORY_SCORE_TOLERANCE, with the run, why the release was "
+          "decided again and whether the run was full or incremental. Each run's partition holds the whole history "
+          "up to that run (the events of run R: `event_run_id = R`).",
+    key=("event_run_id",) + RELEASE_KEY,
+    columns=cols(
+        ("event_run_id", StringType(), "the run in which the link changed", {"required": True}),
+        ("event", StringType(), "added | removed | moved | decision_changed | score_changed",
+         {"allowed": ("added", "removed", "moved", "decision_changed", "score_changed")}),
+        ("source", StringType(), "musicbrainz | discogs", {"allowed": ("musicbrainz", "discogs")}),
+        ("release_kind", StringType(), "release_group | master | release",
+         {"allowed": ("release_group", "master", "release")}),
+        ("release_id", StringType(), "release", {"required": True}),
+        ("tmdb_id", LongType(), "the film after the change (null: removed)"),
+        ("previous_tmdb_id", LongType(), "the film before (null: added)"),
+        ("link_id", StringType(), "the link after the change (gold/soundtrack_matches.link_id; null: removed)"),
+        ("previous_link_id", StringType(), "the link before (null: added)"),
+        ("decision", StringType(), "match | review after the change"),
+        ("previous_decision", StringType(), "match | review before"),
+        ("match_score", DoubleType(), "score after the change", {"range": (0, 1)}),
+        ("previous_match_score", DoubleType(), "score before", {"range": (0, 1)}),
+        ("reason", StringType(), "why the release was decided again: the release or a candidate film was added, "
+                                 "edited or deleted, its candidates changed, title-word rarity moved, a person's "
+                                 "verdict; 'full run' when a full run cannot tell", {"required": True}),
+        ("mode", StringType(), "full | incremental: how the run computed it", {"allowed": ("full", "incremental")}),
+    ),
+    queries=(
+        _duck("gold/link_history", "SELECT event, source, count(*) AS links\nFROM {t}\n"
+              "WHERE run_id = (SELECT max(run_id) FROM {t}) AND event_run_id = run_id\nGROUP BY ALL ORDER BY ALL;"),
+        _pandas("gold/link_history", "last = df[df.run_id == df.run_id.max()]\n"
+                "print(last[last.event_run_id == last.run_id].groupby(['event', 'reason']).size())"),
+    ),
+)
+
 REVIEW_QUEUE = Table(
     name="gold/review_queue", written_by="05", enforce=FAIL,
     about="The `review` links of gold/soundtrack_matches with both sides' titles, years and artists next to the "
@@ -344,4 +380,4 @@ MODEL_METRICS = Table(
 )
 
 MARTS = (GENRE_BY_DECADE, POPULARITY_BY_SOUNDTRACK_GENRE, FILM_GENRE_X_SOUNDTRACK_GENRE, COMPOSER_STATS)
-TABLES = (SOUNDTRACK_MATCHES, REVIEW_QUEUE, FILM_SOUNDTRACKS, *MARTS, RECOMMENDATIONS, MOVIE_STATS, MODEL_METRICS)
+TABLES = (SOUNDTRACK_MATCHES, LINK_HISTORY, REVIEW_QUEUE, FILM_SOUNDTRACKS, *MARTS, RECOMMENDATIONS, MOVIE_STATS, MODEL_METRICS)
