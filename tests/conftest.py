@@ -1,7 +1,8 @@
 """Shared fixtures: one session-scoped local SparkSession for the whole suite, and the bundled sample run once.
 
-Markers (pytest.ini): `slow` tests need the sample run or a whole pipeline in a child process; `integration` tests
-start an outside process (PostgreSQL, Azurite, Chromium, sshd, the CLI, make or a shell script). `make test-fast`
+Markers (pytest.ini): `slow` tests run whole steps or the pipeline (the sample run, steps on inline input, a child
+run); `integration` tests start an outside process (PostgreSQL, Azurite, Chromium, sshd, the CLI, make or a shell
+script). Unit tests call transforms on tiny inline frames. `make test-fast`
 leaves both out; `make test` runs everything. A test that uses `sample_run`, or a fixture that starts a server, is
 marked here from the fixtures it uses, so it can never slip into the fast set.
 """

@@ -71,6 +71,7 @@ def test_steps_without_any_input_are_skipped_with_the_reason(spark, tmp_path):
     assert ExtractTmdb().preview(ctx)[0].startswith("would be skipped")
 
 
+@pytest.mark.slow   # steps 01-02 through run_pipeline, twice
 def test_api_mode_end_to_end_resumes_after_a_crash_and_never_stores_or_logs_a_token(spark, tmp_path, httpserver,
                                                                                       monkeypatch):
     from scripts_spark.sources import discogs, tmdb

@@ -17,6 +17,7 @@ from scripts_spark.lake import Lake
 from scripts_spark.pipeline import run_pipeline
 
 STEPS = "01-06"
+pytestmark = pytest.mark.slow   # four runs of steps 01-06 on sample-sized snapshots
 
 
 def _settings(tmp, lake: str, input_dir, **extra):

@@ -121,6 +121,7 @@ def _run_step(spark, settings, run_id):
     return lake, BuildMarts().run(ctx, RunManifest(lake, run_id, settings, spark))
 
 
+@pytest.mark.slow   # step 06 with its Gold contract checks
 def test_build_marts_step_writes_every_mart_for_the_run_and_reports_counts(spark, settings, film_soundtracks):
     Lake(settings.lake_root).write_table(film_soundtracks, "gold/film_soundtracks", "r1")
     lake, rec = _run_step(spark, settings, "r1")
@@ -133,6 +134,7 @@ def test_build_marts_step_writes_every_mart_for_the_run_and_reports_counts(spark
         assert lake.read_table(spark, table, "r1", schema_of(table)).count() == rows
 
 
+@pytest.mark.slow   # step 06 with its Gold contract checks
 def test_build_marts_on_a_run_with_zero_matches_writes_empty_marts_and_says_so(spark, settings):
     Lake(settings.lake_root).write_table(spark.createDataFrame([], schema_of("gold/film_soundtracks")), "gold/film_soundtracks", "r0")
     lake, rec = _run_step(spark, settings, "r0")

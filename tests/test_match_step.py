@@ -16,6 +16,7 @@ from scripts_spark.transforms.features import FEATURE_VERSION, MODEL_FEATURES
 from test_features import film_row, release_row
 
 RUN_ID = "match-step"
+pytestmark = pytest.mark.slow   # step 05 through run_pipeline, twice
 
 # Hand-set weights (not the fitted ones) so the expected decisions follow from the features alone.
 WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 3.0, "composer_match": 3.0, "year_same": 1.0,

@@ -56,6 +56,7 @@ def context(spark, settings, run_id="r1"):
     return StepContext(spark, settings, Lake(settings.lake_root), run_id, get_logger(run_id))
 
 
+@pytest.mark.slow   # the whole step on a MovieLens slice
 def test_without_a_database_the_step_writes_gold_only_and_says_so(spark, settings, tmp_path):
     input_dir = movielens_slice(tmp_path / "input")
     settings = settings.replace(input_dir=str(input_dir))
@@ -83,6 +84,7 @@ def test_dry_run_preview_parses_the_first_record_of_each_file(settings):
     assert "ratings.csv: {'userId': '1', 'movieId': '1', 'rating': '4.0', 'timestamp': '964982703'}" in lines
 
 
+@pytest.mark.slow   # the whole step on a MovieLens slice
 def test_step_writes_gold_and_postgres_and_recommended_films_carry_their_soundtracks(spark, settings, tmp_path,
                                                                                      pg_server):  # noqa: F811
     input_dir = movielens_slice(tmp_path / "input")

@@ -133,6 +133,7 @@ def section(html: str, section_id: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow   # full_report: two runs and step 06
 def test_report_of_a_run_has_every_section_with_its_figures(full_report):
     lake, path = full_report
     assert path == Path(lake.run_file("20260102T000000Z", "report.html"))
@@ -155,6 +156,7 @@ def test_report_of_a_run_has_every_section_with_its_figures(full_report):
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//|url\((?!#)|@import|<script|<link|<img|<iframe", html)
 
 
+@pytest.mark.slow   # full_report: two runs and step 06
 def test_metrics_json_holds_the_headline_step_and_evaluation_figures(full_report):
     lake, _ = full_report
     doc = json.loads(Path(lake.run_file("20260102T000000Z", "metrics.json")).read_text())
@@ -166,6 +168,7 @@ def test_metrics_json_holds_the_headline_step_and_evaluation_figures(full_report
     assert doc["evaluation"]["sources"]["musicbrainz"]["precision"] == 0.9968
 
 
+@pytest.mark.slow   # full_report: two runs and step 06
 def test_metrics_json_becomes_log_analytics_rows_with_the_step_named(full_report):
     from scripts_spark.ship_metrics import metrics_rows
 
@@ -177,6 +180,7 @@ def test_metrics_json_becomes_log_analytics_rows_with_the_step_named(full_report
     assert rows["evaluation.blocking.musicbrainz.pair_completeness"]["Value"] == 0.995
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_report_renders_in_headless_chromium(full_report, tmp_path):
     chromium = shutil.which("chromium")

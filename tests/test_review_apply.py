@@ -11,6 +11,7 @@ from scripts_spark.pipeline import run_pipeline
 from scripts_spark.review.store import DecisionStore, Pair, new_decision
 
 RUN_ID = "apply"
+pytestmark = pytest.mark.slow   # steps 05 and 06, run twice
 
 
 def verdict(store, release_id, tmdb_id, verdict, chosen=None, at=None, source="musicbrainz"):

@@ -20,8 +20,10 @@ TINY_PERCENT = 0.02
 TINY_LABEL = "0.02pct"
 STEPS = "01-05"
 # The test checks that the figures are taken, not how large they are: a JIT that stops at C1 saves about a fifth of
-# the CPU of a run this short (measured on the tiny input: 125 vs 156 CPU seconds for steps 01-05).
+# the CPU of a run this short (measured on the tiny input: 125 vs 156 CPU seconds for steps 01-05); whole-stage
+# codegen and adaptive execution are off as in the tests' own session (tests/conftest.py TEST_SPARK_CONF).
 QUICK_JVM = "spark.driver.extraJavaOptions=-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1"
+QUICK_CONF = (QUICK_JVM, "spark.sql.codegen.wholeStage=false", "spark.sql.adaptive.enabled=false")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,8 @@ def bench_run(tmp_path_factory):
     out = root / "results"
     argv = ["--sizes", str(TINY_PERCENT), "--generate", "--inputs-root", str(root / "inputs"),
             "--work", str(root / "work"), "--out", str(out), "--steps", STEPS,
-            "--set", "SPARK_SHUFFLE_PARTITIONS=2", "--set", "SPARK_DRIVER_MEMORY=2g", "--spark-conf", QUICK_JVM]
+            "--set", "SPARK_SHUFFLE_PARTITIONS=2", "--set", "SPARK_DRIVER_MEMORY=2g"]
+    argv += [arg for conf in QUICK_CONF for arg in ("--spark-conf", conf)]
     exit_code = scale.main(argv)
     doc = json.loads((out / "scale.json").read_text(encoding="utf-8"))
     run = doc["runs"][TINY_LABEL]
@@ -48,7 +51,7 @@ def test_the_size_is_generated_and_runs_to_success(bench_run):
     assert run["steps_requested"] == ["01", "02", "03", "04", "05"]
     assert run["settings_env"] == {"SPARK_SHUFFLE_PARTITIONS": "2", "SPARK_DRIVER_MEMORY": "2g"}
     assert run["spark"]["conf"]["spark.sql.shuffle.partitions"] == "2"  # the child got the settings
-    assert run["spark_conf_overrides"] == {"spark.driver.extraJavaOptions": QUICK_JVM.split("=", 1)[1]}
+    assert run["spark_conf_overrides"] == dict(conf.split("=", 1) for conf in QUICK_CONF)
 
 
 def test_step_seconds_and_rows_are_the_run_manifests(bench_run):

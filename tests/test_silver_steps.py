@@ -142,6 +142,7 @@ WORDS = ["Alpha Wolf", "Bright Harbour", "Cold Lantern", "Distant Orchard", "Emb
          "Glass Canyon", "Hollow Crown", "Iron Garden", "Jade River", "Tenet"]
 
 
+@pytest.mark.slow   # steps 03-04 through run_pipeline
 def test_a_run_with_broken_rows_quarantines_and_counts_them(spark, settings):
     films = [tmdb(i + 1, title) for i, title in enumerate(WORDS[:10])]
     films += [tmdb(3, WORDS[2], sha="f3-again"), tmdb(11, "Tenet", "1066-10-14")]
@@ -170,6 +171,7 @@ def test_a_run_with_broken_rows_quarantines_and_counts_them(spark, settings):
     assert staged["metrics"]["accounting"]["discogs"] == {"bronze_records": 0, "staged": 0, "folded_into_masters": 0}
 
 
+@pytest.mark.slow   # step 04 through run_pipeline
 def test_a_run_whose_keys_are_all_null_fails_naming_table_rule_and_counts(spark, settings):
     # The original's Silver had 100% null ids: staged films like that must stop the run, not vanish into quarantine.
     lake = Lake(settings.lake_root)

@@ -17,9 +17,11 @@ PY = sys.executable
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A minimal environment like cron's, pointing the lake and logs into tmp and using this venv."""
+    """A minimal environment like cron's, pointing the lake, logs and local PostgreSQL folder into tmp (nothing is
+    written into the working tree) and using this venv."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "VENV": str(Path(PY).parent.parent), "LAKE_ROOT": str(tmp_path / "lake"), "LOG_DIR": str(tmp_path / "logs")}
+           "VENV": str(Path(PY).parent.parent), "LAKE_ROOT": str(tmp_path / "lake"), "LOG_DIR": str(tmp_path / "logs"),
+           "LOCAL_PG_DIR": str(tmp_path / "local_pg")}
     env.update(extra)
     return env
 
