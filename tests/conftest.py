@@ -36,7 +36,9 @@ sys.path.insert(0, str(REPO))
 # never runs long enough to profit from); 48 s with whole-stage codegen off as well (Janino compiles every new plan
 # otherwise); 43 s with the serial GC (a 2 GiB heap on 2 cores gains nothing from G1's threads); 39 s with adaptive
 # execution off (it re-plans every join after each shuffle, which tiny frames never profit from). C1's frames are
-# larger: ALS's recursion (test_recommend.py) overflowed the default thread stack, hence -Xss16m.
+# larger: ALS's recursion (test_recommend.py) overflowed the default thread stack, hence -Xss16m; and without tiers
+# the JVM reserves only 48 MiB of code cache, which a whole suite's plans fill (the JVM then dies), hence 240 MiB,
+# the tiered default.
 TEST_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
@@ -47,7 +49,8 @@ TEST_SPARK_CONF = {
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.pyspark.python": sys.executable,
     "spark.driver.memory": "2g",
-    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m",
+    "spark.driver.extraJavaOptions": ("-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m "
+                                       "-XX:+UseSerialGC -Xss16m"),
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.adaptive.enabled": "false",
 }
