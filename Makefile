@@ -23,10 +23,10 @@ sync: ## workstation (and, with VM_HOST, the VM over ssh) on this commit and its
 
 dryrun: setup ## preflight + resolve config, list steps with inputs/outputs, parse first records; fails as run would
 	@./check_env.sh
-	@$(PY) -m scripts_spark dryrun --local-postgres $(ARGS)
+	@$(PY) -m scripts_spark dryrun --local-postgres $(if $(FULL),--full) $(ARGS)
 
-run: setup ## run the pipeline on the bundled sample (or INPUT_DIR); a local PostgreSQL when PG_HOST is empty
-	@./run_pipeline_safe.sh --local-postgres $(ARGS)
+run: setup ## run the pipeline on the bundled sample (or INPUT_DIR), incremental when the lake has a state (FULL=1: full)
+	@./run_pipeline_safe.sh --local-postgres $(if $(FULL),--full) $(ARGS)
 
 test: setup ## run every test with coverage (fails under 85%); what CI runs
 	@$(PY) -m pytest --cov=scripts_spark --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS) tests

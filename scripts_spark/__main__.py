@@ -54,6 +54,9 @@ def _common(p: argparse.ArgumentParser, with_inputs: bool = True) -> None:
         p.add_argument("--tmdb-mode", choices=("file", "api"), help="TMDB source (default: TMDB_MODE or file)")
         p.add_argument("--discogs-mode", choices=("file", "api"), help="Discogs source (default: DISCOGS_MODE or file)")
         p.add_argument("--musicbrainz-mode", choices=("file", "api"), help="MusicBrainz source (default: file)")
+        p.add_argument("--full", action="store_true", default=None,
+                       help="rebuild everything instead of building on the lake's state (default: incremental when "
+                            "the lake has a state built by the same code and matcher settings; docs/incremental.md)")
         p.add_argument("--local-postgres", action="store_true",
                        help="when PG_HOST is empty, start (or reuse) a throwaway PostgreSQL in LOCAL_PG_DIR for the "
                             "recommender (make run does this); without a server the recommender writes Gold only")
@@ -113,6 +116,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         musicbrainz_mode=getattr(args, "musicbrainz_mode", None),
         labels_path=getattr(args, "labels", None),
         allow_partial_input=getattr(args, "allow_partial_input", None),
+        incremental="full" if getattr(args, "full", None) else None,
     )
 
 

@@ -349,13 +349,15 @@ def writable_problem(path: str) -> str | None:
     return None
 
 
+# The steps whose settings environment_problems checks when a run names none (every step that needs one).
+STEPS_CHECKED = ("01", "02", "03", "05", "07")
+
+
 def environment_problems(settings: "Settings", steps: list[str] | None = None,
                          local_postgres: bool = False) -> list[tuple[str, str]]:
     """(key, problem) for every setting the run `steps` (None: all) would fail on before Spark could tell.
     `local_postgres`: the run will start its own PostgreSQL in LOCAL_PG_DIR (PG_HOST empty)."""
-    from .steps import STEP_CLASSES
-
-    steps = list(STEP_CLASSES) if steps is None else steps
+    steps = list(STEPS_CHECKED) if steps is None else steps
     problems: list[tuple[str, str]] = []
     local_lake = not re.match(r"^[a-z][a-z0-9+.-]*://", settings.lake_root) or settings.lake_root.startswith("file://")
     paths = {"LOG_DIR": settings.log_dir}

@@ -6,6 +6,7 @@ import os
 
 from .base_step import StepContext
 from .config import Settings, validate_environment
+from .incremental.report import dry_run_lines
 from .lake import Lake
 from .log import get_logger
 from .sources.inputs import INPUT_GLOBS, gzip_problems, input_files
@@ -34,6 +35,9 @@ def dry_run(settings: Settings, steps: str | None, run_id: str | None = None, lo
     if not broken:
         print("  every .gz input reads to its end (gzip CRC and length checked)")
     print(f"\nlake: {'writable' if not lake.is_remote else 'remote, checked by the first write'}: {lake.root}")
+    if not broken:   # incremental/report.py: full or incremental, and what the input folder changes
+        for line in dry_run_lines(settings, numbers):
+            print(line)
     ctx = StepContext(None, settings, lake, run_id or "dryrun", get_logger(run_id or "dryrun"))  # type: ignore[arg-type]
     failures = 0
     for number in numbers:

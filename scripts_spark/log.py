@@ -19,6 +19,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from .progress import InputReadMonitor, is_terminal, set_console_stream, step_input_files
+
 _LOGGER_NAME = "soundtrack_lake"
 
 # key=..., secret=..., token=..., api_key=..., password=... in URLs or messages, and bearer/Discogs auth values.
@@ -93,21 +95,13 @@ class EventLogger:
 # --- the console ------------------------------------------------------------------------------------------------
 STEP_EVENTS = ("step_started", "step_finished", "step_failed", "step_skipped")
 RUN_END_EVENTS = ("run_finished", "run_failed", "run_interrupted")
-_console: dict[str, Any] = {"stream": sys.stderr}
-
-
-def console_stream():
-    """The stream progress lines and bars go to (see `configure_logging`)."""
-    return _console["stream"]
+# Step names as the run announced them (run_started's `step_names`): the log layer never imports the steps.
+_step_names: dict[str, str] = {}
 
 
 def _step_label(number: str) -> str:
-    try:
-        from .steps import load_step
-
-        return f"{number} {load_step(number).name}"
-    except Exception:  # noqa: BLE001 - a label is cosmetic; the number alone will do
-        return number
+    name = _step_names.get(number)
+    return f"{number} {name}" if name else str(number)
 
 
 class RunProgress(logging.Filter):
@@ -126,6 +120,7 @@ class RunProgress(logging.Filter):
             return True
         if event == "run_started":
             self.steps, self.input_dir = list(fields.get("steps") or []), fields.get("input_dir") or ""
+            _step_names.update(fields.get("step_names") or {})
         elif event in STEP_EVENTS and step in self.steps:
             i = self.steps.index(step)
             fields.setdefault("position", f"{i + 1}/{len(self.steps)}")
@@ -139,8 +134,6 @@ class RunProgress(logging.Filter):
         return True
 
     def _start_monitor(self, run_id: str | None, step: str, fields: dict) -> None:
-        from .progress import InputReadMonitor, step_input_files
-
         files = step_input_files(fields.get("inputs") or [], self.input_dir) if self.input_dir else []
         if files:
             self.monitor = InputReadMonitor(files, f"step {step} reading {len(files)} input file(s)",
@@ -235,9 +228,9 @@ def configure_logging(level: str = "INFO", log_file: str | None = None, console=
         logger.removeFilter(old)
     logger.addFilter(RunProgress())
     stream = console or sys.stderr
-    _console["stream"] = stream
+    set_console_stream(console)
     if human is None:
-        human = hasattr(stream, "isatty") and stream.isatty()
+        human = is_terminal(stream)
     if human:
         logger.addHandler(HumanConsole(stream))
     else:

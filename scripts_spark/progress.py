@@ -24,22 +24,38 @@ POLL_S = 1.0
 MIN_BYTES_FOR_BAR = 32 * 1024 * 1024
 
 
+# Where bars and the human console lines go; set by log.configure_logging. None: whatever sys.stderr is now (a test
+# runner swaps it per test and closes the old one, so it is looked up at each use, not kept).
+_console: dict[str, IO[str] | None] = {"stream": None}
+
+
+def console_stream() -> IO[str]:
+    """The stream progress lines and bars go to (see `log.configure_logging`)."""
+    return _console["stream"] or sys.stderr
+
+
+def set_console_stream(stream: IO[str] | None) -> None:
+    _console["stream"] = stream
+
+
+def is_terminal(stream: IO[str]) -> bool:
+    """True for an open interactive terminal; a closed or odd stream is not one (a bar must never fail a run)."""
+    try:
+        return not getattr(stream, "closed", False) and stream.isatty()
+    except (ValueError, AttributeError, OSError):
+        return False
+
+
 def bar(what: str, total: int | None = None, initial: int = 0, unit: str = "it", stream: IO[str] | None = None,
         unit_scale: bool = False):
     """A tqdm bar on `stream` when it is an interactive terminal, else None (callers then only log)."""
-    stream = stream or _console_stream()
-    if not stream.isatty():
+    stream = stream or console_stream()
+    if not is_terminal(stream):
         return None
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=what, unit=unit, unit_scale=unit_scale, file=stream,
                 leave=False, dynamic_ncols=True, mininterval=0.5)
-
-
-def _console_stream() -> IO[str]:
-    from .log import console_stream
-
-    return console_stream()
 
 
 def _open_offsets(paths: set[str]) -> dict[str, int]:

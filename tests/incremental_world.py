@@ -133,3 +133,30 @@ def build_snapshots(root: Path) -> list[Path]:
         derive(SAMPLE, folder, changes)
         out.append(folder)
     return out
+
+
+def write_tiny_input(folder: Path, films: list[str], groups: list[str], records: dict[str, dict[str, str]]) -> Path:
+    """An input folder holding only the given TMDB films and MusicBrainz groups of the sample (no Discogs)."""
+    import gzip
+
+    for source, ids, sub in (("tmdb", films, "tmdb/tmdb_movies.jsonl.gz"),
+                             ("musicbrainz", groups, "musicbrainz/musicbrainz_release_groups.jsonl.gz")):
+        path = folder / sub
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            for record_id in ids:
+                fh.write(records[source][record_id] + "\n")
+    return folder
+
+
+def tiny_world(n: int = 40) -> tuple[list[str], list[str], dict[str, dict[str, str]]]:
+    """`n` labelled (film, MusicBrainz group) pairs of the sample, plus as many unlabelled films: a lake in seconds."""
+    with open(LABELS, newline="", encoding="utf-8") as fh:
+        positives = [r for r in csv.DictReader(fh) if r["label"] == "1" and r["source"] == "musicbrainz"]
+    records = {s: _records(s) for s in ("tmdb", "musicbrainz")}
+    pairs = [(r["tmdb_id"], r["release_id"]) for r in positives
+             if r["tmdb_id"] in records["tmdb"] and r["release_id"] in records["musicbrainz"]]
+    films = list(dict.fromkeys(f for f, _ in pairs[:n]))
+    films += [f for f in sorted(records["tmdb"]) if f not in films][:n]
+    groups = list(dict.fromkeys(g for _, g in pairs[:n]))
+    return films, groups, records

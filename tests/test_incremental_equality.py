@@ -16,6 +16,7 @@ from scripts_spark.incremental.compare import compare_gold
 from scripts_spark.lake import Lake
 from scripts_spark.pipeline import run_pipeline
 
+pytestmark = pytest.mark.slow
 STEPS = "01-06"
 pytestmark = pytest.mark.slow   # four runs of steps 01-06 on sample-sized snapshots
 

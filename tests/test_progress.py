@@ -20,7 +20,8 @@ class Terminal(io.StringIO):
 def play_run(log_file=None, console=None, human=None) -> None:
     configure_logging("INFO", log_file, console=console, human=human)
     log = get_logger("r1")
-    log.info("run_started", steps=["01", "05"], input_dir="/nowhere", lake_root="/tmp/lake")
+    log.info("run_started", steps=["01", "05"], step_names={"01": "extract_tmdb", "05": "match_enrich"},
+             input_dir="/nowhere", lake_root="/tmp/lake")
     step = log.bind(step="01")
     step.info("step_started", name="extract_tmdb", inputs=[], outputs=[])
     step.info("rows_read", rows=3)

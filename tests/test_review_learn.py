@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from scripts_spark.review.learn import decision_rows, merge_labels
+from scripts_spark.fit_matcher import decision_rows, merge_labels
 from scripts_spark.review.store import DecisionStore, Pair, new_decision
 
 

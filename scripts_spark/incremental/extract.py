@@ -14,27 +14,30 @@ pages) keeps a registry in the state: one row per record copy (`record_id`, `sha
 A snapshot in which more than `INCREMENTAL_MAX_VANISHED_SHARE` of a feed's records vanish at once (a truncated dump,
 a half-copied folder) is refused with `SnapshotRefused` before anything is written.
 
-API mode (TMDB) hands over a partial snapshot (`complete=False`): only the films the changes feed named were
-fetched, and `deleted_ids` names the films gone from the daily export.
+API mode (TMDB) hands over a partial snapshot (`delta`): only the films the changes feed named were fetched, and
+`delta.deleted_ids` names the films gone from the daily export (incremental/tmdb_changes.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 from .plan import Plan, plan_of
-from .state import StateError
+from .state import REGISTRY_SCHEMA, StateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..base_step import StepContext
 
-REGISTRY_SCHEMA = StructType([StructField("record_id", StringType()), StructField("sha", StringType()),
-                              StructField("changed_run", StringType()), StructField("deleted_run", StringType())])
-CHANGES_SCHEMA = StructType([StructField("record_id", StringType()), StructField("change", StringType())])
+
+
+@dataclass
+class ApiDelta:
+    """What an incremental API extract knows beyond the fetched records: the ids it found deleted."""
+    deleted_ids: set[str] = field(default_factory=set)
+
 ADDED, EDITED, DELETED = "added", "edited", "deleted"
 
 
@@ -96,13 +99,15 @@ def with_record_ids(raw: DataFrame, feed: Feed) -> DataFrame:
                                              .otherwise(F.concat(F.lit("sha:"), sha)))))
 
 
-def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, *, complete: bool = True,
-                   deleted_ids: Iterable[str] = ()) -> DataFrame:
+def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, delta: ApiDelta | None = None) -> DataFrame:
     """The records of `raw` the step must parse this run (see the module docstring); `raw` itself outside a run
-    plan (a step run on its own) and in full runs, whose registry it records."""
+    plan (a step run on its own) and in full runs, whose registry it records. `delta`: `raw` holds only the records
+    an API extract fetched, and these ids were found deleted (incremental/tmdb_changes.py)."""
     plan = plan_of(ctx)
     if plan is None:
         return raw
+    complete = delta is None
+    deleted_ids: Iterable[str] = delta.deleted_ids if delta is not None else ()
     from pyspark import StorageLevel
 
     feed = FEEDS[feed_name]

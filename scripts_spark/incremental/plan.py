@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .state import StateStore, Version, fingerprint
+from .state import CHANGES_SCHEMA, StateStore, Version, fingerprint
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -86,8 +86,6 @@ class Plan:
         self.store.write_pending(self.attempt_id, "changes", name, df)
 
     def read_changes(self, name: str, schema: "StructType | None" = None) -> "DataFrame":
-        from .extract import CHANGES_SCHEMA
-
         return self.store.read_pending(self.attempt_id, "changes", name, schema or CHANGES_SCHEMA)
 
     def has_changes(self, name: str) -> bool:

@@ -25,14 +25,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyspark.sql.types import StringType, StructField, StructType
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
     from ..config import Settings
     from ..lake import Lake
 
 STATE_DIR = "_state"
+# A feed's registry: one row per record copy the lake holds (incremental/extract.py), and one run's changes to it.
+REGISTRY_SCHEMA = StructType([StructField("record_id", StringType()), StructField("sha", StringType()),
+                              StructField("changed_run", StringType()), StructField("deleted_run", StringType())])
+CHANGES_SCHEMA = StructType([StructField("record_id", StringType()), StructField("change", StringType())])
 POINTER = "CURRENT.json"
 VERSIONS = "versions"
 PENDING = "pending"

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from html import escape
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from ..metrics import headline_figures
-from ..review.progress import review_section
 from . import charts
+from .changes import changes_section
+from .markup import callout, e, figure, fmt_bytes, fmt_int, fmt_num, fmt_ratio, fmt_seconds, table, tiles
+from .review import review_section
 from .gather import REVIEW_ROWS_SHOWN, SCORE_BINS, UBIQUITOUS_LABEL_SHARE, ReportData, rejected_split
 
-SECTIONS = (("summary", "Run summary"), ("quality", "Match quality"), ("review", "Review progress"),
-            ("analytics", "Analytics"), ("history", "History"))
+SECTIONS = (("summary", "Run summary"), ("changes", "What changed in this run"), ("quality", "Match quality"),
+            ("review", "Review progress"), ("analytics", "Analytics"), ("history", "History"))
 STEP_NAMES = {"01": "extract TMDB", "02": "extract releases", "03": "normalise + block", "04": "validate",
               "05": "match + enrich", "06": "marts", "07": "recommend"}
 # Headline figures where a fall is bad news (the others are bad news when they rise).
@@ -78,72 +79,10 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:20px; }
 
 
 # --- formatting ---------------------------------------------------------------------------------------
-def e(value: Any) -> str:
-    return escape("" if value is None else str(value))
-
-
-def fmt_int(value: Any) -> str:
-    return "–" if value is None else f"{int(value):,}"
-
-
-def fmt_num(value: Any, digits: int = 1) -> str:
-    return "–" if value is None else f"{float(value):,.{digits}f}"
-
-
-def fmt_ratio(value: Any) -> str:
-    return "–" if value is None else f"{float(value):.3f}"
-
-
-def fmt_bytes(value: Any) -> str:
-    if value is None:
-        return "–"
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{size:,.1f} TB"  # pragma: no cover - the loop returns at TB
-
-
-def fmt_seconds(value: Any) -> str:
-    if value is None:
-        return "–"
-    seconds = float(value)
-    return f"{seconds:,.1f} s" if seconds < 120 else f"{int(seconds // 60)}m {seconds % 60:02.0f}s"
-
-
 def _decade(value: Any) -> str:
     return "no year" if value is None else f"{value}s"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = (),
-          row_classes: Sequence[str] | None = None, css: str = "") -> str:
-    """`rows` hold ready HTML cells; columns whose index is in `numeric` are right-aligned."""
-    head = "".join(f'<th class="n">{e(h)}</th>' if i in numeric else f"<th>{e(h)}</th>" for i, h in enumerate(headers))
-    body = []
-    for r, row in enumerate(rows):
-        cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
-        cells = "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return (f'<div class="scroll"><table class="{css}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
-
-
-def tiles(items: Sequence[tuple[str, str]]) -> str:
-    return '<div class="tiles">' + "".join(
-        f'<div class="tile"><div class="v">{value}</div><div class="k">{e(key)}</div></div>' for key, value in items
-    ) + "</div>"
-
-
-def callout(text: str, kind: str = "") -> str:
-    return f'<div class="callout {kind}">{text}</div>'
-
-
-def figure(svg: str, caption: str) -> str:
-    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
-
-
-# --- section 1: run summary -------------------------------------------------------------------------------
 def _accounting(step: dict) -> str:
     if step.get("status") != "succeeded":
         return '<span class="muted">–</span>'
@@ -559,7 +498,8 @@ def render(data: ReportData) -> str:
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     bodies = {"summary": summary_section, "quality": quality_section, "analytics": analytics_section,
               "history": history_section,
-              "review": lambda d: review_section(d.lake_root, d.run_id, d.manifest)}   # scripts_spark/review/progress.py
+              "review": lambda d: review_section(d.lake_root, d.run_id, d.manifest),   # report/review.py
+              "changes": lambda d: changes_section(d.lake_root, d.run_id, d.manifest)}   # report/changes.py
     sections = "".join(f'<section id="{sid}"><h2>{i}. {e(title)}</h2>{bodies[sid](data)}</section>'
                        for i, (sid, title) in enumerate(SECTIONS, 1))
     nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in SECTIONS)

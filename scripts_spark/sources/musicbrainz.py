@@ -15,7 +15,7 @@ from .checkpoint import Checkpoint, record_line
 from .http import Progress, RateLimitedSession
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from ..config import Settings
 

@@ -16,6 +16,7 @@ from ..tables import schema_of
 from ..sources import tmdb
 from ..sources.bronze import (KEPT, REJECTED, UNREADABLE, check_unreadable, json_reject_reason, kept_rows,
                               preview_json_lines, read_json_lines, reject_rows, status_counts)
+from ..incremental import tmdb_changes
 from ..incremental.extract import select_changed
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
@@ -52,12 +53,14 @@ class ExtractTmdb(BaseStep):
         if s.tmdb_mode == "api":
             checkpoint = Checkpoint(ctx.lake, ctx.run_id, "tmdb", spark)
             client = tmdb.TmdbClient(s, log=log)
-            try:
-                metrics.update(tmdb.extract_api(client, checkpoint, s, log))
+            try:   # the full walk, or in an incremental run the changes since the last one (docs/incremental.md)
+                extract, delta = tmdb_changes.extract_api(ctx, client, checkpoint)
+                metrics.update(extract)
             finally:
                 client.http.close()
             envelopes = read_envelopes(spark, checkpoint.staged_paths("details"))
-            raw, extract_rejects = staged_records(envelopes), staged_rejects(envelopes, tmdb.SOURCE, ctx.run_id, ingested_at)
+            raw = select_changed(ctx, "tmdb", staged_records(envelopes), delta)
+            extract_rejects = staged_rejects(envelopes, tmdb.SOURCE, ctx.run_id, ingested_at)
         else:
             files = input_files(s.input_dir, "tmdb")
             if not files:

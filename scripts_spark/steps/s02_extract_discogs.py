@@ -22,7 +22,7 @@ from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..sources.inputs import input_files
 from ..tables import schema_of
 from ..sources import discogs, musicbrainz
-from ..sources.bronze import (FILTERED, KEPT, PREVIEW_RECORDS, REJECTED, UNREADABLE, check_unreadable,
+from ..sources.bronze import (FILTERED, PREVIEW_RECORDS, REJECTED, UNREADABLE, check_unreadable,
                               json_reject_reason, kept_rows, preview_json_lines, read_json_lines, reject_rows,
                               status_counts)
 from ..incremental.extract import select_changed

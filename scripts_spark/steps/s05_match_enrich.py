@@ -39,7 +39,7 @@ class MatchAndEnrich(BaseStep):
                      review_threshold=settings.review_threshold)
         films, releases, proposed = (ctx.read(t) for t in self.inputs[:3])
         records = read_lake_decisions(ctx.lake, ctx.spark)
-        verdicts = verdict_frame(ctx.spark, effective_verdicts(records)).cache()
+        verdicts = verdict_frame(ctx.spark, effective_verdicts(records).values()).cache()
         candidates = with_accepted_pairs(proposed, verdicts, films, releases)
         missing = [r.asDict() for r in missing_verdicts(verdicts, films, releases).orderBy("decided_at").collect()]
 

@@ -5,11 +5,11 @@ accepted film per release); here they are a small frame of (source, release_kind
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
-
-from ..review.store import Pair, PairVerdict
 
 PAIR = ["source", "release_kind", "release_id", "tmdb_id"]
 VERDICT_SCHEMA = StructType([StructField("source", StringType()), StructField("release_kind", StringType()),
@@ -20,9 +20,10 @@ HUMAN, MODEL = "human", "model"
 REVIEW_RULE = "review_decision"
 
 
-def verdict_frame(spark: SparkSession, verdicts: dict[Pair, PairVerdict]) -> DataFrame:
+def verdict_frame(spark: SparkSession, verdicts: Iterable) -> DataFrame:
+    """`verdicts`: the review/store.PairVerdict values in force (effective_verdicts(...).values())."""
     rows = [(v.pair.source, v.pair.release_kind, v.pair.release_id, v.pair.tmdb_id, v.verdict, v.decided_at)
-            for v in verdicts.values()]
+            for v in verdicts]
     return spark.createDataFrame(rows, VERDICT_SCHEMA)
 
 

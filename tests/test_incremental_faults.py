@@ -1,0 +1,91 @@
+"""Bad input and faults never corrupt the state: a truncated snapshot is refused, a run that fails keeps the previous
+state, its rerun builds on it, and --full rebuilds. Tiny inputs (40 labelled pairs of the sample) keep runs short."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from incremental_world import tiny_world, write_tiny_input
+from scripts_spark.base_step import StepFailed
+from scripts_spark.config import load_settings
+from scripts_spark.incremental import relink
+from scripts_spark.incremental.compare import compare_gold
+from scripts_spark.incremental.state import StateStore
+from scripts_spark.lake import Lake
+from scripts_spark.pipeline import run_pipeline
+
+pytestmark = pytest.mark.slow
+STEPS = "01-05"
+
+
+def _settings(tmp, lake, folder, **extra):
+    return load_settings(env_file=tmp / "no.env", environ={}, lake_root=str(lake), input_dir=str(folder),
+                         log_dir=str(tmp / "logs"), **extra)
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    """A lake whose state holds the tiny input, and the pieces to derive other inputs from it."""
+    tmp = tmp_path_factory.mktemp("faults")
+    films, groups, records = tiny_world()
+    first = write_tiny_input(tmp / "in0", films, groups, records)
+    lake = tmp / "lake"
+    run_pipeline(_settings(tmp, lake, first), "f0", STEPS, spark=spark)
+    return tmp, lake, films, groups, records
+
+
+def _version(lake) -> str:
+    return StateStore(Lake(str(lake))).current().version
+
+
+def test_a_snapshot_missing_most_of_a_source_is_refused_and_the_state_stays(spark, world):
+    tmp, lake, films, groups, records = world
+    before = _version(lake)
+    truncated = write_tiny_input(tmp / "in_truncated", films[: len(films) // 2], groups, records)
+    with pytest.raises(StepFailed, match=r"tmdb snapshot would delete [\d,]+ of the [\d,]+ records .*more than "
+                                         r"INCREMENTAL_MAX_VANISHED_SHARE=20%"):
+        run_pipeline(_settings(tmp, lake, truncated), "f1", STEPS, spark=spark)
+    assert _version(lake) == before
+    assert not Lake(str(lake)).list_names(StateStore(Lake(str(lake))).path("pending"))
+
+
+def test_a_run_that_fails_after_the_diff_leaves_the_state_and_its_rerun_builds_on_it(spark, world, monkeypatch):
+    tmp, lake, films, groups, records = world
+    before = _version(lake)
+    edited = dict(records["tmdb"])
+    doc = json.loads(edited[films[0]])
+    doc["title"] = f"{doc['title']} Reloaded"
+    edited[films[0]] = json.dumps(doc)
+    changed = write_tiny_input(tmp / "in_edit", films[1:] + [films[0]], groups,
+                               {"tmdb": edited, "musicbrainz": records["musicbrainz"]})
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk gone in the middle of step 05")
+
+    monkeypatch.setattr(relink, "rescore", broken)
+    with pytest.raises(StepFailed, match="disk gone"):
+        run_pipeline(_settings(tmp, lake, changed), "f2", STEPS, spark=spark)
+    assert _version(lake) == before
+    monkeypatch.undo()
+
+    doc = run_pipeline(_settings(tmp, lake, changed), "f2", STEPS, spark=spark)
+    assert doc["incremental"]["mode"] == "incremental" and doc["incremental"]["base_version"] == before
+    assert doc["incremental"]["feeds"]["tmdb"]["edited"] == 1
+    assert _version(lake) != before
+
+    full = tmp / "full"
+    run_pipeline(_settings(tmp, full, changed), "r", STEPS, spark=spark)
+    differences = compare_gold(str(lake), "f2", str(full), "r", tables=("gold/soundtrack_matches",
+                                                                          "gold/review_queue", "gold/film_soundtracks"))
+    assert not any(differences.values()), differences
+
+
+def test_full_runs_rebuild_the_state_and_say_why(spark, world):
+    tmp, lake, films, groups, records = world
+    doc = run_pipeline(_settings(tmp, lake, tmp / "in_edit", incremental="full"), "f3", STEPS, spark=spark)
+    assert doc["incremental"]["mode"] == "full" and "--full" in doc["incremental"]["reason"]
+    assert StateStore(Lake(str(lake))).current().run_id == "f3"
+    alone = run_pipeline(_settings(tmp, lake, tmp / "in_edit"), "f3", "03-05", spark=spark)
+    assert alone["incremental"]["mode"] == "off"
+    assert StateStore(Lake(str(lake))).current().run_id == "f3"
