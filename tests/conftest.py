@@ -68,6 +68,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if used & INTEGRATION_FIXTURES:
             item.add_marker(pytest.mark.integration)
+        # `make test` spreads the suite over workers (pytest-xdist, --dist loadgroup): a module stays on one worker,
+        # so its module fixtures are built once, and every test of the sample run shares one worker, so the sample
+        # runs once per session as it does serially.
+        item.add_marker(pytest.mark.xdist_group("sample_run" if "sample_run" in used else item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")

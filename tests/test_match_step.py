@@ -91,7 +91,7 @@ def test_every_candidate_pair_is_accounted_for_in_the_manifest(step_run):
     _, _, doc = step_run
     step = doc["steps"]["05"]
     assert step["status"] == "succeeded"
-    assert (step["rows_in"], step["rows_out"], step["rejected"]) == (6, 3, 3)
+    assert (step["rows_in"], step["rows_out"], step["filtered"], step["rejected"]) == (6, 3, 3, 0)
     metrics = step["metrics"]
     assert metrics["pairs_not_best_for_release"] == 2 and metrics["releases_below_review"] == 1
     assert metrics["by_source"] == {"discogs": {"match": 1, "review": 0, "human": 0},

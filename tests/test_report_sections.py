@@ -18,7 +18,7 @@ MANIFEST = {
                "seconds": 1.0},
         "02": {"name": "extract_releases", "status": "succeeded", "rows_in": 4109, "rows_out": 2173, "rejected": 0,
                "filtered": 1936, "seconds": 2.0},
-        "05": {"name": "match_enrich", "status": "succeeded", "rows_in": 8644, "rows_out": 1590, "rejected": 7054,
+        "05": {"name": "match_enrich", "status": "succeeded", "rows_in": 8644, "rows_out": 1590, "filtered": 7054,
                "seconds": 3.0, "tables": {"gold/film_soundtracks": 1548, "gold/review_queue": 42}},
     },
 }
@@ -69,8 +69,9 @@ def text_of(html: str) -> str:
 
 def test_rejected_rows_are_split_into_not_chosen_filtered_and_malformed():
     assert rejected_split(MANIFEST) == {"not_chosen": 7054, "filtered": 1936, "malformed": 2}
-    old = {"steps": {"02": {"rejected": 1936, "metrics": {"filtered_not_soundtrack": 1930}}}}
-    assert rejected_split(old) == {"not_chosen": 0, "filtered": 1930, "malformed": 6}
+    old = {"steps": {"02": {"rejected": 1936, "metrics": {"filtered_not_soundtrack": 1930}},
+                     "05": {"rejected": 40}}}   # before the extract steps and step 05 counted filtered rows apart
+    assert rejected_split(old) == {"not_chosen": 40, "filtered": 1930, "malformed": 6}
     html = render(data())
     page = text_of(html)
     assert "7,054 candidate pairs not chosen" in page and "1,936 records filtered by design" in page

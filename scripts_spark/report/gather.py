@@ -237,17 +237,18 @@ def popularity_coverage(films: DataFrame, soundtracks: DataFrame) -> list[dict]:
 
 
 def rejected_split(manifest: dict) -> dict[str, int]:
-    """The run's rejected rows by what they are: `not_chosen` (step 05's candidate pairs that were not their
+    """The run's dropped rows by what they are: `not_chosen` (step 05's candidate pairs that were not their
     release's best film, or scored under the review threshold), `filtered` (records left out by design, such as
     non-soundtrack dump records; counted apart by the extract steps or, in older manifests, in their rejects) and
     `malformed` (records that could not be read or parsed: every other step's rejects)."""
     split = {"not_chosen": 0, "filtered": 0, "malformed": 0}
     for number, step in (manifest.get("steps") or {}).items():
         rejected, filtered = int(step.get("rejected") or 0), int(step.get("filtered") or 0)
+        if number == "05":   # its pairs not chosen are filtered (older manifests counted them as rejected)
+            split["not_chosen"] += filtered + rejected
+            continue
         split["filtered"] += filtered
-        if number == "05":
-            split["not_chosen"] += rejected
-        elif number == "02" and "filtered" not in step:
+        if number == "02" and "filtered" not in step:
             # Before the extract steps counted filtered records apart, step 02 counted them as rejected.
             metrics = step.get("metrics") or {}
             counted = metrics.get("filtered_not_soundtrack", metrics.get("filtered"))

@@ -151,9 +151,9 @@ def summary_section(data: ReportData) -> str:
     out.append("<h3>Steps and row accounting</h3>")
     out.append('<p class="lead">Each step reads rows and every row leaves as kept, quarantined (broke a data contract, '
                'kept with its reason in <code>silver/quarantine/</code>), filtered (out of scope by design, such as '
-               'dump records that are not soundtracks: counted) or rejected. Step 05\'s rejects are candidate pairs '
+               'dump records that are not soundtracks: counted) or rejected. Step 05 filters the candidate pairs '
                f'that were not chosen ({fmt_int(rejected["not_chosen"])}: another film was its release\'s best, or the '
-               'score stayed under the review threshold); the other steps\' are malformed records '
+               'score stayed under the review threshold); the rejects are malformed records '
                f'({fmt_int(rejected["malformed"])}), kept with their reason in the Bronze reject tables. '
                '"✓ balances" means read = kept + quarantined + filtered + rejected.</p>')
     out.append(table(["step", "status", "time", "read", "kept", "quarantined", "filtered", "rejected", "accounting",
@@ -282,7 +282,7 @@ def quality_section(data: ReportData) -> str:
         thresholds = ((step or {}).get("metrics") or {}).get("thresholds")
         out.append(figure(charts.score_histogram(SCORE_BINS, q.histogram, thresholds),
                           f"Links per {1 / SCORE_BINS:.2f}-wide score bin. Each release links to at most one film; "
-                          "pairs below the review threshold are not in Gold (counted as rejected by step 05)."))
+                          "pairs below the review threshold are not in Gold (counted as filtered by step 05)."))
 
     out.append("<h3>Precision and recall against labelled pairs</h3>")
     ev = data.evaluation

@@ -75,8 +75,8 @@ class MatchAndEnrich(BaseStep):
             rows_in=pairs_in,
             rows_out=matched + reviewed,
             # A pair that is not its release's best film, or whose best score is below the review band, is dropped
-            # by design; both counts are in the metrics.
-            rejected=pairs_in - matched - reviewed,
+            # by design (filtered, not broken: nothing is wrong with it); both counts are in the metrics.
+            filtered=pairs_in - matched - reviewed,
             tables={"gold/soundtrack_matches": matched + reviewed, "gold/review_queue": reviewed,
                     "gold/film_soundtracks": film_rows},
             metrics={
