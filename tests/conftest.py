@@ -61,6 +61,7 @@ SLOW_FIXTURES = {"sample_run", "bench_run"}
 INTEGRATION_FIXTURES = {"pg_server", "azurite", "sshd", "bench_run"}   # server processes, a child JVM
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own hook turns the xdist_group marks into scopes
 def pytest_collection_modifyitems(config, items):
     for item in items:
         used = set(getattr(item, "fixturenames", ()))

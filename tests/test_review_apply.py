@@ -92,6 +92,6 @@ def test_a_verdict_whose_pair_is_gone_is_reported_in_the_run_notes_and_kept(runs
 
 def test_step_accounting_still_balances_with_verdicts(runs):
     step = runs[3]["steps"]["05"]
-    assert step["rows_in"] == step["rows_out"] + step["rejected"]
+    assert step["rows_in"] == step["rows_out"] + step["filtered"] and step["rejected"] == 0
     # smoke/5 and jaws/1 rejected, serenity/4 rejected by choosing another film
     assert step["metrics"]["review_decisions"]["pairs_rejected_by_people"] == 3

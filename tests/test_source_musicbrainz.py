@@ -74,7 +74,9 @@ def api_settings(tmp_path, server, **overrides):
 def test_search_walk_pages_by_offset_at_the_configured_pace_and_survives_503(tmp_path, httpserver):
     groups = sample_groups(230)
     fake = FakeMusicBrainz(httpserver, groups, throttle_first=1)
-    settings = api_settings(tmp_path, httpserver)
+    # 5 requests/s: a 200 ms gap, so a few ms of server-side scheduling jitter on a loaded machine stay inside the
+    # 10% tolerance below (at 20/s they did not, and the check failed with the client keeping its pace).
+    settings = api_settings(tmp_path, httpserver, musicbrainz_rate_limit_per_s=5.0)
     checkpoint = Checkpoint(Lake(settings.lake_root), "r1", "musicbrainz")
     client = musicbrainz.MusicBrainzClient(settings)
     figures = musicbrainz.extract_api(client, checkpoint, LOG)
@@ -82,7 +84,7 @@ def test_search_walk_pages_by_offset_at_the_configured_pace_and_survives_503(tmp
     assert [p.split("offset=")[1] for p in fake.paths] == ["0", "0", "100", "200"]  # the 503 was retried
     assert all(h["User-Agent"].startswith("soundtrack-lake/") for h in fake.headers)
     assert "query=secondarytype%3Asoundtrack" in fake.paths[0] and "fmt=json" in fake.paths[0]
-    assert min(b - a for a, b in zip(fake.times[1:], fake.times[2:])) >= 0.9 / 20
+    assert min(b - a for a, b in zip(fake.times[1:], fake.times[2:])) >= 0.9 / 5
     staged = [json.loads(line) for unit in checkpoint.units("pages") for line in checkpoint.read_unit("pages", unit)]
     assert [json.loads(x["payload"])["id"] for x in staged] == [g["id"] for g in groups]
 
