@@ -4,12 +4,14 @@
 
 Every Gold table a run of steps 05-06 writes (links, review queue, film soundtracks, marts) is read with pyarrow and
 compared row by row on its key: the same rows, the same values, floating-point columns within `tolerance` (1e-9:
-the sums behind the features may run in another order). `gold/link_history` is left out on purpose: a chain of
-incremental runs and one full run have different histories by design.
+the sums behind the features may run in another order), and so are the numbers inside JSON text columns (a link's
+`reasons` lists its feature values). `gold/link_history` is left out on purpose: a chain of incremental runs and one
+full run have different histories by design.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -38,6 +40,12 @@ def _rows(lake_root: str, name: str, run_id: str) -> list[dict]:
 def _same(a, b, tolerance: float) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tolerance
+    if isinstance(a, str) and isinstance(b, str) and a != b and a[:1] in "{[" and b[:1] in "{[":
+        # JSON text (a link's `reasons`) carries feature values as written: compared as values, to the tolerance
+        try:
+            return _same(json.loads(a), json.loads(b), tolerance)
+        except ValueError:
+            return False
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y, tolerance) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):

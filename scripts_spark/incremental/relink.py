@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from ..tables import quarantine, schema_of, staged, table
-from ..transforms.blocking import (PAIR_KEY, RELEASE_KEY, block_keys, film_keys_of, pairs_of,
+from ..transforms.blocking import (PAIR_KEY, RELEASE_KEY, STOPWORDS, block_keys, film_keys_of, pairs_of,
                                    release_keys_of)
 from ..transforms.contracts import (ContractViolation, check_rows, check_schema, contract_counts, quarantine_rows,
                                     systemic_faults, valid_rows)
@@ -290,8 +290,13 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     plan.write_table("rarity", title_token_rarity(films, releases))
     rarity = plan.read_table("rarity", _schema(RARITY_SCHEMA))
     base_rarity = plan.read_base("rarity", _schema(RARITY_SCHEMA))
-    changed_tokens = (rarity.join(base_rarity.withColumnRenamed("rarity", "_before"), "token", "full_outer")
-                      .where(~F.col("rarity").eqNullSafe(F.col("_before"))).select("token"))
+    # Each intermediate below is written to the pending state and read back: as one plan, the features write held
+    # a dozen sorts and aggregations in one stage and ran out of execution memory on the 10% input
+    # (bench/incremental.py); read back, the small sides (changed ids, stale pairs) are broadcast by their size.
+    plan.write_changes("tokens_rarity_changed", rarity.join(base_rarity.withColumnRenamed("rarity", "_before"),
+                                                            "token", "full_outer")
+                       .where(~F.col("rarity").eqNullSafe(F.col("_before"))).select("token"))
+    changed_tokens = plan.read_changes("tokens_rarity_changed", _schema("token string"))
 
     film_ids = plan.read_changes("films", _schema(FILM_IDS))
     release_ids = plan.read_changes("releases", _schema(RELEASE_IDS))
@@ -300,21 +305,30 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     pairs = candidates.select(*PAIR_KEY).distinct()
     kept = base.join(pairs, list(PAIR_KEY), "left_semi")
     # a pair whose film, release or blocking changed is scored from scratch, and so is any pair without features
-    stale = (pairs.join(film_ids, "tmdb_id", "left_semi")
-             .unionByName(pairs.join(release_ids, list(RELEASE_KEY), "left_semi"))
-             .unionByName(pairs.join(pairs_changed, list(PAIR_KEY), "left_semi"))
-             .unionByName(pairs.join(kept.select(*PAIR_KEY), list(PAIR_KEY), "left_anti"))).distinct()
+    plan.write_changes("pairs_stale", (pairs.join(film_ids, "tmdb_id", "left_semi")
+                                       .unionByName(pairs.join(release_ids, list(RELEASE_KEY), "left_semi"))
+                                       .unionByName(pairs.join(pairs_changed, list(PAIR_KEY), "left_semi"))
+                                       .unionByName(pairs.join(kept.select(*PAIR_KEY), list(PAIR_KEY), "left_anti"))
+                                       ).distinct())
+    stale = plan.read_changes("pairs_stale", _schema(PAIR_IDS))
     kept = kept.join(stale, list(PAIR_KEY), "left_anti")
     words = F.array_distinct(F.flatten(F.array(*[F.split(F.coalesce(F.col(c), F.lit("")), " ")
                                                  for c in TITLE_COLUMNS])))
-    moved = (kept.select(*PAIR_KEY, F.explode(words).alias("token"))
-             .join(F.broadcast(changed_tokens), "token", "left_semi").select(*PAIR_KEY).distinct())
-    refreshed = add_title_overlap(kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), rarity)
-    scored = with_titles(pair_features(candidates.join(stale, list(PAIR_KEY), "left_semi"), films, releases,
-                                       rarity=rarity), films, releases)
+    # A stopword weighs 0 in the overlap whatever its rarity (add_title_overlap), so its rarity moving (it does
+    # whenever the catalogue's size does) moves no pair.
+    plan.write_changes("pairs_rarity_moved", kept.select(*PAIR_KEY, F.explode(words).alias("token"))
+                       .join(changed_tokens.where(~F.col("token").isin(*sorted(STOPWORDS))), "token", "left_semi")
+                       .select(*PAIR_KEY).distinct())
+    moved = plan.read_changes("pairs_rarity_moved", _schema(PAIR_IDS))
     columns = [f.name for f in features_schema().fields]
+    plan.write_changes("features_refreshed", add_title_overlap(
+        kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), rarity).select(*columns))
+    plan.write_changes("features_scored", with_titles(pair_features(
+        candidates.join(stale, list(PAIR_KEY), "left_semi"), films, releases, rarity=rarity), films, releases)
+        .select(*columns))
     plan.write_table("features", kept.join(moved, list(PAIR_KEY), "left_anti").select(*columns)
-                     .unionByName(refreshed.select(*columns)).unionByName(scored.select(*columns)))
+                     .unionByName(plan.read_changes("features_refreshed", features_schema()))
+                     .unionByName(plan.read_changes("features_scored", features_schema())))
     features = plan.read_table("features", features_schema())
 
     # Why each release is decided again (for gold/link_history), most specific cause first.
