@@ -5,7 +5,8 @@ SHELL := /bin/bash
 ROOT   := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 VENV   ?= $(ROOT)/.venv
 PY     := $(VENV)/bin/python
-# make test spreads the suite over this many pytest-xdist workers (each its own local SparkSession); 1 runs it serially.
+# make test spreads the test files over this many pytest-xdist workers (each its own local SparkSession; the 2 cores
+# are busy with 2); 1 runs the suite serially.
 TEST_WORKERS ?= 2
 STAMP  := $(VENV)/.pins.sha256
 export VENV
@@ -31,7 +32,7 @@ run: setup ## run the pipeline on the bundled sample (or INPUT_DIR), incremental
 	@./run_pipeline_safe.sh --local-postgres $(if $(FULL),--full) $(ARGS)
 
 test: setup ## run every test with coverage (fails under 85%); what CI runs
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --cov=scripts_spark --cov-report=term-missing:skip-covered \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --cov=scripts_spark --cov-report=term-missing:skip-covered \
 		--cov-fail-under=85 $(PYTEST_ARGS) tests
 
 test-fast: setup ## unit tests only (no sample run, no PostgreSQL/Azurite/browser/CLI processes): about a minute

@@ -61,7 +61,7 @@ SLOW_FIXTURES = {"sample_run", "bench_run"}
 INTEGRATION_FIXTURES = {"pg_server", "azurite", "sshd", "bench_run"}   # server processes, a child JVM
 
 
-@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own hook turns the xdist_group marks into scopes
+@pytest.hookimpl(wrapper=True)   # marks set before other plugins' hooks see the items
 def pytest_collection_modifyitems(config, items):
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
@@ -69,10 +69,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if used & INTEGRATION_FIXTURES:
             item.add_marker(pytest.mark.integration)
-        # `make test` spreads the suite over workers (pytest-xdist, --dist loadgroup): a module stays on one worker,
-        # so its module fixtures are built once, and every test of the sample run shares one worker, so the sample
-        # runs once per session as it does serially.
-        item.add_marker(pytest.mark.xdist_group("sample_run" if "sample_run" in used else item.nodeid.split("::")[0]))
+    return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -125,18 +122,34 @@ class SampleRun:
 
 
 @pytest.fixture(scope="session")
-def sample_run(spark, tmp_path_factory) -> SampleRun:
+def sample_run(spark, tmp_path_factory, worker_id) -> SampleRun:
     """The bundled sample run once per session, in this process and its SparkSession: every test about the sample's
     tables, counts, quality, manifest or report reads this one lake. Tests that need a step on other input build a
-    few rows inline instead of running the sample again."""
+    few rows inline instead of running the sample again.
+
+    `make test` spreads test files over pytest-xdist workers (--dist loadfile): the first worker to need the sample
+    runs it into the session's shared temp folder under a file lock; the others wait and read the same lake."""
+    import fcntl
+    import json
+
     from scripts_spark.lake import Lake
     from scripts_spark.pipeline import run_pipeline
     from scripts_spark.report import write_report
 
-    settings = make_settings(tmp_path_factory.mktemp("sample_run"), labels_path=str(LABELS))
-    manifest = run_pipeline(settings, SAMPLE_RUN_ID, SAMPLE_STEPS, spark=spark)
-    report = Path(write_report(settings, SAMPLE_RUN_ID))
-    return SampleRun(settings, Lake(settings.lake_root), SAMPLE_RUN_ID, manifest, report)
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "sample_run"
+    root.mkdir(exist_ok=True)
+    settings = make_settings(root, labels_path=str(LABELS))
+    done = root / "done.json"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            manifest, report = json.loads(done.read_text())
+        else:
+            manifest = run_pipeline(settings, SAMPLE_RUN_ID, SAMPLE_STEPS, spark=spark)
+            report = str(write_report(settings, SAMPLE_RUN_ID))
+            done.write_text(json.dumps([manifest, report], default=str))
+    return SampleRun(settings, Lake(settings.lake_root), SAMPLE_RUN_ID, manifest, Path(report))
 
 
 def fresh_clone(target: Path) -> Path:
