@@ -83,9 +83,10 @@ def test_a_run_that_fails_after_the_diff_leaves_the_state_and_its_rerun_builds_o
 
 def test_full_runs_rebuild_the_state_and_say_why(spark, world):
     tmp, lake, films, groups, records = world
-    doc = run_pipeline(_settings(tmp, lake, tmp / "in_edit", incremental="full"), "f3", STEPS, spark=spark)
+    folder = tmp / "in0"   # the fixture's input: this test needs no other test's folder
+    doc = run_pipeline(_settings(tmp, lake, folder, incremental="full"), "f3", STEPS, spark=spark)
     assert doc["incremental"]["mode"] == "full" and "--full" in doc["incremental"]["reason"]
     assert StateStore(Lake(str(lake))).current().run_id == "f3"
-    alone = run_pipeline(_settings(tmp, lake, tmp / "in_edit"), "f3", "03-05", spark=spark)
+    alone = run_pipeline(_settings(tmp, lake, folder), "f3", "03-05", spark=spark)
     assert alone["incremental"]["mode"] == "off"
     assert StateStore(Lake(str(lake))).current().run_id == "f3"
