@@ -99,6 +99,7 @@ def test_rows_without_ids_are_never_paired(spark):
                          [Row(tmdb_id=578, release_id="jaws")])
 
 
+@pytest.mark.slow   # blocks a few thousand generated titles (~9 s)
 def test_skew_guard_drops_a_word_shared_by_every_title_instead_of_pairing_everything(spark):
     n = 40   # 'love' is in 40 film titles and 40 release titles: 1,600 pairs if it were a key
     films = spark.createDataFrame([film(i, f"Love Zq{i}x") for i in range(1, n + 1)], schema_of("silver/films"))

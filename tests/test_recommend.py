@@ -211,6 +211,7 @@ def test_residual_als_drops_pairs_it_cannot_score_like_plain_als(spark):
                          [Row(user_id=1, movie_id=2)])   # user 3 and film 9 are cold starts: dropped
 
 
+@pytest.mark.slow   # fits every model of the search (~13 s)
 def test_model_choice_reports_every_model_on_the_same_test_split(spark):
     # Rating times scrambled per user, so every split holds out a mix of loved and disliked films.
     triples = sorted(two_taste_groups(size=8), key=lambda t: ((t[1] * 7 + t[0] * 3) % 13, t[0], t[1]))

@@ -2,6 +2,8 @@
 once on the test split, and the notes say where the point came from."""
 from __future__ import annotations
 
+import pytest
+
 import dataclasses
 
 import scripts_spark.transforms.recommend as rec
@@ -10,6 +12,7 @@ from scripts_spark.steps.s07_recommend import Recommend
 from tests.test_recommend import TINY, ratings_frame, two_taste_groups
 
 
+@pytest.mark.slow   # fits the recommender
 def test_quick_search_serves_the_given_point_with_test_rows_only(spark):
     quick = dataclasses.replace(TINY, tune_on_validation=False, served_model=rec.RESIDUAL_ALS)
     triples = sorted(two_taste_groups(size=8), key=lambda t: ((t[1] * 7 + t[0] * 3) % 13, t[0], t[1]))

@@ -22,6 +22,7 @@ def test_heaps_fit_recovers_an_exact_power_law():
     assert k == pytest.approx(12.5, rel=0.01) and b == pytest.approx(0.7, abs=0.002)
 
 
+@pytest.mark.slow   # the script over the real and a generated catalogue (~7 s)
 def test_the_script_prints_real_and_generated_rows(capsys):
     assert title_collisions.main(["--max-generated", "10000"]) == 0
     out = capsys.readouterr().out

@@ -46,6 +46,7 @@ def test_an_impossible_date_is_quarantined_and_the_last_copy_of_a_duplicated_id_
     assert silver[3]["_source_order"].endswith("#0000000000012")            # line 12 of the file
 
 
+@pytest.mark.slow   # steps 01-02 through run_pipeline
 def test_bad_bytes_and_lines_are_rejects_with_position_reason_and_raw_text(spark, tmp_path):
     films = [json.dumps(film(1, "Alpha Wolf")).encode(), json.dumps(film(2, "Bright Harbour")).encode(),
              json.dumps(film(3, "Cold Lantern")).encode().replace(b"Cold", b"C\xffold")]
@@ -84,6 +85,7 @@ def test_bad_bytes_and_lines_are_rejects_with_position_reason_and_raw_text(spark
     assert (s02["rows_in"], s02["rows_out"], s02["rejected"], s02["filtered"]) == (9, 2, 6, 1)
 
 
+@pytest.mark.slow   # step 01 through run_pipeline
 def test_step_01_accounting_checks_what_was_written(spark, tmp_path, monkeypatch):
     from scripts_spark.steps import s01_extract_tmdb
 
@@ -110,6 +112,7 @@ def _inputs_with_every_source(folder: Path, n: int = 400) -> Path:
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
+@pytest.mark.slow   # steps 01-02 through run_pipeline
 def test_a_truncated_gzip_in_any_source_fails_the_run_naming_file_and_position_and_commits_nothing(
         spark, tmp_path, source):
     inputs = _inputs_with_every_source(tmp_path / "in")
@@ -131,6 +134,7 @@ def test_a_truncated_gzip_in_any_source_fails_the_run_naming_file_and_position_a
     assert doc["status"] == "failed" and "committed" not in doc and str(cut) in doc["attempts"][-1]["exit_reason"]
 
 
+@pytest.mark.slow   # steps 01-02 through run_pipeline
 def test_partial_input_keeps_the_readable_records_and_records_each_loss(spark, tmp_path):
     inputs = _inputs_with_every_source(tmp_path / "in")
     for relative in SOURCES.values():
