@@ -146,8 +146,9 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
     plan = incremental.begin(lake, settings, run_id, numbers, attempt_id, spark, log)
     manifest.doc["inputs"], manifest.doc["steps_requested"] = inputs, numbers
     manifest.begin_attempt(attempt_id, info)
-    log.info("run_started", steps=numbers, step_names={n: load_step(n).name for n in numbers}, attempt=attempt_id, lake_root=lake.root, input_dir=settings.input_dir,
-             config_fingerprint=settings.fingerprint(), recovered=len(recovered))
+    log.info("run_started", steps=numbers, step_names={n: load_step(n).name for n in numbers}, attempt=attempt_id,
+             lake_root=lake.root, input_dir=settings.input_dir, config_fingerprint=settings.fingerprint(),
+             recovered=len(recovered))
     ctx = StepContext(spark, settings, attempt_lake, run_id, log)
     try:
         try:
