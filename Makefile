@@ -8,6 +8,8 @@ PY     := $(VENV)/bin/python
 # make test spreads the test files over this many pytest-xdist workers (each its own local SparkSession; the 2 cores
 # are busy with 2); 1 runs the suite serially.
 TEST_WORKERS ?= 2
+# make bench: the lake the throughput bench's sample run goes into (scratch, outside the default lake).
+BENCH_LAKE ?= /tmp/soundtrack-lake-bench/lake
 STAMP  := $(VENV)/.pins.sha256
 export VENV
 
@@ -73,6 +75,7 @@ clean: ## remove lake outputs and local caches (never data/sample)
 	       "$(ROOT)/htmlcov" "$(ROOT)/.coverage" "$(ROOT)/bench/_work"
 	find "$(ROOT)/scripts_spark" "$(ROOT)/tests" "$(ROOT)/bench" -name __pycache__ -type d -prune -exec rm -rf {} +
 
-bench: setup ## run the benchmarks that finish in minutes (match throughput, dump reader)
-	@$(PY) bench/match_throughput.py
+bench: setup ## the quick benchmarks: match throughput on the sample (10+ min at 2M pairs), dump reader; BENCH_LAKE
+	@$(PY) -m scripts_spark run --lake-root $(BENCH_LAKE) --run-id bench --steps 01-04 --no-report
+	@$(PY) bench/match_throughput.py --lake-root $(BENCH_LAKE) --run-id bench
 	@$(PY) bench/dump_reader.py
