@@ -37,7 +37,7 @@ test: setup ## run every test with coverage (fails under 85%); what CI runs
 	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --cov=scripts_spark --cov-report=term-missing:skip-covered \
 		--cov-fail-under=85 $(PYTEST_ARGS) tests
 
-test-fast: setup ## unit tests only (no sample run, no PostgreSQL/Azurite/browser/CLI processes): about a minute
+test-fast: setup ## unit tests only (no sample run, no PostgreSQL/Azurite/browser/CLI processes): about two minutes
 	@$(PY) -m pytest -m "not slow and not integration" $(PYTEST_ARGS) tests
 
 report: setup ## write the HTML report of the latest run (RUN_ID=... for another) and print its path
