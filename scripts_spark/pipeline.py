@@ -153,7 +153,8 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
     try:
         try:
             for number in numbers:
-                load_step(number).run(ctx, manifest, upstream={u: manifest.attempt_of(u) for u in upstream_steps(number)})
+                upstream = {u: manifest.attempt_of(u) for u in upstream_steps(number)}
+                load_step(number).run(ctx, manifest, upstream=upstream)
         except BaseException:
             incremental.abandon(plan)   # the state stays at its last version
             raise

@@ -143,7 +143,6 @@ def _known_ids(plan) -> set[int]:
     """The film ids the state holds (the registry's live rows), collected to the driver."""
     from pyspark.sql import functions as F
 
-
     registry = plan.read_base("registry_tmdb", REGISTRY_SCHEMA)
     return {int(r["record_id"]) for r in registry.where(F.col("deleted_run").isNull()
                                                         & F.col("record_id").rlike(r"^\d+$"))

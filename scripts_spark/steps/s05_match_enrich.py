@@ -97,7 +97,6 @@ class MatchAndEnrich(BaseStep):
             notes=[gone_note(missing)] if missing else [],
         )
 
-
     @staticmethod
     def _links(ctx: StepContext, plan, candidates, films, releases, settings, verdicts):
         """(links, why each release was decided again). Incremental run: the releases whose pairs' features or
