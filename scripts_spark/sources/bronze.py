@@ -58,11 +58,22 @@ class InputUnreadable(Exception):
         super().__init__(f"input file {path}: {self.reason}")
 
 
+try:
+    # ISA-L inflates a Discogs dump part 2.7x as fast as Python's zlib, with the same gzip checks and errors
+    # (bench/results/dump_reader.json: 0.22 s vs 0.59 s for 322 MB of XML); a cluster without it falls back to zlib.
+    from isal import igzip as _gzip
+    from isal.igzip_lib import IsalError as _InflateError
+except ImportError:  # pragma: no cover - isal is pinned in requirements_stable.txt
+    _gzip, _InflateError = gzip, zlib.error
+
+
 def open_input(path: str) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    """An input file as bytes, inflated when it ends in .gz (every reader of input files opens them here)."""
+    return _gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
-READ_ERRORS = (EOFError, OSError, zlib.error)   # gzip.BadGzipFile is an OSError
+# gzip.BadGzipFile is an OSError; a corrupt deflate stream raises zlib.error, or IsalError under ISA-L.
+READ_ERRORS = (EOFError, OSError, zlib.error, _InflateError)
 
 
 def read_some(stream: IO[bytes], size: int) -> bytes:

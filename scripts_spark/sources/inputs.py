@@ -35,15 +35,14 @@ def describe_inputs(input_dir: str | Path) -> dict[str, Any]:
 def gzip_problem(path: str, block_bytes: int = 1 << 20) -> str | None:
     """Read every gzip member of a file to its end (CRC and length checked); None when the file is whole, else
     where it stops and why. A dry run calls this on every .gz input: a truncated download is found before a run."""
-    import gzip
-    import zlib
+    from .bronze import READ_ERRORS, open_input
 
     done = 0
     try:
-        with gzip.open(path, "rb") as fh:
+        with open_input(path) as fh:
             while chunk := fh.read1(block_bytes):
                 done += len(chunk)
-    except (EOFError, OSError, zlib.error) as exc:
+    except READ_ERRORS as exc:
         return (f"{path}: unreadable from byte {done:,} of the decompressed data (file size "
                 f"{os.path.getsize(path):,} bytes): {type(exc).__name__}: {exc}")
     return None
