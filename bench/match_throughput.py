@@ -56,7 +56,8 @@ def title_pairs(spark, lake: Lake, run_id: str, n_pairs: int) -> pd.DataFrame:
     film_side = films.select("tmdb_id", F.col("title_norm").alias("film_title_norm"),
                              F.col("original_title_norm").alias("film_original_title_norm"),
                              F.col("composers_norm").alias("film_composers_norm"))
-    release_side = releases.select("source", "release_id", F.col("title_norm").alias("release_title_norm"),
+    release_side = releases.select("source", "release_kind", "release_id",
+                                   F.col("title_norm").alias("release_title_norm"),
                                    F.col("film_hint_norm").alias("release_film_hint_norm"),
                                    F.col("artists").alias("release_artists"),
                                    F.col("artists_norm").alias("release_artists_norm"),

@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 PREFIX_FILMS, PREFIX_RELEASES = "a_films", "b_releases"
+RELEASE = ["source", "release_kind", "release_id"]
 
 
 def read_table(lake: str, table: str, run_id: str) -> pd.DataFrame:
@@ -69,11 +70,12 @@ def quality(links: pd.DataFrame, positives: dict, labelled: dict) -> dict:
 
 
 def splink_inputs(films: pd.DataFrame, releases: pd.DataFrame, candidates: pd.DataFrame):
-    """Two tables with the same columns: title, alt_title, year, people, cand_keys (the candidate pairs)."""
+    """Two tables with the same columns: title, alt_title, year, people, cand_keys (the candidate pairs). A release
+    is named by its kind too: a Discogs master and a master-less release can share an id."""
     candidates = candidates.assign(pair_key=candidates["tmdb_id"].astype(str) + "|" + candidates["source"] + "|"
-                                   + candidates["release_id"])
+                                   + candidates["release_kind"] + "|" + candidates["release_id"])
     film_keys = candidates.groupby("tmdb_id")["pair_key"].apply(list)
-    release_keys = candidates.groupby(["source", "release_id"])["pair_key"].apply(list)
+    release_keys = candidates.groupby(RELEASE)["pair_key"].apply(list)
 
     def people(values) -> list | None:
         names = sorted({v for v in (values if values is not None else []) if v})
@@ -90,11 +92,11 @@ def splink_inputs(films: pd.DataFrame, releases: pd.DataFrame, candidates: pd.Da
     release_people = [people(list(a if a is not None else []) + list(c if c is not None else []))
                       for a, c in zip(releases["artists_norm"], releases["credits"])]
     right = pd.DataFrame({
-        "unique_id": "r" + releases["source"] + ":" + releases["release_id"],
+        "unique_id": "r" + releases["source"] + ":" + releases["release_kind"] + ":" + releases["release_id"],
         "tmdb_id": None, "source": releases["source"], "release_id": releases["release_id"],
         "title": releases["title_norm"], "alt_title": releases["film_hint_norm"],
         "year": releases["year"].astype("Int64"), "people": release_people,
-        "cand_keys": [release_keys.get((s, r), []) for s, r in zip(releases["source"], releases["release_id"])],
+        "cand_keys": [release_keys.get(key, []) for key in zip(*(releases[c] for c in RELEASE))],
     })
     return left, right
 
@@ -155,7 +157,7 @@ def best_per_release(predictions: pd.DataFrame) -> pd.DataFrame:
         "release_key": predictions["unique_id_r"].where(film_is_left, predictions["unique_id_l"]).str[1:],
         "p": predictions["match_probability"],
     })
-    pairs[["source", "release_id"]] = pairs["release_key"].str.split(":", n=1, expand=True)
+    pairs[RELEASE] = pairs["release_key"].str.split(":", n=2, expand=True)
     pairs["tmdb_num"] = pairs["tmdb_id"].astype(int)
     best = pairs.sort_values(["release_key", "p", "tmdb_num"], ascending=[True, False, True])
     return best.drop_duplicates("release_key")

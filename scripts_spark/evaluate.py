@@ -21,10 +21,12 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from .config import Settings
 from .lake import Lake
-from .sources.labels import read_labels
+from .sources.labels import label_release_key, read_labels
 from .tables import schema_of
 
-LINK_KEY = ["source", "tmdb_id", "release_id"]
+# A link is a release and a film. Labels name the release by (source, release_id), or by the whole key when they
+# carry release_kind (sources/labels.py), and links are matched to labels on what the labels name.
+LINK_KEY = ["source", "tmdb_id", "release_kind", "release_id"]
 
 # The original capstone's rule, kept only to be measured against.
 ORIGINAL_MAX_YEAR_GAP = 2
@@ -35,14 +37,21 @@ def _ratio(num: int, den: int) -> float:
     return round(num / den, 4) if den else 0.0
 
 
+def _labelled(labels: DataFrame) -> tuple[list[str], list[str], DataFrame]:
+    """(release columns, link columns, labelled positive links) as the labels name them."""
+    release = label_release_key(labels)
+    link = ["tmdb_id", *release]
+    return release, link, labels.filter(F.col("label") == 1).select(*link).distinct()
+
+
 def link_quality(links: DataFrame, labels: DataFrame) -> dict[str, dict]:
     """Per labelled source: precision, recall, f1, tp, judged, positives, predicted_matches of `links`
-    (rows of source, tmdb_id, release_id)."""
-    predicted = links.select(*LINK_KEY).distinct()
-    positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()
-    labelled_releases = labels.select("source", "release_id").distinct()
-    judged = predicted.join(labelled_releases, ["source", "release_id"], "left_semi")
-    true_pos = predicted.join(positives, LINK_KEY, "left_semi")
+    (rows of LINK_KEY)."""
+    release, link, positives = _labelled(labels)
+    predicted = links.select(*link).distinct()
+    labelled_releases = labels.select(*release).distinct()
+    judged = predicted.join(labelled_releases, release, "left_semi")
+    true_pos = predicted.join(positives, link, "left_semi")
 
     def per_source(df: DataFrame) -> dict[str, int]:
         return {r["source"]: r["n"] for r in df.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
@@ -71,17 +80,17 @@ def missed_positives(gold: DataFrame, labels: DataFrame) -> dict[str, dict]:
     so no weighting can choose),
     `review` (in review for another reason), `no_link` (no Gold row for the pair's release). Also
     `recall_without_exact_ties`: recall once the exact ties are set aside, i.e. what the matcher could have found."""
-    positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()
+    release, link, positives = _labelled(labels)
     score = F.get_json_object("reasons", "$.score")
     runner_up = F.get_json_object("reasons", "$.runner_up.tmdb_id").cast("long")
-    rows = gold.select("source", "release_id", F.col("tmdb_id").alias("linked_tmdb_id"), "decision",
+    rows = gold.select(*release, F.col("tmdb_id").alias("linked_tmdb_id"), "decision",
                        ((score == F.get_json_object("reasons", "$.runner_up.score")) & score.isNotNull())
                        .alias("tied"), runner_up.alias("runner_up"))
     is_match = F.col("decision") == "match"
     in_review = F.col("decision") == "review"
     mine = F.col("linked_tmdb_id") == F.col("tmdb_id")
-    flags = (positives.join(rows, ["source", "release_id"], "left")
-             .groupBy(*LINK_KEY)
+    flags = (positives.join(rows, release, "left")
+             .groupBy(*link)
              .agg(F.max(is_match & mine).alias("found"),
                   F.max(is_match & ~mine).alias("other_film"),
                   F.max(in_review & F.col("tied") & (mine | (F.col("runner_up") == F.col("tmdb_id"))))
@@ -114,11 +123,11 @@ def rank_share_calibration(gold: DataFrame, labels: DataFrame) -> dict[str, list
     If the ranker's shares are calibrated, `first_right` is close to `mean_share` in every bin: a review-queue
     link at share 0.8 is then right four times in five, and what the MIN_RANK_SHARE guard keeps out of the
     matches is uncertain in fact, not by a mis-scaled score."""
-    positives = labels.filter(F.col("label") == 1).select(*LINK_KEY).distinct()
+    release, link, positives = _labelled(labels)
     share = F.get_json_object("reasons", "$.rank_share").cast("double")
-    rows = (gold.select("source", "release_id", "tmdb_id", share.alias("share"))
-            .join(positives.select("source", "release_id").distinct(), ["source", "release_id"], "left_semi")
-            .join(positives.withColumn("right", F.lit(1)), LINK_KEY, "left")
+    rows = (gold.select(*link, share.alias("share"))
+            .join(positives.select(*release).distinct(), release, "left_semi")
+            .join(positives.withColumn("right", F.lit(1)), link, "left")
             .filter(F.col("share").isNotNull()))
     lows = SHARE_BINS[:-1]
     bin_index = F.lit(0)
@@ -150,14 +159,14 @@ def original_rule_links(films: DataFrame, releases: DataFrame) -> DataFrame:
     film_side = (films.filter(F.col("year").isNotNull() & (F.length("title_norm") > 0))
                  .select("tmdb_id", F.col("title_norm").alias("film_title_norm"), F.col("year").alias("film_year")))
     release_side = (releases.filter(F.col("year").isNotNull() & (F.length("title_norm") > 0))
-                    .select("source", "release_id", F.col("title_norm").alias("release_title_norm"),
+                    .select("source", "release_kind", "release_id", F.col("title_norm").alias("release_title_norm"),
                             F.explode(F.sequence(F.col("year") - ORIGINAL_MAX_YEAR_GAP,
                                                  F.col("year") + ORIGINAL_MAX_YEAR_GAP)).alias("film_year")))
     contains = ((F.instr("film_title_norm", F.col("release_title_norm")) > 0)
                 | (F.instr("release_title_norm", F.col("film_title_norm")) > 0))
     pairs = film_side.join(release_side, "film_year").filter(contains)
     scored_schema = StructType([StructField("source", StringType()), StructField("tmdb_id", LongType()),
-                                StructField("release_id", StringType()),
+                                StructField("release_kind", StringType()), StructField("release_id", StringType()),
                                 StructField("token_set_ratio", DoubleType())])
     return (pairs.select(*LINK_KEY, "film_title_norm", "release_title_norm")
             .mapInPandas(_token_set_in_batches, scored_schema)

@@ -65,6 +65,10 @@ REVIEW_MIN_LOCAL_PRECISION = 0.25
 REVIEW_WINDOW = 15
 # `label_set` of the rows from --labels; extra sets are named extra1, extra2, ... in the order given.
 PRIMARY_SET = "primary"
+# A release of the training rows (a Discogs master and a master-less release can share an id). release_id comes
+# before release_kind because rows are sorted by these columns: on labels without such twins the order, and with it
+# the ties the threshold choice meets, is the one of the fits made before the kind was part of the key.
+RELEASE = ["source", "release_id", "release_kind"]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -83,35 +87,41 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
 
     from pyspark.sql import functions as F
 
-    from .sources.labels import read_labels
+    from .sources.labels import label_release_key, read_labels, with_release_kinds
     from .transforms.features import pair_features
 
     paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
     films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))
                                    for t in ("silver/films", "silver/releases", "silver/candidate_pairs"))
-    labels = reduce(lambda a, b: a.unionByName(b),
-                    [read_labels(spark, str(p)).withColumn("labels_file", F.lit(Path(p).name)) for p in paths])
-    positives = labels.filter(F.col("label") == 1).select("tmdb_id", "source", "release_id").distinct()
-    labelled_releases = labels.groupBy("source", "release_id").agg(F.min("labels_file").alias("labels_file"))
-    pairs = (candidates.join(labelled_releases, ["source", "release_id"], "left_semi")
-             .select("tmdb_id", "source", "release_id", F.lit(True).alias("is_candidate"),
-                     F.lit(False).alias("is_labelled"))
-             .unionByName(labels.select("tmdb_id", "source", "release_id", F.lit(False).alias("is_candidate"),
-                                        F.lit(True).alias("is_labelled")))
-             .groupBy("tmdb_id", "source", "release_id")
+    read = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True),
+                  [read_labels(spark, str(p)).withColumn("labels_file", F.lit(Path(p).name)) for p in paths])
+    # Positives are counted as the labels name them (releases not in the run too: they are missed); the training rows
+    # need each labelled release's kind to find its features.
+    n_pos = {r["source"]: r["n"] for r in read.filter(F.col("label") == 1)
+             .select("tmdb_id", *label_release_key(read)).distinct()
+             .groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    labels = with_release_kinds(read, releases)
+    pair = ["tmdb_id", *RELEASE]
+    positives = labels.filter(F.col("label") == 1).select(*pair).distinct()
+    labelled_releases = labels.groupBy(*RELEASE).agg(F.min("labels_file").alias("labels_file"))
+    pairs = (candidates.join(labelled_releases, RELEASE, "left_semi")
+             .select(*pair, F.lit(True).alias("is_candidate"), F.lit(False).alias("is_labelled"))
+             .unionByName(labels.select(*pair, F.lit(False).alias("is_candidate"), F.lit(True).alias("is_labelled")))
+             .groupBy(*pair)
              .agg(F.max("is_candidate").alias("is_candidate"), F.max("is_labelled").alias("is_labelled")))
     features = pair_features(pairs, films, releases)
-    frame = (features.join(pairs, ["tmdb_id", "source", "release_id"])
-             .join(labelled_releases, ["source", "release_id"])
-             .join(positives.withColumn("label", F.lit(1)), ["tmdb_id", "source", "release_id"], "left")
+    frame = (features.join(pairs, pair)
+             .join(labelled_releases, RELEASE)
+             .join(positives.withColumn("label", F.lit(1)), pair, "left")
              .withColumn("label", F.coalesce("label", F.lit(0)))
              .toPandas())
-    n_pos = {r["source"]: r["n"] for r in positives.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
-    return frame.sort_values(["source", "release_id", "tmdb_id"]).reset_index(drop=True), n_pos
+    return frame.sort_values([*RELEASE, "tmdb_id"]).reset_index(drop=True), n_pos
 
 
 # --- pure fitting and threshold choice (pandas / scikit-learn) --------------------------------------------------
 def release_groups(frame: pd.DataFrame) -> np.ndarray:
+    """A cross-validation node per release id: a master and a master-less release sharing the number share it, a
+    coarser grouping than needed that never lets a fold see its own release."""
     return (frame["source"] + ":" + frame["release_id"]).to_numpy()
 
 
@@ -200,8 +210,8 @@ def _ordered(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray) -> pd.Dat
     """Pairs in step 05's order within each release: ranker log-odds, then match score, the closer year (undated
     last), the smaller tmdb_id (decide.pick_best_film_per_release)."""
     return (frame.assign(rank_logit=rank, score=score, _year=frame["year_diff"].fillna(10_000))
-            .sort_values(["source", "release_id", "rank_logit", "score", "_year", "tmdb_id"],
-                         ascending=[True, True, False, False, True, True])
+            .sort_values([*RELEASE, "rank_logit", "score", "_year", "tmdb_id"],
+                         ascending=[True, True, True, False, False, True, True])
             .drop(columns="_year"))
 
 
@@ -217,7 +227,7 @@ def fit_models(frame: pd.DataFrame, c: float) -> FittedMatcher:
     x, y = _x(frame), frame["label"].to_numpy()
     ranker = _model(c).fit(x, y)
     rank = ranker.decision_function(x)
-    top = _ordered(frame, rank, rank).drop_duplicates(["source", "release_id"]).index
+    top = _ordered(frame, rank, rank).drop_duplicates(RELEASE).index
     keep = ((frame.index.isin(top) | frame["is_labelled"].to_numpy())
             & (label_sets(frame) == PRIMARY_SET).to_numpy())   # extra sets train the ranker only
     return FittedMatcher(ranker, _model(c).fit(x[keep], y[keep]))
@@ -253,11 +263,11 @@ def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
         min_rank_share = shipped_min_rank_share()
 
     ordered = _ordered(frame, rank, score)[lambda d: d["is_candidate"]]
-    top = ordered.groupby(["source", "release_id"])["rank_logit"].transform("max")
-    mass = np.exp(ordered["rank_logit"] - top).groupby([ordered["source"], ordered["release_id"]]).transform("sum")
+    top = ordered.groupby(RELEASE)["rank_logit"].transform("max")
+    mass = np.exp(ordered["rank_logit"] - top).groupby([ordered[c] for c in RELEASE]).transform("sum")
     has_required = np.all(ordered[list(requires)].to_numpy() >= 1.0, axis=1) if requires else True
     ordered = ordered.assign(rank_share=1.0 / mass, may_match=has_required & (1.0 / mass >= min_rank_share).to_numpy())
-    return ordered.drop_duplicates(["source", "release_id"])
+    return ordered.drop_duplicates(RELEASE)
 
 
 def choose_c(frame: pd.DataFrame, grid=C_GRID, folds: int = CV_FOLDS, seed: int = CV_SEED) -> tuple[float, dict]:
@@ -426,7 +436,7 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
             "labelled_positives_without": int(((frame["label"] == 1)
                                                & ~np.all(frame[list(MATCH_REQUIRES)] >= 1.0, axis=1)).sum()),
             "labelled_releases_without": int(frame.loc[~np.all(frame[list(MATCH_REQUIRES)] >= 1.0, axis=1),
-                                                       ["source", "release_id"]].drop_duplicates().shape[0])},
+                                                       RELEASE].drop_duplicates().shape[0])},
         "features": dict(FEATURE_DOCS),
         "weight_signs": dict(FEATURE_SIGNS),
         "cross_validation": {
@@ -450,7 +460,7 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
         "training_rows": {
             "pairs": int(len(frame)), "positives": int(frame["label"].sum()),
             "negatives": int((frame["label"] == 0).sum()),
-            "labelled_releases": int(frame[["source", "release_id"]].drop_duplicates().shape[0]),
+            "labelled_releases": int(frame[RELEASE].drop_duplicates().shape[0]),
             "labelled_pairs": int(frame["is_labelled"].sum()),
             "pairs_not_proposed_by_blocking": int((~frame["is_candidate"]).sum()),
             "positives_not_proposed_by_blocking": int((~frame["is_candidate"] & (frame["label"] == 1)).sum()),
@@ -526,30 +536,47 @@ def write_settings(matcher: dict, out: Path, labels_paths: str | list[str], run_
 # figures on the labels file's releases alone (the same population as without).
 
 def decision_rows(lake_root: str) -> pd.DataFrame:
-    """The verdicts in force as label rows (source, tmdb_id, release_id, label, note)."""
+    """The verdicts in force as label rows (source, tmdb_id, release_id, label, note, release_kind)."""
     verdicts = effective_verdicts(DecisionStore(lake_root).read_all())
     return pd.DataFrame([{"source": v.pair.source, "tmdb_id": v.pair.tmdb_id, "release_id": v.pair.release_id,
                           "label": 1 if v.verdict == "accept" else 0,
-                          "note": f"review verdict {v.decision_id} by {v.reviewer}"} for v in verdicts.values()],
-                        columns=["source", "tmdb_id", "release_id", "label", "note"])
+                          "note": f"review verdict {v.decision_id} by {v.reviewer}",
+                          "release_kind": v.pair.release_kind} for v in verdicts.values()],
+                        columns=["source", "tmdb_id", "release_id", "label", "note", "release_kind"])
+
+
+def labelled_release_key(labels: pd.DataFrame) -> list[str]:
+    """The columns a labels file names its releases by (as sources/labels.label_release_key)."""
+    return ["source", "release_kind", "release_id"] if "release_kind" in labels else ["source", "release_id"]
+
+
+def _keys(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    return list(zip(*(frame[c].astype(str) if c == "release_id" else frame[c] for c in columns)))
+
+
+def _on(frame: pd.DataFrame, labels: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Which rows of `frame` name a release of `labels` (by `columns`)."""
+    labelled = set(_keys(labels, columns))
+    return np.array([key in labelled for key in _keys(frame, columns)], dtype=bool)
 
 
 def merge_labels(labels_path: str, decisions: pd.DataFrame, out: Path) -> dict[str, Any]:
-    """Write labels + verdicts on releases the labels leave out to `out`; return what was added and what overlapped."""
+    """Write labels + verdicts on releases the labels leave out to `out`; return what was added and what overlapped.
+    The verdicts keep their release_kind, so the merged file has the column (empty on label rows that had none:
+    training_frame matches those on the id alone)."""
     labels = pd.read_csv(labels_path, dtype={"release_id": str}, comment=None)
     labels = labels[labels["source"].notna() & labels["release_id"].notna() & labels["label"].isin([0, 1])]
-    labelled = set(zip(labels["source"], labels["release_id"].astype(str)))
-    on_labelled = decisions.apply(lambda r: (r["source"], r["release_id"]) in labelled, axis=1) \
-        if len(decisions) else pd.Series(dtype=bool)
+    release = labelled_release_key(labels)
+    on_labelled = _on(decisions, labels, release) if len(decisions) else pd.Series(dtype=bool)
     added = decisions[~on_labelled] if len(decisions) else decisions
     overlap = decisions[on_labelled] if len(decisions) else decisions
-    known = labels.assign(release_id=labels["release_id"].astype(str)).set_index(
-        ["source", "release_id", "tmdb_id"])["label"]
-    disagree = sum(1 for r in overlap.itertuples() if known.get((r.source, r.release_id, r.tmdb_id), r.label) != r.label)
+    known = dict(zip(_keys(labels, [*release, "tmdb_id"]), labels["label"]))
+    disagree = sum(1 for key, label in zip(_keys(overlap, [*release, "tmdb_id"]), overlap["label"])
+                   if known.get(key, label) != label)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat([labels, added], ignore_index=True).to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
     return {"verdict_pairs": int(len(decisions)), "added_pairs": int(len(added)),
-            "added_releases": int(added[["source", "release_id"]].drop_duplicates().shape[0]),
+            "added_releases": int(added[RELEASE].drop_duplicates().shape[0]),
             "added_positives": int(added["label"].sum()) if len(added) else 0,
             "on_labelled_releases": int(len(overlap)), "disagreeing_with_labels": int(disagree)}
 
@@ -558,12 +585,12 @@ def compare(frame_with: pd.DataFrame, matcher_with: dict, labels_path: str, posi
             matcher_without: dict) -> dict[str, Any]:
     """Out-of-fold figures with and without the verdicts, and the with-verdicts model on the labels' releases."""
     labels = pd.read_csv(labels_path, dtype={"release_id": str})
-    labelled = set(zip(labels["source"], labels["release_id"]))
+    release = labelled_release_key(labels)
     cv = matcher_with["cross_validation"]
     rank, score, _ = out_of_fold_scores(frame_with, cv["chosen_C"], cv["folds"], cv["seed"])
     best = best_per_release(frame_with.assign(label_set=label_sets(frame_with)), rank, score)
     best = best[(best["label_set"] == PRIMARY_SET).to_numpy()
-                & np.array([k in labelled for k in zip(best["source"], best["release_id"])], dtype=bool)]
+                & _on(best, labels, release)]
     return {
         "without_decisions": {"oof_at_thresholds": matcher_without["cross_validation"]["oof_at_thresholds"],
                               "thresholds": matcher_without["thresholds"],
@@ -581,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lake-root", required=True, help="lake holding the run's Silver tables")
     parser.add_argument("--run-id", required=True, help="run whose silver/films, releases, candidate_pairs to use")
     parser.add_argument("--labels", required=True, nargs="+",
-                        help="labelled pairs CSV(s) (source,tmdb_id,release_id,label,note), read as one set; the first "
-                             "is named in `fitted.labels_file`")
+                        help="labelled pairs CSV(s) (source,tmdb_id,release_id,label,note, optionally release_kind), "
+                             "read as one set; the first is named in `fitted.labels_file`")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"settings file to write (default {DEFAULT_OUT})")
     parser.add_argument("--folds", type=int, default=CV_FOLDS, help=f"cross-validation folds (default {CV_FOLDS})")
     parser.add_argument("--extra", nargs=3, action="append", default=[], metavar=("LAKE", "RUN_ID", "LABELS"),

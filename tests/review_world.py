@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_features import film_row, release_row
+from test_features import film_row, pair_row, release_row
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS_ON = {"title_exact": 3.0, "composer_match": 3.0, "year_same": 1.0, "year_far": -4.0,
@@ -85,7 +85,7 @@ def write_silver(spark, settings, run_id: str) -> None:
     lake = Lake(settings.lake_root)
     lake.write_table(spark.createDataFrame(FILMS, schema_of("silver/films")), "silver/films", run_id)
     lake.write_table(spark.createDataFrame(RELEASES, schema_of("silver/releases")), "silver/releases", run_id)
-    lake.write_table(spark.createDataFrame([(*c, ["title_exact"]) for c in CANDIDATES],
+    lake.write_table(spark.createDataFrame([pair_row(*c, ["title_exact"]) for c in CANDIDATES],
                                            schema_of("silver/candidate_pairs")), "silver/candidate_pairs", run_id)
 
 

@@ -123,8 +123,9 @@ def test_blocking_quality_reports_completeness_and_reduction_per_source(spark, t
     labels.write_text("source,tmdb_id,release_id,label,note\n"
                       "musicbrainz,1,a,1,found\nmusicbrainz,2,b,1,missed\nmusicbrainz,3,c,0,negative\n"
                       "discogs,1,100,1,\"found, with a comma\"\n", encoding="utf-8")
-    candidates = spark.createDataFrame([(1, "musicbrainz", "a", ["title_exact"]), (3, "musicbrainz", "c", ["x"]),
-                                        (1, "discogs", "100", ["x"])], schema_of("silver/candidate_pairs"))
+    candidates = spark.createDataFrame([(1, "musicbrainz", "release_group", "a", ["title_exact"]),
+                                        (3, "musicbrainz", "release_group", "c", ["x"]),
+                                        (1, "discogs", "master", "100", ["x"])], schema_of("silver/candidate_pairs"))
     quality = blocking_quality(candidates, 100, {"musicbrainz": 10, "discogs": 5}, str(labels))
     assert quality == {
         "musicbrainz": {"pair_completeness": 0.5, "found": 1, "positives": 2, "candidates": 2,

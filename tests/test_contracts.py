@@ -64,18 +64,24 @@ RELEASE_CASES = [
      "kind_matches_source"),
     ("duplicate id", release("a", "zz duplicate id"), "key_unique"),
 ]
+# Discogs numbers masters and releases separately: master 123 and the master-less release 123 are two releases.
 GOOD_RELEASES = [release("a", "good"), release("123", "good discogs", source="discogs", release_kind="master"),
+                 release("123", "good discogs twin", source="discogs", release_kind="release"),
                  release("x", "good undated", year=None)]
 
 PAIR_CASES = [
-    ("null key", (None, "musicbrainz", "a", ["null key"]), "key_not_null"),
-    ("unknown source", (100, "spotify", "a", ["unknown source"]), "allowed:source"),
-    ("no rules", (101, "musicbrainz", "a", []), "rules_present"),
-    ("duplicate pair", (100, "musicbrainz", "a", ["zz duplicate pair"]), "key_unique"),
-    ("quarantined film", (5, "musicbrainz", "a", ["quarantined film"]), "film_exists"),
-    ("unknown release", (100, "musicbrainz", "nope", ["unknown release"]), "release_exists"),
+    ("null key", (None, "musicbrainz", "release_group", "a", ["null key"]), "key_not_null"),
+    ("unknown source", (100, "spotify", "release_group", "a", ["unknown source"]), "allowed:source"),
+    ("null kind", (102, "musicbrainz", None, "a", ["null kind"]), "not_null:release_kind"),
+    ("unknown kind", (103, "musicbrainz", "album", "a", ["unknown kind"]), "allowed:release_kind"),
+    ("no rules", (101, "musicbrainz", "release_group", "a", []), "rules_present"),
+    ("duplicate pair", (100, "musicbrainz", "release_group", "a", ["zz duplicate pair"]), "key_unique"),
+    ("quarantined film", (5, "musicbrainz", "release_group", "a", ["quarantined film"]), "film_exists"),
+    ("unknown release", (100, "musicbrainz", "release_group", "nope", ["unknown release"]), "release_exists"),
+    ("release of another kind", (101, "musicbrainz", "master", "a", ["release of another kind"]), "release_exists"),
 ]
-GOOD_PAIRS = [(100, "musicbrainz", "a", ["good"]), (100, "discogs", "123", ["good"])]
+GOOD_PAIRS = [(100, "musicbrainz", "release_group", "a", ["good"]), (100, "discogs", "master", "123", ["good"]),
+              (100, "discogs", "release", "123", ["good twin"])]
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +108,9 @@ def test_a_row_breaking_a_contract_rule_is_quarantined_under_that_rule(checked, 
 
 
 def test_valid_rows_break_no_rule(checked):
-    for table, goods in (("films", ["good", "good 2", "good 3"]), ("releases", ["good", "good discogs", "good undated"]),
-                         ("pairs", ["good"])):
+    for table, goods in (("films", ["good", "good 2", "good 3"]), ("releases", ["good", "good discogs", "good discogs twin",
+                                                                                "good undated"]),
+                         ("pairs", ["good", "good twin"])):
         assert all(checked["by_case"][table][g] == [] for g in goods), (table, checked["by_case"][table])
 
 
@@ -123,16 +130,17 @@ def test_quarantine_rows_carry_table_rule_reason_key_pointer_and_the_record(chec
     assert rows["bronze/tmdb_movies:null key"]["record_key"] == "null"
     assert [(f.name, f.dataType) for f in quarantine_rows(checked["films"], FILMS).schema.fields] == [
         (f.name, f.dataType) for f in schema_of("silver/quarantine").fields]
-    pair = [r for r in quarantine_rows(checked["pairs"], PAIRS).collect() if r["record_key"] == "100:musicbrainz:nope"]
+    pair = [r for r in quarantine_rows(checked["pairs"], PAIRS).collect()
+            if r["record_key"] == "100:musicbrainz:release_group:nope"]
     assert pair[0]["rule"] == "release_exists" and pair[0]["_bronze_ref"] is None
 
 
 def test_counts_balance_valid_and_quarantined_rows_and_count_every_broken_rule(checked):
     counts = contract_counts(checked["releases"], RELEASES)
-    assert (counts.rows, counts.quarantined, counts.valid) == (13, 10, 3)
+    assert (counts.rows, counts.quarantined, counts.valid) == (14, 10, 4)
     assert counts.by_rule["allowed:source"] == 1 and counts.by_rule["key_unique"] == 1
     assert valid_rows(checked["releases"], RELEASES).count() == counts.valid
-    assert counts.as_metrics()["staged"] == 13
+    assert counts.as_metrics()["staged"] == 14
 
 
 def test_an_empty_table_is_a_systemic_fault():

@@ -192,8 +192,9 @@ def synthetic_training_frame(n_releases=120, seed=0) -> tuple[pd.DataFrame, dict
         for k in range(3):
             true = has_film and k == 0
             row = {name: 0.0 for name in MODEL_FEATURES}
-            row.update(source="musicbrainz", release_id=f"r{r}", tmdb_id=r * 10 + k, label=int(true),
-                       is_candidate=True, is_labelled=true, year_diff=0 if true else int(rng.integers(0, 30)))
+            row.update(source="musicbrainz", release_kind="release_group", release_id=f"r{r}", tmdb_id=r * 10 + k,
+                       label=int(true), is_candidate=True, is_labelled=true,
+                       year_diff=0 if true else int(rng.integers(0, 30)))
             row["release_is_soundtrack"] = 1.0
             row["title_ratio"] = 1.0 if true else float(rng.uniform(0.3, 0.9))
             row["title_exact"] = float(true or rng.random() < 0.2)
@@ -248,7 +249,8 @@ def test_match_threshold_keeps_precision_at_target_and_review_band_stops_where_r
 
 
 def test_best_per_release_uses_candidates_only_and_orders_like_step_05():
-    frame = pd.DataFrame({"source": "musicbrainz", "release_id": ["a", "a", "a", "b", "c", "c"],
+    frame = pd.DataFrame({"source": "musicbrainz", "release_kind": "release_group",
+                          "release_id": ["a", "a", "a", "b", "c", "c"],
                           "tmdb_id": [3, 2, 1, 9, 4, 5], "year_diff": [1.0, 0.0, 0.0, np.nan, 0.0, 0.0],
                           "is_candidate": [True, True, False, True, True, True],
                           "release_is_soundtrack": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0], "label": [0, 1, 0, 0, 1, 0]})

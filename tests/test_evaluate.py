@@ -53,8 +53,10 @@ def lake_run(spark, tmp_path_factory):
                 release_row("m-jaws", "Jaws", 1975, source="discogs"),
                 release_row("m-story", "E.T. the Extra-Terrestrial", 1982, source="discogs"),
                 release_row("rg-up", "Up", 2009)]
-    candidates = [(1, "musicbrainz", "rg-jaws", ["title_exact"]), (2, "musicbrainz", "rg-dumbo", ["title_exact"]),
-                  (3, "musicbrainz", "rg-cast", ["title_exact"]), (1, "discogs", "m-jaws", ["title_exact"])]
+    candidates = [(1, "musicbrainz", "release_group", "rg-jaws", ["title_exact"]),
+                  (2, "musicbrainz", "release_group", "rg-dumbo", ["title_exact"]),
+                  (3, "musicbrainz", "release_group", "rg-cast", ["title_exact"]),
+                  (1, "discogs", "master", "m-jaws", ["title_exact"])]
     lake.write_table(spark.createDataFrame(films, schema_of("silver/films")), "silver/films", RUN_ID)
     lake.write_table(spark.createDataFrame(releases, schema_of("silver/releases")), "silver/releases", RUN_ID)
     lake.write_table(spark.createDataFrame(candidates, schema_of("silver/candidate_pairs")), "silver/candidate_pairs", RUN_ID)

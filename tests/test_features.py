@@ -17,11 +17,22 @@ def film_row(tmdb_id, title, year, composers=(), title_norm=None, original_title
                 genres=["Drama"], popularity=1.5, vote_count=10, vote_average=6.5, imdb_id=f"tt{tmdb_id:07d}")
 
 
+def kind_of(source: str) -> str:
+    """The kind of a hand-made release: a MusicBrainz release group or, unless a test says otherwise, a Discogs
+    master."""
+    return "release_group" if source == "musicbrainz" else "master"
+
+
+def pair_row(tmdb_id, source, release_id, rules, release_kind=None):
+    """A silver/candidate_pairs row (schema_of("silver/candidate_pairs")) of a release made by release_row."""
+    return (tmdb_id, source, release_kind or kind_of(source), release_id, list(rules))
+
+
 def release_row(release_id, title, year, artists=(), title_norm=None, source="musicbrainz", primary_type="Album",
-                secondary_types=("Soundtrack",), genres=(), styles=(), formats=(), film_hint_norm=None, credits=()):
+                secondary_types=("Soundtrack",), genres=(), styles=(), formats=(), film_hint_norm=None, credits=(),
+                release_kind=None):
     title_norm = title_norm if title_norm is not None else title.lower()
-    return dict(source=source, release_id=release_id,
-                release_kind="release_group" if source == "musicbrainz" else "master",
+    return dict(source=source, release_id=release_id, release_kind=release_kind or kind_of(source),
                 title=title, artists=list(artists), year=year, primary_type=primary_type,
                 secondary_types=list(secondary_types), genres=list(genres), styles=list(styles), formats=list(formats),
                 title_norm=title_norm, title_tokens=title_norm.split(), film_hint_norm=film_hint_norm,
@@ -34,7 +45,9 @@ def frames(spark, films, releases, pairs=None):
     releases_df = spark.createDataFrame(releases, schema_of("silver/releases"))
     if pairs is None:
         pairs = [(f["tmdb_id"], r["source"], r["release_id"]) for f in films for r in releases]
-    candidates = spark.createDataFrame([(t, s, r, ["title"]) for t, s, r in pairs], schema_of("silver/candidate_pairs"))
+    kinds = {(r["source"], r["release_id"]): r["release_kind"] for r in releases}
+    candidates = spark.createDataFrame([(t, s, kinds.get((s, r), "release_group"), r, ["title"]) for t, s, r in pairs],
+                                       schema_of("silver/candidate_pairs"))
     return candidates, films_df, releases_df
 
 

@@ -85,7 +85,8 @@ def features_of(spark, films: list[dict], releases: list[dict], pairs: list[tupl
         "source string, release_id string, release_kind string, title string, title_norm string, film_hint_norm string, "
         "year int, primary_type string, secondary_types array<string>, genres array<string>, styles array<string>, "
         "formats array<string>, artists array<string>, artists_norm array<string>, credits array<string>")
-    candidates = spark.createDataFrame(pairs, "tmdb_id long, source string, release_id string")
+    candidates = spark.createDataFrame([(t, s, RELEASE["release_kind"], r) for t, s, r in pairs],
+                                       "tmdb_id long, source string, release_kind string, release_id string")
     rows = ft.pair_features(candidates, films_df, releases_df).collect()
     return {(r["tmdb_id"], r["release_id"]): r for r in rows}
 

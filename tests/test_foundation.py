@@ -127,7 +127,7 @@ def test_spark_conf_carries_abfss_key_and_venv_python(settings):
 
 def test_rerun_of_a_run_id_replaces_only_its_partition(spark, tmp_path):
     lake = Lake(str(tmp_path / "lake"))
-    rows = [(1, "tmdb", "a", ["equal_title"]), (2, "tmdb", "b", ["rare_token"])]
+    rows = [(1, "tmdb", "release_group", "a", ["equal_title"]), (2, "tmdb", "release_group", "b", ["rare_token"])]
     df = spark.createDataFrame(rows, schema_of("silver/candidate_pairs"))
     lake.write_table(df, "silver/candidate_pairs", "r1")
     lake.write_table(df.limit(1), "silver/candidate_pairs", "r2")

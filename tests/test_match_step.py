@@ -13,7 +13,7 @@ from scripts_spark.pipeline import run_pipeline
 from scripts_spark.tables import schema_of
 from scripts_spark.steps.s05_match_enrich import MatchAndEnrich
 from scripts_spark.transforms.features import FEATURE_VERSION, MODEL_FEATURES
-from test_features import film_row, release_row
+from test_features import film_row, pair_row, release_row
 
 RUN_ID = "match-step"
 pytestmark = pytest.mark.slow   # step 05 through run_pipeline, twice
@@ -54,7 +54,7 @@ def step_run(spark, tmp_path_factory):
     lake = Lake(settings.lake_root)
     lake.write_table(spark.createDataFrame(FILMS, schema_of("silver/films")), "silver/films", RUN_ID)
     lake.write_table(spark.createDataFrame(RELEASES, schema_of("silver/releases")), "silver/releases", RUN_ID)
-    lake.write_table(spark.createDataFrame([(*c, ["title_exact"]) for c in CANDIDATES], schema_of("silver/candidate_pairs")),
+    lake.write_table(spark.createDataFrame([pair_row(*c, ["title_exact"]) for c in CANDIDATES], schema_of("silver/candidate_pairs")),
                      "silver/candidate_pairs", RUN_ID)
     doc = run_pipeline(settings, RUN_ID, "05", spark=spark)
     return settings, lake, doc

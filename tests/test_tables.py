@@ -45,14 +45,16 @@ def _matches(spark, rows):
 
 def test_a_valid_gold_table_passes_and_reports_its_rows(spark):
     films = spark.createDataFrame([(1,)], "tmdb_id long")
-    releases = spark.createDataFrame([("musicbrainz", "r1")], "source string, release_id string")
+    releases = spark.createDataFrame([("musicbrainz", "release_group", "r1")],
+                                     "source string, release_kind string, release_id string")
     df = _matches(spark, [(1, "musicbrainz", "r1", "release_group", 0.9, "match", "model", "{}", "l1")])
     assert enforce(df, table("gold/soundtrack_matches"), {"silver/films": films, "silver/releases": releases}) == 1
 
 
 def test_a_broken_gold_table_fails_naming_each_rule_with_counts(spark):
     films = spark.createDataFrame([(1,)], "tmdb_id long")
-    releases = spark.createDataFrame([("musicbrainz", "r1"), ("musicbrainz", "r2")], "source string, release_id string")
+    releases = spark.createDataFrame([("musicbrainz", "release_group", "r1"), ("musicbrainz", "release_group", "r2")],
+                                     "source string, release_kind string, release_id string")
     df = _matches(spark, [(1, "musicbrainz", "r1", "release_group", 0.9, "match", "model", "{}", "l1"),
                           (2, "musicbrainz", "r1", "release_group", 0.8, "match", "model", "{}", "l1"),   # same key and unknown film: one row
                           (1, "musicbrainz", "r2", "release_group", 1.5, "maybe", "model", "{}", "l1"),   # score and decision

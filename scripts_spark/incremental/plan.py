@@ -125,6 +125,11 @@ def decide_mode(settings: "Settings", base: Version | None, numbers: list[str],
                       "them in full")
     if base is None:
         return FULL, "no state in this lake yet: the first run builds it"
+    if base.fingerprint.get("format") != fingerprint_.get("format"):
+        # Named on its own: the state's tables have another layout, so no part of them may be diffed against
+        # (state.STATE_FORMAT says what changed).
+        return FULL, (f"the state of run {base.run_id} has layout {base.fingerprint.get('format', '?')} and this code "
+                      f"reads layout {fingerprint_.get('format')}: rebuilt in full, in the new layout")
     differs = [k for k in sorted(set(base.fingerprint) | set(fingerprint_))
                if base.fingerprint.get(k) != fingerprint_.get(k)]
     if differs:

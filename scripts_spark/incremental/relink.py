@@ -63,13 +63,13 @@ def checked_schema(name: str) -> StructType:
 
 
 FILM_KEYS_SCHEMA = "tmdb_id long, year int, rule string, key string"
-RELEASE_KEYS_SCHEMA = "source string, release_id string, year int, rule string, key string"
-PAIR_KEYS_SCHEMA = "tmdb_id long, source string, release_id string, rule string, key string"
+RELEASE_KEYS_SCHEMA = "source string, release_kind string, release_id string, year int, rule string, key string"
+PAIR_KEYS_SCHEMA = "tmdb_id long, source string, release_kind string, release_id string, rule string, key string"
 RARITY_SCHEMA = "token string, rarity double"
 FILM_IDS = "tmdb_id long"
-RELEASE_IDS = "source string, release_id string"
-PAIR_IDS = "tmdb_id long, source string, release_id string"
-REASONS_SCHEMA = "source string, release_id string, reason string"
+RELEASE_IDS = "source string, release_kind string, release_id string"
+PAIR_IDS = "tmdb_id long, source string, release_kind string, release_id string"
+REASONS_SCHEMA = "source string, release_kind string, release_id string, reason string"
 
 
 def _schema(ddl: str) -> StructType:
@@ -138,9 +138,9 @@ def with_titles(features: DataFrame, films: DataFrame, releases: DataFrame) -> D
     """Features + the four normalised titles the rarity features are computed from (for a later refresh)."""
     film_titles = films.select("tmdb_id", F.col("title_norm").alias("film_title_norm"),
                                F.col("original_title_norm").alias("film_original_title_norm"))
-    release_titles = releases.select("source", "release_id", F.col("title_norm").alias("release_title_norm"),
+    release_titles = releases.select(*RELEASE_KEY, F.col("title_norm").alias("release_title_norm"),
                                      F.col("film_hint_norm").alias("release_film_hint_norm"))
-    return (features.join(film_titles, "tmdb_id").join(release_titles, ["source", "release_id"])
+    return (features.join(film_titles, "tmdb_id").join(release_titles, list(RELEASE_KEY))
             .select(*[f.name for f in features_schema().fields]))
 
 
@@ -156,7 +156,8 @@ def normalise_and_block(ctx: "StepContext", plan: Plan, blocking_settings) -> di
     delta_films = ctx.read(staged("silver/films"))
 
     # Discogs: the records of changed ids leave, this run's records come in; every master (or master-less release)
-    # that lost or gained a record is folded again from all its current records.
+    # that lost or gained a record is folded again from all its current records. A fold group is a kind and an id:
+    # master 217585 and the master-less release 217585 are two groups.
     record_schema = discogs_records_schema(spark)
     base_records = plan.read_base("discogs_records", record_schema)
     changed_records = reduce(DataFrame.unionByName, [
@@ -167,16 +168,19 @@ def normalise_and_block(ctx: "StepContext", plan: Plan, blocking_settings) -> di
     plan.write_table("discogs_records", base_records.join(changed_records, ["_feed", "_record_id"], "left_anti")
                      .unionByName(new_records))
     records = plan.read_table("discogs_records", record_schema)
-    refold_ids = leaving.select("group_id").unionByName(new_records.select("group_id")).distinct()
+    group = ["release_kind", "group_id"]
+    refold_ids = leaving.select(*group).unionByName(new_records.select(*group)).distinct()
     # Records without an id never merge (fold_discogs): they are folded again every run, to be quarantined.
-    refold = fold_discogs(records.join(refold_ids, "group_id", "left_semi")
+    refold = fold_discogs(records.join(refold_ids, group, "left_semi")
                           .unionByName(records.where(F.col("group_id").isNull()))
                           .drop("_feed", "_record_id"))
+    # every MusicBrainz row is a release group (transforms/silver.musicbrainz_releases)
     mb_ids = plan.read_changes("musicbrainz").select(F.lit("musicbrainz").alias("source"),
+                                                    F.lit("release_group").alias("release_kind"),
                                                     F.col("record_id").alias("release_id"))
-    release_ids = _ids(mb_ids.unionByName(refold_ids.select(F.lit("discogs").alias("source"),
+    release_ids = _ids(mb_ids.unionByName(refold_ids.select(F.lit("discogs").alias("source"), "release_kind",
                                                             F.col("group_id").alias("release_id"))),
-                       "source", "release_id")
+                       *RELEASE_KEY)
     ctx.write(staged("silver/releases"),
               musicbrainz_releases(bronze["bronze/musicbrainz_release_groups"]).unionByName(refold)
               .transform(with_release_norms).transform(lambda df: conform(df, schema_of("silver/releases"))))

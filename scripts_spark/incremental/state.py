@@ -43,7 +43,8 @@ VERSIONS = "versions"
 PENDING = "pending"
 PLAN = "plan.json"
 # Bump when the layout or meaning of a state table changes: older states are then rebuilt by a full run.
-STATE_FORMAT = 1
+# 2: release_kind joined the release key (release_keys, pair_keys, pairs and the change sets carry it).
+STATE_FORMAT = 2
 
 PACKAGE = Path(__file__).resolve().parent.parent
 # The code whose output the state holds: a change to any of these makes the state stale (the next run is full).

@@ -137,10 +137,11 @@ class ReviewData:
         rows = list(rows)
         if not rows:
             return []
-        wanted = {(r["source"], r["release_id"]) for r, _, _ in rows}
+        wanted = {r["release_id"] for r, _, _ in rows}
         releases = _read(self.root, "silver/releases", self.run_id, RELEASE_COLUMNS,
-                         ds.field("release_id").isin(sorted({rid for _, rid in wanted})))
-        by_release = {(r["source"], r["release_id"]): r for r in _rows(releases)}
+                         ds.field("release_id").isin(sorted(wanted)))
+        # a Discogs master and a master-less release can share an id: the kind tells them apart
+        by_release = {(r["source"], r["release_kind"], r["release_id"]): r for r in _rows(releases)}
         match_t = float(self.thresholds.get("match") or 1.0)
         added = []
         for row, sample, decision in rows:
@@ -150,7 +151,7 @@ class ReviewData:
                 continue
             reasons = json.loads(row["reasons"] or "{}")
             item = Item(pair, sample, float(row["match_score"]), decision, reasons, self.film(pair.tmdb_id) or {},
-                        by_release.get((pair.source, pair.release_id), {}))
+                        by_release.get((pair.source, pair.release_kind, pair.release_id), {}))
             item.worth = worth(item.film.get("popularity"), item.match_score, item.unmet, match_t)
             self.items[key] = item
             added.append(item)

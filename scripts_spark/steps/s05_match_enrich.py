@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from ..base_step import BaseStep, StepContext, StepResult
 from .. import match_settings
+from ..transforms.blocking import PAIR_KEY, RELEASE_KEY
 from ..transforms.decide import link_pairs, soundtrack_matches
 from ..review.store import effective_verdicts, read_lake_decisions
 from ..transforms.enrich import film_soundtracks, review_queue
@@ -62,11 +63,10 @@ class MatchAndEnrich(BaseStep):
 
         pairs_in = candidates.count()
         pairs_added = pairs_in - proposed.count()
-        pairs_rejected = candidates.join(verdicts.filter(F.col("verdict") == "reject"),
-                                         ["tmdb_id", "source", "release_id"], "left_semi").count()
+        pairs_rejected = candidates.join(verdicts.filter(F.col("verdict") == "reject"), PAIR_KEY, "left_semi").count()
         pairs_decided = verdicts.count()
         verdicts.unpersist()
-        releases_proposed = candidates.select("source", "release_id").distinct().count()
+        releases_proposed = candidates.select(*RELEASE_KEY).distinct().count()
         matched = sum(v["match"] for v in by_source.values())
         reviewed = sum(v["review"] for v in by_source.values())
         film_rows = ctx.read("gold/film_soundtracks").count()

@@ -12,9 +12,9 @@ from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, 
                                StructType)
 
 from .core import FAIL, Reference, RowRule, Table, cols
+from .silver import RELEASE_KEY
 
 STR_ARRAY = ArrayType(StringType(), True)
-RELEASE_KEY = ("source", "release_kind", "release_id")
 SCORE = {"required": True, "range": (0, 1)}
 SHARE_TOLERANCE = 1e-9
 # The stable identity of a (release, film) link, the same in every run (transforms/history.py computes it).
@@ -64,7 +64,7 @@ SOUNDTRACK_MATCHES = Table(
         LINK_ID,
     ),
     references=(Reference("film_exists", ("tmdb_id",), "silver/films"),
-                Reference("release_exists", ("source", "release_id"), "silver/releases")),
+                Reference("release_exists", RELEASE_KEY, "silver/releases")),
     queries=(
         _duck("gold/soundtrack_matches", "SELECT source, decision, count(*) AS links, round(avg(match_score), 3) AS "
               "mean_score\nFROM {t}\nWHERE run_id = (SELECT max(run_id) FROM {t})\nGROUP BY ALL ORDER BY ALL;"),
@@ -130,7 +130,7 @@ REVIEW_QUEUE = Table(
         ("reasons", StringType(), "the link's reasons (as in gold/soundtrack_matches)"),
         LINK_ID,
     ),
-    references=(Reference("link_exists", ("source", "release_id", "tmdb_id"), "gold/soundtrack_matches"),),
+    references=(Reference("link_exists", RELEASE_KEY + ("tmdb_id",), "gold/soundtrack_matches"),),
     queries=(
         _duck("gold/review_queue", "SELECT film_title, film_year, release_title, release_year, match_score,\n"
               "       json_extract_string(reasons, '$.unmet_requirements') AS unmet\nFROM {t}\n"
@@ -174,7 +174,8 @@ FILM_SOUNDTRACKS = Table(
     ),
     row_rules=(RowRule("decade_of_film_year", "decade is not the film year's decade",
                        lambda: F.col("decade").eqNullSafe((F.floor(F.col("film_year") / 10) * 10).cast("int"))),),
-    references=(Reference("matched_link_exists", ("source", "release_id", "tmdb_id"), "gold/soundtrack_matches"),),
+    references=(Reference("matched_link_exists", RELEASE_KEY + ("tmdb_id",),
+                          "gold/soundtrack_matches"),),
     queries=(
         _duck("gold/film_soundtracks", "SELECT film_title, film_year, list(release_title) AS soundtracks\nFROM {t}\n"
               "WHERE run_id = (SELECT max(run_id) FROM {t})\nGROUP BY ALL ORDER BY max(popularity) DESC LIMIT 10;"),

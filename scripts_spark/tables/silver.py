@@ -14,6 +14,9 @@ from pyspark.sql.types import ArrayType, BooleanType, DateType, DoubleType, Inte
 from .core import QUARANTINE, Reference, RowRule, Table, cols
 
 STR_ARRAY = ArrayType(StringType(), True)
+# A release is named by its kind too: Discogs numbers masters and releases separately, so master 217585 and the
+# master-less release 217585 are two releases (docs/scale.md, "Discogs id collisions").
+RELEASE_KEY = ("source", "release_kind", "release_id")
 
 # The first films were shot in the late 1870s (Muybridge 1878); TMDB lists 1874 astronomy plates as films, but
 # nothing in the catalogue predates 1870, so an earlier year is a parse error.
@@ -71,8 +74,9 @@ FILMS = Table(
 RELEASES = Table(
     name="silver/releases", written_by="04", enforce=QUARANTINE, pointer="_bronze_ref",
     about="One row per soundtrack candidate release: MusicBrainz release groups, Discogs masters, and Discogs "
-          "releases without a master.",
-    key=("source", "release_id"),
+          "releases without a master. Discogs numbers masters and releases separately, so a master and a "
+          "master-less release can share an id: the kind is part of the key.",
+    key=RELEASE_KEY,
     columns=cols(
         ("source", StringType(), "musicbrainz | discogs", {"allowed": ("musicbrainz", "discogs")}),
         ("release_id", StringType(), "MBID, Discogs master id, or Discogs release id (no master)"),
@@ -113,17 +117,19 @@ CANDIDATE_PAIRS = Table(
     name="silver/candidate_pairs", written_by="04", enforce=QUARANTINE,
     about="Film x release pairs proposed by blocking (the only pairs the matcher scores), with the rules that "
           "proposed each.",
-    key=("tmdb_id", "source", "release_id"),
+    key=("tmdb_id",) + RELEASE_KEY,
     columns=cols(
         ("tmdb_id", LongType(), "film"),
         ("source", StringType(), "release source", {"allowed": ("musicbrainz", "discogs")}),
+        ("release_kind", StringType(), "release_group | master | release",
+         {"required": True, "allowed": ("release_group", "master", "release")}),
         ("release_id", StringType(), "release"),
         ("rules", STR_ARRAY, "blocking rules that proposed the pair"),
     ),
     row_rules=(RowRule("rules_present", "no blocking rule named for the pair",
                        lambda: F.coalesce(F.size("rules"), F.lit(0)) > 0),),
     references=(Reference("film_exists", ("tmdb_id",), "silver/films"),
-                Reference("release_exists", ("source", "release_id"), "silver/releases")),
+                Reference("release_exists", RELEASE_KEY, "silver/releases")),
 )
 
 QUARANTINE_TABLE = Table(

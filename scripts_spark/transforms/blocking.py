@@ -29,11 +29,13 @@ from typing import Callable, Mapping
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from ..sources.labels import label_release_key, read_labels
 from ..tables import schema_of
 from .normalise import normalised_names
 
-PAIR_KEY = ["tmdb_id", "source", "release_id"]
-RELEASE_KEY = ["source", "release_id"]
+# A release is (source, release_kind, release_id): a Discogs master and a master-less release can share an id.
+RELEASE_KEY = ["source", "release_kind", "release_id"]
+PAIR_KEY = ["tmdb_id", *RELEASE_KEY]
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,12 @@ def _keys(df: DataFrame, ids: list[str], builders: Mapping[str, KeyBuilder], sid
 # --- pairs ---------------------------------------------------------------------------------------------------------
 @dataclass
 class Blocking:
-    pairs: DataFrame       # tmdb_id, source, release_id, rules (schema_of("silver/candidate_pairs"))
+    pairs: DataFrame       # tmdb_id, source, release_kind, release_id, rules (schema_of("silver/candidate_pairs"))
     key_stats: DataFrame   # rule, source, key, n_films, n_releases, pairs, kept: every key both sides share
     year_stats: DataFrame  # rule, source, key, year, pairs, kept: the (key, year) splits of the keys over the cap
-    undated: DataFrame     # tmdb_id, source, release_id, rule, key: the undated ends' pairs of split keys (pair_undated)
+    undated: DataFrame     # PAIR_KEY, rule, key: the undated ends' pairs of split keys (pair_undated)
     _persisted: tuple[DataFrame, ...] = ()
-    # Where each pair comes from: (tmdb_id, source, release_id, rule, key) for every key that proposed it, and the
+    # Where each pair comes from: (PAIR_KEY, rule, key) for every key that proposed it, and the
     # keys of every film and release. A key's pairs depend only on the films and releases that have the key, which
     # is what lets an incremental run re-block just the keys its changed records touch (incremental/relink.py).
     pair_keys: DataFrame | None = None
@@ -167,7 +169,7 @@ def film_keys_of(films: DataFrame, settings: BlockingSettings) -> DataFrame:
 
 
 def release_keys_of(releases: DataFrame, settings: BlockingSettings) -> DataFrame:
-    """(source, release_id, year, rule, key) of every release with an id."""
+    """(source, release_kind, release_id, year, rule, key) of every release with an id."""
     return _keys(releases, RELEASE_KEY, RELEASE_KEYS, "release_keys", settings)
 
 
@@ -213,7 +215,7 @@ def pairs_of(pair_keys: DataFrame) -> DataFrame:
 
 def _undated_pairs(film_keys: DataFrame, release_keys: DataFrame, key_stats: DataFrame, caps: Column,
                    settings: BlockingSettings) -> DataFrame:
-    """(tmdb_id, source, release_id, rule, key) of the undated ends of split keys, for the rules with `pair_undated`:
+    """(PAIR_KEY, rule, key) of the undated ends of split keys, for the rules with `pair_undated`:
     every undated release with all films of a key that has at most the cap of films, every undated film with all
     releases of a key that has at most the cap of releases."""
     rules = [rule.name for rule in settings.rules if rule.pair_undated]
@@ -238,7 +240,7 @@ def _pair_counts(film_keys: DataFrame, release_keys: DataFrame, key: list[str], 
 
 
 def _pairs_of_kept_keys(film_keys: DataFrame, release_keys: DataFrame, stats: DataFrame, key: list[str]) -> DataFrame:
-    """(tmdb_id, source, release_id, rule, key) for every film and release sharing a key within its cap."""
+    """(PAIR_KEY, rule, key) for every film and release sharing a key within its cap."""
     kept = release_keys.join(stats.filter("kept").select("source", *key), ["source", *key], "left_semi")
     return film_keys.join(kept, key).select(*PAIR_KEY, "rule", "key")
 
@@ -279,15 +281,12 @@ def skew_report(blocking: Blocking, settings: BlockingSettings) -> dict:
 
 
 # --- quality against labels ----------------------------------------------------------------------------------------
-LABELS_DDL = "source string, tmdb_id long, release_id string, label int, note string"
-
-
 def label_positives(spark: SparkSession, labels_path: str) -> DataFrame:
-    """Labelled positive pairs (source, tmdb_id, release_id) of a labels CSV (data/eval/dev_labels.csv)."""
-    return (spark.read.schema(LABELS_DDL).option("header", True).option("escape", '"').csv(str(labels_path))
-            .filter((F.col("label") == 1) & F.col("source").isNotNull() & F.col("tmdb_id").isNotNull()
-                    & F.col("release_id").isNotNull())
-            .select("source", "tmdb_id", "release_id").distinct())
+    """Labelled positive pairs of a labels CSV (data/eval/dev_labels.csv): tmdb_id and the release as the labels
+    name it (sources/labels.label_release_key)."""
+    labels = read_labels(spark, labels_path)
+    return (labels.filter((F.col("label") == 1) & F.col("tmdb_id").isNotNull())
+            .select("tmdb_id", *label_release_key(labels)).distinct())
 
 
 def blocking_quality(candidates_df: DataFrame, films_count: int, releases_count: int | Mapping[str, int],
@@ -296,13 +295,15 @@ def blocking_quality(candidates_df: DataFrame, films_count: int, releases_count:
     candidates, and the reduction ratio 1 - candidates / (films x releases).
 
     `releases_count` is the number of Silver releases of each source ({'musicbrainz': n, 'discogs': m}); a single
-    int is taken as every source's release count (the comparison space then spans all releases).
+    int is taken as every source's release count (the comparison space then spans all releases). Pairs are counted
+    as the labels name them: without the release kind for labels that have none (as the reference scorer counts).
     """
     spark = candidates_df.sparkSession
     positives = label_positives(spark, labels_path).cache()
-    candidates = candidates_df.select("source", "tmdb_id", "release_id").distinct()
+    pair = positives.columns
+    candidates = candidates_df.select(*pair).distinct()
     by_source = {r["source"]: r["n"] for r in candidates.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
-    found = {r["source"]: r["n"] for r in positives.join(candidates, ["source", "tmdb_id", "release_id"], "left_semi")
+    found = {r["source"]: r["n"] for r in positives.join(candidates, pair, "left_semi")
              .groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
     n_positives = {r["source"]: r["n"] for r in positives.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
     positives.unpersist()

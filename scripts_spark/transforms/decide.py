@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from ..tables import schema_of
+from .blocking import RELEASE_KEY
 from .review import apply_verdicts
 from .history import link_id
 
@@ -82,7 +83,7 @@ def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
     """One row per release: the film a person accepted (`decision_source` = human), else the film the ranker puts
     first. Ties go to the higher match score, the closer year (undated last), then the smaller tmdb_id, so a rerun
     picks the same film. Adds the runner-up film and its match score for the reasons."""
-    per_release = Window.partitionBy("source", "release_id")
+    per_release = Window.partitionBy(*RELEASE_KEY)
     ranked = per_release.orderBy((F.col("decision_source") == "human").desc(), F.col("rank_logit").desc(),
                                  F.col("match_score").desc(),
                                  F.col("year_diff").asc_nulls_last(), F.col("tmdb_id").asc())

@@ -5,6 +5,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ..tables import schema_of
+from .blocking import RELEASE_KEY
 from .history import link_id
 
 
@@ -45,7 +46,7 @@ def _film_fields(films: DataFrame) -> DataFrame:
 
 
 def _release_fields(releases: DataFrame) -> DataFrame:
-    return releases.select("source", "release_id",
+    return releases.select(*RELEASE_KEY,
                            F.col("title").alias("release_title"), F.col("year").alias("release_year"),
                            F.col("artists").alias("release_artists"), F.col("genres").alias("release_genres"),
                            F.col("styles").alias("release_styles"),
@@ -56,16 +57,15 @@ def review_queue(links: DataFrame, films: DataFrame, releases: DataFrame) -> Dat
     """Links in the review band, with both sides' titles, years and artists next to the reasons (schema_of("gold/review_queue"))."""
     band = links.filter(F.col("decision") == "review").select("tmdb_id", "source", "release_id", "release_kind",
                                                               "match_score", "reasons")
-    joined = band.join(_film_fields(films), "tmdb_id", "left").join(_release_fields(releases),
-                                                                    ["source", "release_id"], "left")
-    return _conform(joined.orderBy(F.col("match_score").desc(), "source", "release_id"), schema_of("gold/review_queue"))
+    joined = band.join(_film_fields(films), "tmdb_id", "left").join(_release_fields(releases), RELEASE_KEY, "left")
+    return _conform(joined.orderBy(F.col("match_score").desc(), *RELEASE_KEY), schema_of("gold/review_queue"))
 
 
 def film_soundtracks(links: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
     """Matched links only, each with the film's and the release's fields for analytics (schema_of("gold/film_soundtracks"))."""
     matched = links.filter(F.col("decision") == "match").select("tmdb_id", "source", "release_id", "release_kind",
                                                                 "match_score")
-    joined = (matched.join(_film_fields(films), "tmdb_id").join(_release_fields(releases), ["source", "release_id"])
+    joined = (matched.join(_film_fields(films), "tmdb_id").join(_release_fields(releases), RELEASE_KEY)
               .withColumn("decade", decade(F.col("film_year")))
               .withColumn("soundtrack_genres", soundtrack_genres(F.col("release_genres"), F.col("release_styles"),
                                                                  F.col("release_secondary_types"))))

@@ -20,10 +20,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
-from .blocking import STOPWORDS
+from .blocking import RELEASE_KEY, STOPWORDS
 from .normalise import LEADING_ARTICLES
 
-PAIR_KEY = ("tmdb_id", "source", "release_id")
+PAIR_KEY = ("tmdb_id", *RELEASE_KEY)
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
@@ -172,7 +172,7 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
     )
     return (candidates.select(*PAIR_KEY)
             .join(film_side, "tmdb_id")
-            .join(release_side, ["source", "release_id"]))
+            .join(release_side, RELEASE_KEY))
 
 
 def _split_words(col: str) -> Column:
@@ -614,7 +614,7 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
               .transform(lambda df: add_title_overlap(df, rarity))
               .withColumn("release_has_hint", F.col("release_film_hint_norm").isNotNull()))
     native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS and n not in AFTER_SIMILARITIES]
-    narrowed = native.select(*PAIR_KEY, "release_kind", "year_diff", *native_features, "release_has_hint",
+    narrowed = native.select(*PAIR_KEY, "year_diff", *native_features, "release_has_hint",
                              *SIMILARITY_INPUTS)
     return (narrowed.transform(add_string_similarities)
             .transform(add_artist_identity)

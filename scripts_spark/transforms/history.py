@@ -40,7 +40,7 @@ def link_events(before: DataFrame, after: DataFrame, run_id: str, mode: str, rea
                 default_reason: str, score_tolerance: float) -> DataFrame:
     """This run's events (schema_of("gold/link_history")) between two versions of gold/soundtrack_matches, one per
     release whose link was added, removed, moved to another film, changed decision, or moved its score by more than
-    `score_tolerance`; `reasons` (source, release_id, reason) says why a release was decided again."""
+    `score_tolerance`; `reasons` (source, release_kind, release_id, reason) says why a release was decided again."""
     b = before.select(*RELEASE, *[F.col(c).alias(f"b_{c}") for c in ("tmdb_id", "decision", "match_score", "link_id")])
     a = after.select(*RELEASE, *[F.col(c).alias(f"a_{c}") for c in ("tmdb_id", "decision", "match_score", "link_id")])
     event = (F.when(F.col("b_tmdb_id").isNull(), F.lit(ADDED))
@@ -50,8 +50,7 @@ def link_events(before: DataFrame, after: DataFrame, run_id: str, mode: str, rea
              .when(F.abs(F.col("a_match_score") - F.col("b_match_score")) > score_tolerance, F.lit(SCORE_CHANGED)))
     events = b.join(a, list(RELEASE), "full_outer").withColumn("event", event).where(F.col("event").isNotNull())
     if reasons is not None:
-        events = events.join(reasons.select("source", "release_id", F.col("reason").alias("_why")),
-                             ["source", "release_id"], "left")
+        events = events.join(reasons.select(*RELEASE, F.col("reason").alias("_why")), list(RELEASE), "left")
     else:
         events = events.withColumn("_why", F.lit(None).cast("string"))
     return events.select(

@@ -11,7 +11,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-PAIR = ["source", "release_kind", "release_id", "tmdb_id"]
+from .blocking import RELEASE_KEY
+
+PAIR = [*RELEASE_KEY, "tmdb_id"]
 VERDICT_SCHEMA = StructType([StructField("source", StringType()), StructField("release_kind", StringType()),
                              StructField("release_id", StringType()), StructField("tmdb_id", LongType()),
                              StructField("verdict", StringType()), StructField("decided_at", StringType())])
@@ -27,14 +29,10 @@ def verdict_frame(spark: SparkSession, verdicts: Iterable) -> DataFrame:
     return spark.createDataFrame(rows, VERDICT_SCHEMA)
 
 
-def _release_kinds(releases: DataFrame) -> DataFrame:
-    return releases.select("source", "release_id", "release_kind")
-
-
 def existing_verdicts(verdicts: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
     """Verdicts whose film and release (of the same kind) are in this run's Silver."""
     return (verdicts.join(films.select("tmdb_id"), "tmdb_id", "left_semi")
-            .join(_release_kinds(releases), ["source", "release_id", "release_kind"], "left_semi"))
+            .join(releases.select(*RELEASE_KEY), RELEASE_KEY, "left_semi"))
 
 
 def missing_verdicts(verdicts: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
@@ -45,8 +43,8 @@ def missing_verdicts(verdicts: DataFrame, films: DataFrame, releases: DataFrame)
 def with_accepted_pairs(candidates: DataFrame, verdicts: DataFrame, films: DataFrame, releases: DataFrame) -> DataFrame:
     """Candidate pairs plus every accepted pair blocking did not propose, so a film chosen by hand gets features."""
     accepted = (existing_verdicts(verdicts, films, releases).filter(F.col("verdict") == "accept")
-                .select("tmdb_id", "source", "release_id"))
-    added = (accepted.join(candidates, ["tmdb_id", "source", "release_id"], "left_anti")
+                .select(*PAIR))
+    added = (accepted.join(candidates, PAIR, "left_anti")
              .withColumn("rules", F.array(F.lit(REVIEW_RULE))))
     return candidates.unionByName(added.select(*candidates.columns))
 

@@ -121,7 +121,8 @@ def test_a_target_that_exists_is_never_overwritten_by_a_rename(tmp_path):
 
 def test_reads_inside_an_attempt_see_its_staged_tables_first_then_the_committed_ones(spark, tmp_path):
     lake = Lake(str(tmp_path / "lake"))
-    rows = [(1, "musicbrainz", "a", ["title_exact"]), (2, "musicbrainz", "b", ["title_exact"])]
+    rows = [(1, "musicbrainz", "release_group", "a", ["title_exact"]),
+            (2, "musicbrainz", "release_group", "b", ["title_exact"])]
     df = spark.createDataFrame(rows, schema_of(PAIRS))
     lake.write_table(df, PAIRS, "r1")
     lake.write_table(df.limit(1), "silver/staged/candidate_pairs", "r1")
