@@ -164,8 +164,9 @@ def test_a_run_with_broken_rows_quarantines_and_counts_them(spark, settings):
                                                                schema_of(f"silver/quarantine/{table}")).collect()}
     assert quarantined == {("films", "key_unique", "3", "bronze/tmdb_movies:f3-again"),
                            ("films", "range:year", "11", "bronze/tmdb_movies:f11"),
-                           ("releases", "key_not_null", "musicbrainz:null", "bronze/musicbrainz_release_groups:m-null"),
-                           ("candidate_pairs", "film_exists", "11:musicbrainz:r11", None)}
+                           ("releases", "key_not_null", "musicbrainz:release_group:null",
+                            "bronze/musicbrainz_release_groups:m-null"),
+                           ("candidate_pairs", "film_exists", "11:musicbrainz:release_group:r11", None)}
     staged = doc["steps"]["03"]
     assert staged["metrics"]["accounting"]["films"] == {"bronze": 12, "staged": 12}
     assert staged["metrics"]["accounting"]["discogs"] == {"bronze_records": 0, "staged": 0, "folded_into_masters": 0}
@@ -217,7 +218,8 @@ def test_dry_run_previews_list_the_input_tables_without_spark(settings):
     assert "rare_title_word (max 20 pairs/key)" in lines[-1]
     validate_lines = Validate().preview(ctx)
     assert validate_lines[0].startswith("silver/staged/films: NOT YET WRITTEN")
-    assert "contract silver/candidate_pairs: key (tmdb_id, source, release_id), max quarantined share 20%" in validate_lines
+    assert ("contract silver/candidate_pairs: key (tmdb_id, source, release_kind, release_id), max quarantined share "
+            "20%") in validate_lines
 
 
 # --- the sample (conftest.sample_run, once per session) --------------------------------------------------------------
