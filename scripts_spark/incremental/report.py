@@ -56,7 +56,7 @@ def what_changed(lake_root: str, run_id: str, manifest: dict[str, Any]) -> RunCh
 
     def weight(r: dict) -> tuple:
         moved = abs((r.get("match_score") or 0.0) - (r.get("previous_match_score") or 0.0))
-        return (EVENT_ORDER.index(r["event"]), -moved, r["source"], r["release_id"])
+        return (EVENT_ORDER.index(r["event"]), -moved, r["source"], r["release_id"], r["release_kind"])
 
     out.top = sorted(rows, key=weight)[:TOP_CHANGES]
     return out

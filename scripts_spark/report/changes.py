@@ -36,7 +36,7 @@ def changes_section(lake_root: str, run_id: str, manifest: dict[str, Any]) -> st
             return "–" if value is None else f"{value:.3f}"
 
         out.append(table(["event", "source", "release", "film (before)", "decision (before)", "score (before)"],
-                         [[e(r["event"]), e(r["source"]), e(r["release_id"]),
+                         [[e(r["event"]), e(r["source"]), e(f"{r.get('release_kind')} {r['release_id']}"),
                            f"{e(r.get('tmdb_id') or '–')} ({e(r.get('previous_tmdb_id') or '–')})",
                            f"{e(r.get('decision') or '–')} ({e(r.get('previous_decision') or '–')})",
                            f"{score(r.get('match_score'))} ({score(r.get('previous_match_score'))})"]
