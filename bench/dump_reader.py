@@ -6,8 +6,8 @@
 Input: the real 1,000-release dump excerpt (data/sample/discogs/*releases.sample1000.xml.gz) repeated `--times`
 times under one root (ids repeat; the reader does not care), or any dump file (`--input`, for example a part that
 bench/generate_scale.py wrote). On it, in this order, each `--repeats` times (the figure is the median):
-- inflate: the file read through in 1 MB blocks and discarded, with Python's `gzip` (zlib: what
-  `sources.discogs.open_dump` uses), with `isal.igzip` (ISA-L, pinned in requirements_stable.txt) and with
+- inflate: the file read through in 1 MB blocks and discarded, with Python's `gzip` (zlib), with `isal.igzip`
+  (ISA-L, pinned in requirements_stable.txt: what `sources.bronze.open_input` uses since 65d5cef) and with
   `zlib_ng.gzip_ng` when installed: the floor of any reader that reads the dump through Python;
 - split: step 02's worker function itself (`sources.discogs._records_of_files`: 1 MB blocks cut on `<release `,
   soundtrack markers tested on bytes, marked records decoded, pandas batches) in this process, without Spark;
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = [inflate_seconds(opener, path) for _ in range(args.repeats)]
         xml_bytes = runs[0][1]
         rows.append(median_row(f"inflate: {label}", [s for s, _ in runs], xml_bytes, records))
-    rows.append(median_row("split: step 02's worker (zlib), no Spark", [s for s, _, _ in split], xml_bytes, records))
+    rows.append(median_row("split: step 02's worker, no Spark", [s for s, _, _ in split], xml_bytes, records))
     if not args.no_spark:
         spark = step02_seconds(path, args.repeats, args.driver_memory)
         rows.append(median_row("step 02 in Spark (local[2], one task)", spark["seconds"], xml_bytes, records)
