@@ -67,13 +67,58 @@ except ImportError:  # pragma: no cover - isal is pinned in requirements_stable.
     _gzip, _InflateError = gzip, zlib.error
 
 
-def open_input(path: str) -> IO[bytes]:
-    """An input file as bytes, inflated when it ends in .gz (every reader of input files opens them here)."""
-    return _gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
-
-
 # gzip.BadGzipFile is an OSError; a corrupt deflate stream raises zlib.error, or IsalError under ISA-L.
 READ_ERRORS = (EOFError, OSError, zlib.error, _InflateError)
+
+
+class _InflatedInput:
+    """A .gz input read with ISA-L that hands over every good byte of a damaged file, as Python's gzip does: at a
+    truncated or corrupt stream ISA-L raises without returning what it inflated before that point, so on the first
+    read error the file is reopened with Python's gzip, the bytes already handed over are skipped, and reading goes
+    on to the same error (the readers keep each complete record before it and report where it stopped)."""
+
+    def __init__(self, path: str):
+        self.path, self.handed, self.stream = path, 0, _gzip.open(path, "rb")
+        self.fell_back = _gzip is gzip
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            block = self.stream.read1(size)
+        except READ_ERRORS:
+            if self.fell_back:
+                raise
+            self._fall_back()
+            block = self.stream.read1(size)
+        self.handed += len(block)
+        return block
+
+    def read(self, size: int = -1) -> bytes:
+        blocks, wanted = [], size
+        while wanted != 0 and (block := self.read1(wanted if wanted > 0 else READ_BLOCK_BYTES)):
+            blocks.append(block)
+            wanted -= len(block) if wanted > 0 else 0
+        return b"".join(blocks)
+
+    def _fall_back(self) -> None:
+        self.stream.close()
+        self.stream, self.fell_back = gzip.open(self.path, "rb"), True
+        skip = self.handed
+        while skip:
+            skip -= len(self.stream.read1(min(skip, READ_BLOCK_BYTES)))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> "_InflatedInput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_input(path: str) -> IO[bytes]:
+    """An input file as bytes, inflated when it ends in .gz (every reader of input files opens them here)."""
+    return _InflatedInput(path) if path.endswith(".gz") else open(path, "rb")  # type: ignore[return-value]
 
 
 def read_some(stream: IO[bytes], size: int) -> bytes:

@@ -142,7 +142,7 @@ def test_the_protocol_runs_through_the_hadoop_filesystem_api_as_on_abfss(spark, 
     root = tmp_path / "lake"
     lake = Lake(root.as_uri(), via_hadoop=True)
     assert lake.is_remote
-    df = spark.createDataFrame([(1, "musicbrainz", "a", ["r"])], schema_of(PAIRS))
+    df = spark.createDataFrame([(1, "musicbrainz", "release_group", "a", ["r"])], schema_of(PAIRS))
     lake.write_table(df, PAIRS, "r1")
     attempt = lake.start_attempt("r1", {"pid": 1}, spark)
     attempt.write_table(df.union(df.withColumn("tmdb_id", df.tmdb_id + 1)), PAIRS, "r1")
