@@ -47,6 +47,20 @@ class Interrupted(BaseException):
         self.signal_name = signal_name
 
 
+def interruption_behind(exc: BaseException) -> Interrupted | None:
+    """The stop signal an exception arose while handling, if any. A signal can land inside a py4j call; PySpark's own
+    cleanup then talks over the half-read connection and fails (seen in CI: `KeyError: 'm'` from py4j's protocol,
+    raised in a `finally` of pyspark's error wrapper), hiding the Interrupted behind an ordinary error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Interrupted):
+            return current
+        seen.add(id(current))
+        current = current.__context__ or current.__cause__
+    return None
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -302,6 +316,14 @@ class BaseStep:
             rec.status, rec.notes = "skipped", [str(skip)]
             log.warning("step_skipped", reason=str(skip))
         except Exception as exc:  # noqa: BLE001 - any failure stops the run with the step named
+            stop = interruption_behind(exc)
+            if stop is not None:
+                rec.status, rec.error = "interrupted", f"{type(stop).__name__}: {stop}"
+                rec.finished_at, rec.seconds = utc_now(), round(time.perf_counter() - t0, 3)
+                log.error("step_interrupted", error=rec.error, seconds=rec.seconds, hidden_by=type(exc).__name__)
+                if manifest:
+                    manifest.record(rec)
+                raise stop from exc
             rec.status = "failed"
             rec.error = redact(f"{type(exc).__name__}: {exc}")
             rec.finished_at, rec.seconds = utc_now(), round(time.perf_counter() - t0, 3)

@@ -164,3 +164,18 @@ def test_the_protocol_runs_through_the_hadoop_filesystem_api_as_on_abfss(spark, 
     assert lake.read_table(spark, PAIRS, "r1", schema_of(PAIRS)).count() == 2
     assert lake.read_text(lake.run_file("r1", "manifest.json"), spark) == "{}"
     assert not (root / ATTEMPTS).exists()
+
+
+def test_an_error_raised_while_handling_a_stop_signal_is_the_stop():
+    # PySpark's cleanup after a signal landed inside a py4j call can fail on the half-read connection (KeyError: 'm')
+    from scripts_spark.base_step import Interrupted, interruption_behind
+
+    try:
+        try:
+            raise Interrupted("SIGTERM")
+        except Interrupted:
+            raise KeyError("m")  # noqa: B904 - the implicit context is what is being tested
+    except KeyError as exc:
+        hidden = exc
+    assert isinstance(interruption_behind(hidden), Interrupted)
+    assert interruption_behind(KeyError("m")) is None
