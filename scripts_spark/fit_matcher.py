@@ -42,6 +42,7 @@ from .config import REPO_ROOT, load_settings
 from .lake import Lake
 from .match_settings import load_match_settings
 from .review.store import DecisionStore, effective_verdicts
+from .sources.labels import label_release_key
 from .tables import schema_of
 from .transforms.features import FEATURE_DOCS, FEATURE_SIGNS, FEATURE_VERSION, MODEL_FEATURES
 
@@ -87,7 +88,7 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
 
     from pyspark.sql import functions as F
 
-    from .sources.labels import label_release_key, read_labels, with_release_kinds
+    from .sources.labels import read_labels, with_release_kinds
     from .transforms.features import pair_features
 
     paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
@@ -545,11 +546,6 @@ def decision_rows(lake_root: str) -> pd.DataFrame:
                         columns=["source", "tmdb_id", "release_id", "label", "note", "release_kind"])
 
 
-def labelled_release_key(labels: pd.DataFrame) -> list[str]:
-    """The columns a labels file names its releases by (as sources/labels.label_release_key)."""
-    return ["source", "release_kind", "release_id"] if "release_kind" in labels else ["source", "release_id"]
-
-
 def _keys(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     return list(zip(*(frame[c].astype(str) if c == "release_id" else frame[c] for c in columns)))
 
@@ -566,7 +562,7 @@ def merge_labels(labels_path: str, decisions: pd.DataFrame, out: Path) -> dict[s
     training_frame matches those on the id alone)."""
     labels = pd.read_csv(labels_path, dtype={"release_id": str}, comment=None)
     labels = labels[labels["source"].notna() & labels["release_id"].notna() & labels["label"].isin([0, 1])]
-    release = labelled_release_key(labels)
+    release = label_release_key(labels)
     on_labelled = _on(decisions, labels, release) if len(decisions) else pd.Series(dtype=bool)
     added = decisions[~on_labelled] if len(decisions) else decisions
     overlap = decisions[on_labelled] if len(decisions) else decisions
@@ -585,7 +581,7 @@ def compare(frame_with: pd.DataFrame, matcher_with: dict, labels_path: str, posi
             matcher_without: dict) -> dict[str, Any]:
     """Out-of-fold figures with and without the verdicts, and the with-verdicts model on the labels' releases."""
     labels = pd.read_csv(labels_path, dtype={"release_id": str})
-    release = labelled_release_key(labels)
+    release = label_release_key(labels)
     cv = matcher_with["cross_validation"]
     rank, score, _ = out_of_fold_scores(frame_with, cv["chosen_C"], cv["folds"], cv["seed"])
     best = best_per_release(frame_with.assign(label_set=label_sets(frame_with)), rank, score)

@@ -39,9 +39,9 @@ def read_labels(spark: SparkSession, labels_path: str) -> DataFrame:
             .filter(F.col("source").isNotNull() & F.col("release_id").isNotNull() & F.col("label").isin(0, 1)))
 
 
-def label_release_key(labels: DataFrame) -> list[str]:
+def label_release_key(labels) -> list[str]:
     """The columns labels name a release by: the whole release key when they carry the kind, else (source,
-    release_id), as the reference scorer does."""
+    release_id), as the reference scorer does. `labels`: a Spark or a pandas frame (fit_matcher's CSV merge)."""
     return ["source", "release_kind", "release_id"] if "release_kind" in labels.columns else ["source", "release_id"]
 
 

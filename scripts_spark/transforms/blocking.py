@@ -31,10 +31,11 @@ from pyspark.sql import functions as F
 
 from ..sources.labels import label_release_key, read_labels
 from ..tables import schema_of
+from ..tables.silver import RELEASE_KEY as SILVER_RELEASE_KEY
 from .normalise import normalised_names
 
 # A release is (source, release_kind, release_id): a Discogs master and a master-less release can share an id.
-RELEASE_KEY = ["source", "release_kind", "release_id"]
+RELEASE_KEY = list(SILVER_RELEASE_KEY)
 PAIR_KEY = ["tmdb_id", *RELEASE_KEY]
 
 

@@ -12,6 +12,8 @@ import hashlib
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ..tables.silver import RELEASE_KEY
+
 LINK_ID_HEX = 24   # 96 bits: no collision in any catalogue (10M links: odds ~1e-15)
 
 
@@ -33,7 +35,7 @@ def link_id_of(source: str, release_kind: str, release_id: str, tmdb_id: int) ->
 ADDED, REMOVED, MOVED, DECISION_CHANGED, SCORE_CHANGED = ("added", "removed", "moved", "decision_changed",
                                                            "score_changed")
 EVENTS = (ADDED, REMOVED, MOVED, DECISION_CHANGED, SCORE_CHANGED)
-RELEASE = ("source", "release_kind", "release_id")
+RELEASE = RELEASE_KEY
 
 
 def link_events(before: DataFrame, after: DataFrame, run_id: str, mode: str, reasons: DataFrame | None,
