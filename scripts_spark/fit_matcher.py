@@ -60,6 +60,11 @@ MATCH_MIN_PRECISION = 0.995
 # not file as a soundtrack (Discogs without Stage & Screen + Score/Soundtrack: story records, cast albums, covers,
 # same-named bands) goes to review at best. On the dev labels every positive is so typed; the fit records the count.
 MATCH_REQUIRES = ("release_is_soundtrack",)
+# Features a link must not have for an automatic match (decide.MatchSettings.match_forbids): a stage-cast or game
+# title word the film lacks, a collection that names no one film. Neither marks one labelled positive of the dev +
+# batch 2 labels (339 and 39 wrong pairs); as weights alone they let the Indiana Jones box master and generated cast
+# and game albums through once the match threshold came down (feature version 13, docs/matching.md section 7).
+MATCH_FORBIDS = ("title_nonfilm_marker", "franchise_collection")
 # The review band goes down to where a reviewer still confirms at least one link in four (out-of-fold precision
 # of the 15 links around that score); below that, reviewing costs more than it finds.
 REVIEW_MIN_LOCAL_PRECISION = 0.25
@@ -257,9 +262,11 @@ def shipped_min_rank_share(path: Path = DEFAULT_OUT) -> float:
 
 
 def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
-                     requires: tuple[str, ...] = MATCH_REQUIRES, min_rank_share: float | None = None) -> pd.DataFrame:
+                     requires: tuple[str, ...] = MATCH_REQUIRES, min_rank_share: float | None = None,
+                     forbids: tuple[str, ...] = MATCH_FORBIDS) -> pd.DataFrame:
     """Step 05's choice: among candidate pairs, each release's top-ranked film, with `may_match` (every required
-    feature is 1, and the film's share of the release's ranker odds reaches the settings' guards.min_rank_share)."""
+    feature is 1, no forbidden one is, and the film's share of the release's ranker odds reaches the settings'
+    guards.min_rank_share)."""
     if min_rank_share is None:
         min_rank_share = shipped_min_rank_share()
 
@@ -267,7 +274,9 @@ def best_per_release(frame: pd.DataFrame, rank: np.ndarray, score: np.ndarray,
     top = ordered.groupby(RELEASE)["rank_logit"].transform("max")
     mass = np.exp(ordered["rank_logit"] - top).groupby([ordered[c] for c in RELEASE]).transform("sum")
     has_required = np.all(ordered[list(requires)].to_numpy() >= 1.0, axis=1) if requires else True
-    ordered = ordered.assign(rank_share=1.0 / mass, may_match=has_required & (1.0 / mass >= min_rank_share).to_numpy())
+    has_forbidden = np.any(ordered[list(forbids)].to_numpy() >= 1.0, axis=1) if forbids else False
+    ordered = ordered.assign(rank_share=1.0 / mass,
+                             may_match=has_required & ~has_forbidden & (1.0 / mass >= min_rank_share).to_numpy())
     return ordered.drop_duplicates(RELEASE)
 
 
@@ -438,6 +447,13 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
                                                & ~np.all(frame[list(MATCH_REQUIRES)] >= 1.0, axis=1)).sum()),
             "labelled_releases_without": int(frame.loc[~np.all(frame[list(MATCH_REQUIRES)] >= 1.0, axis=1),
                                                        RELEASE].drop_duplicates().shape[0])},
+        "match_forbids": list(MATCH_FORBIDS),
+        "match_forbids_measured": {
+            name: {"positives_with": int(((frame[name] >= 1.0) & (frame["label"] == 1)
+                                          & (label_sets(frame) == PRIMARY_SET)).sum()),
+                   "negatives_with": int(((frame[name] >= 1.0) & (frame["label"] == 0)
+                                          & (label_sets(frame) == PRIMARY_SET)).sum())}
+            for name in MATCH_FORBIDS},
         "features": dict(FEATURE_DOCS),
         "weight_signs": dict(FEATURE_SIGNS),
         "cross_validation": {

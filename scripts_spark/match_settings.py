@@ -82,6 +82,7 @@ def match_settings(doc: dict, path: str | Path = "match_settings.json",
             review_threshold=float(matcher["thresholds"]["review"]),
             min_rank_share=float(doc["guards"]["min_rank_share"]),
             match_requires=tuple(matcher.get("match_requires", ())),
+            match_forbids=tuple(matcher.get("match_forbids", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MatchSettingsError(f"{path}: not a valid matcher settings file ({type(exc).__name__}: {exc})") from None
@@ -89,9 +90,10 @@ def match_settings(doc: dict, path: str | Path = "match_settings.json",
         raise MatchSettingsError(f"{path}: guards.min_rank_share must be within 0..1")
     if set(settings.ranker_weights) != set(settings.weights):
         raise MatchSettingsError(f"{path}: the ranker and the decision weights cover different features")
-    unknown_required = sorted(set(settings.match_requires) - set(settings.features))
-    if unknown_required:
-        raise MatchSettingsError(f"{path}: match_requires names features without weights: {unknown_required}")
+    for section, names in (("match_requires", settings.match_requires), ("match_forbids", settings.match_forbids)):
+        unknown = sorted(set(names) - set(settings.features))
+        if unknown:
+            raise MatchSettingsError(f"{path}: {section} names features without weights: {unknown}")
     if expected_features is not None and tuple(sorted(settings.features)) != tuple(sorted(expected_features)):
         missing = sorted(set(expected_features) - set(settings.features))
         extra = sorted(set(settings.features) - set(expected_features))
@@ -123,7 +125,8 @@ def describe(config: MatcherConfig) -> list[str]:
     lines = [f"matcher settings {config.path} (sha256 {config.fingerprint}): matcher {m.version}, feature version "
              f"{m.feature_version}, {len(m.features)} features",
              f"  decide: match >= {m.match_threshold}, review >= {m.review_threshold}, requires "
-             f"{', '.join(m.match_requires) or 'nothing'}, ranked-first film's odds share >= {m.min_rank_share}",
+             f"{', '.join(m.match_requires) or 'nothing'}, forbids {', '.join(m.match_forbids) or 'nothing'}, "
+             f"ranked-first film's odds share >= {m.min_rank_share}",
              f"  blocking: year band +/- {b.year_band} for keys over their cap"]
     lines += [f"  rule {r.name}: {r.film_keys} x {r.release_keys}, cap {r.max_pairs_per_key} pairs/key"
               + (", undated paired" if r.pair_undated else "") for r in b.rules]

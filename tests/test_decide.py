@@ -255,7 +255,8 @@ def test_best_per_release_uses_candidates_only_and_orders_like_step_05():
                           "is_candidate": [True, True, False, True, True, True],
                           "release_is_soundtrack": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0], "label": [0, 1, 0, 0, 1, 0]})
     rank = np.array([2.0, 2.0, 9.0, 0.1, 6.0, 1.0])
-    best = fm.best_per_release(frame, rank, np.array([0.7, 0.7, 0.99, 0.95, 0.9, 0.2])).set_index("release_id")
+    best = fm.best_per_release(frame, rank, np.array([0.7, 0.7, 0.99, 0.95, 0.9, 0.2]),
+                               forbids=()).set_index("release_id")
     assert best["tmdb_id"].to_dict() == {"a": 2, "b": 9, "c": 4}     # tie on rank and score: the closer year
     # a: two films tie on the ranker (share 0.5, as step 05's clear_best_film); b: not typed a soundtrack
     assert best["may_match"].to_dict() == {"a": False, "b": False, "c": True}

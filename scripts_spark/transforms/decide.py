@@ -41,6 +41,9 @@ class MatchSettings:
     min_rank_share: float
     # Features that must be 1 for an automatic match; a link that misses one stays in the review band at best.
     match_requires: tuple[str, ...] = ()
+    # Features that must be 0 for an automatic match; a link that has one is named `not_<feature>` in its
+    # unmet_requirements and stays in the review band at best.
+    match_forbids: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -107,13 +110,16 @@ def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
 
 def decide_links(best: DataFrame, settings: MatchSettings) -> DataFrame:
     """Keep links at or above the review threshold; `decision` is match at or above the match threshold when every
-    `match_requires` feature is 1 and the film stands clear of the other candidates (`min_rank_share`), else review.
-    `unmet_requirements` lists what a link lacks (required features, `clear_best_film`). A link a person accepted
+    `match_requires` feature is 1, no `match_forbids` feature is, and the film stands clear of the other candidates
+    (`min_rank_share`), else review. `unmet_requirements` lists what a link lacks (required features,
+    `not_<feature>` for a forbidden one it has, `clear_best_film`). A link a person accepted
     (`decision_source` = human) is a match whatever its score."""
     human = F.col("decision_source") == "human"
     unclear = F.when(F.coalesce(F.col("rank_share"), F.lit(1.0)) < settings.min_rank_share, F.lit(CLEAR_BEST_FILM))
     unmet = F.filter(F.array(*[F.when(F.coalesce(F.col(name), F.lit(0.0)) < 1.0, F.lit(name))
-                               for name in settings.match_requires], unclear), lambda x: x.isNotNull())
+                               for name in settings.match_requires],
+                             *[F.when(F.coalesce(F.col(name), F.lit(0.0)) >= 1.0, F.lit(f"not_{name}"))
+                               for name in settings.match_forbids], unclear), lambda x: x.isNotNull())
     return (best
             .filter((F.col("match_score") >= settings.review_threshold) | human)
             .withColumn("unmet_requirements", unmet)
