@@ -34,7 +34,7 @@ run: setup ## run the pipeline on the bundled sample (or INPUT_DIR), incremental
 	@./run_pipeline_safe.sh --local-postgres $(if $(FULL),--full) $(ARGS)
 
 test: setup ## run every test with coverage (fails under 85%); what CI runs
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --cov=scripts_spark --cov-report=term-missing:skip-covered \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov=scripts_spark --cov-report=term-missing:skip-covered \
 		--cov-fail-under=85 $(PYTEST_ARGS) tests
 
 test-fast: setup ## unit tests only (no sample run, no PostgreSQL/Azurite/browser/CLI processes): about two minutes

@@ -38,9 +38,12 @@ sys.path.insert(0, str(REPO))
 # execution off (it re-plans every join after each shuffle, which tiny frames never profit from). C1's frames are
 # larger: ALS's recursion (test_recommend.py) overflowed the default thread stack, hence -Xss16m; and without tiers
 # the JVM reserves only 48 MiB of code cache, which a whole suite's plans fill (the JVM then dies), hence 240 MiB,
-# the tiered default.
+# the tiered default. One shuffle partition: a tiny frame split in two only doubles the tasks (tests/test_blocking.py,
+# test_release_kind_key.py and test_decide.py 54-60 s -> 42-47 s; steps 01-05 on incremental_world.tiny_world
+# 24-25 s -> 18 s; local[1] instead of local[2] was slower, 20-21 s). The default parallelism stays 2: with one
+# partition test_recommend.py's ALS lands in another, poor optimum (its seeds are per partition).
 TEST_SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "2",
+    "spark.sql.shuffle.partitions": "1",
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -61,6 +64,31 @@ SLOW_FIXTURES = {"sample_run", "bench_run"}
 INTEGRATION_FIXTURES = {"pg_server", "azurite", "sshd", "bench_run"}   # server processes, a child JVM
 
 
+# `make test` hands whole files to its two workers in collection order (--dist loadfile --no-loadscope-reorder;
+# xdist's own reordering puts files with many tests first, which left the longest files, a few tests each, for
+# last). The longest files go first, so that the two workers finish together; the rest keep their order. Seconds of
+# one file on one worker, from `make test PYTEST_ARGS=--junitxml=FILE` (2026-12-06, a busy machine: only the order
+# matters). The second file does not need the sample run, so the second worker does not wait for it.
+LONGEST_FIRST = (
+    "test_incremental_equality.py",     # 139 s: the sample run and three more runs of steps 01-06
+    "test_incremental_api.py",          # 111 s
+    "test_end_to_end.py",               # 134 s: a fresh clone's `make run` in a child JVM
+    "test_incremental_faults.py",       # 85 s
+    "test_silver_steps.py",             # 87 s
+    "test_recommend_step.py",           # 70 s
+    "reliability/test_kill_and_signals.py",   # 68 s
+    "test_scale_bench.py",              # 49 s
+    "reliability/test_run_manifests.py",      # 48 s
+    "reliability/test_bad_input.py",    # 41 s
+    "test_sync.py",                     # 41 s
+)
+
+
+def _longest_first(item) -> int:
+    path = item.nodeid.split("::", 1)[0].removeprefix("tests/")
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 @pytest.hookimpl(wrapper=True)   # marks set before other plugins' hooks see the items
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -69,6 +97,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if used & INTEGRATION_FIXTURES:
             item.add_marker(pytest.mark.integration)
+    items.sort(key=_longest_first)   # stable: tests keep their order within a file
     return (yield)
 
 

@@ -2,7 +2,9 @@
 
 The chain (s1 full, then s2 and s3 incremental) and a full run on s3 in a lake of its own must give the same Gold:
 the same links, decisions and scores (to 1e-9), the same review queue, film soundtracks and marts
-(scripts_spark/incremental/compare.py). Each run goes through `run_pipeline` in this process, as `make run` does.
+(scripts_spark/incremental/compare.py). s3 is the bundled sample, so the full run is the session's `sample_run`
+(steps 01-06 on the sample, like the chain's). Each run goes through `run_pipeline` in this process, as `make run`
+does.
 """
 from __future__ import annotations
 
@@ -10,15 +12,15 @@ import json
 
 import pytest
 
+from conftest import SAMPLE, SAMPLE_STEPS
 from incremental_world import build_snapshots
 from scripts_spark.config import load_settings
 from scripts_spark.incremental.compare import compare_gold
 from scripts_spark.lake import Lake
 from scripts_spark.pipeline import run_pipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow   # three runs of steps 01-06 on sample-sized snapshots, and the sample run
 STEPS = "01-06"
-pytestmark = pytest.mark.slow   # four runs of steps 01-06 on sample-sized snapshots
 
 
 def _settings(tmp, lake: str, input_dir, **extra):
@@ -27,22 +29,23 @@ def _settings(tmp, lake: str, input_dir, **extra):
 
 
 @pytest.fixture(scope="module")
-def chain(spark, tmp_path_factory):
+def chain(spark, tmp_path_factory, sample_run):
     tmp = tmp_path_factory.mktemp("incremental")
     s1, s2, s3 = build_snapshots(tmp / "inputs")
-    lake, full_lake = str(tmp / "lake"), str(tmp / "full")
+    assert STEPS == SAMPLE_STEPS and s3 == SAMPLE   # the full run on s3 is the sample run
+    lake = str(tmp / "lake")
     docs = {}
     for run_id, folder in (("inc1", s1), ("inc2", s2), ("inc3", s3)):
         docs[run_id] = run_pipeline(_settings(tmp, lake, folder), run_id, STEPS, spark=spark)
-    docs["full3"] = run_pipeline(_settings(tmp, full_lake, s3), "full3", STEPS, spark=spark)
-    return lake, full_lake, docs
+    docs["full3"] = sample_run.manifest
+    return lake, (sample_run.settings.lake_root, sample_run.run_id), docs
 
 
 def test_a_chain_of_incremental_runs_gives_the_gold_of_a_full_run_on_the_final_inputs(chain):
-    lake, full_lake, docs = chain
+    lake, (full_lake, full_run), docs = chain
     assert [docs[r]["incremental"]["mode"] for r in ("inc1", "inc2", "inc3", "full3")] == \
         ["full", "incremental", "incremental", "full"]
-    differences = compare_gold(lake, "inc3", full_lake, "full3")
+    differences = compare_gold(lake, "inc3", full_lake, full_run)
     assert not any(differences.values()), json.dumps(differences, indent=2)
 
 

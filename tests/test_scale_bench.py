@@ -36,7 +36,7 @@ def bench_run(tmp_path_factory):
     out = root / "results"
     argv = ["--sizes", str(TINY_PERCENT), "--generate", "--inputs-root", str(root / "inputs"),
             "--work", str(root / "work"), "--out", str(out), "--steps", STEPS,
-            "--set", "SPARK_SHUFFLE_PARTITIONS=2", "--set", "SPARK_DRIVER_MEMORY=2g"]
+            "--set", "SPARK_SHUFFLE_PARTITIONS=1", "--set", "SPARK_DRIVER_MEMORY=2g"]
     argv += [arg for conf in QUICK_CONF for arg in ("--spark-conf", conf)]
     exit_code = scale.main(argv)
     doc = json.loads((out / "scale.json").read_text(encoding="utf-8"))
@@ -52,8 +52,8 @@ def test_the_size_is_generated_and_runs_to_success(bench_run):
     assert run["percent"] == TINY_PERCENT
     assert run["records_in"] == {"films": 200, "releases": 3600, "masters": 480, "mb_groups": 700, "total": 4980}
     assert run["steps_requested"] == ["01", "02", "03", "04", "05"]
-    assert run["settings_env"] == {"SPARK_SHUFFLE_PARTITIONS": "2", "SPARK_DRIVER_MEMORY": "2g"}
-    assert run["spark"]["conf"]["spark.sql.shuffle.partitions"] == "2"  # the child got the settings
+    assert run["settings_env"] == {"SPARK_SHUFFLE_PARTITIONS": "1", "SPARK_DRIVER_MEMORY": "2g"}
+    assert run["spark"]["conf"]["spark.sql.shuffle.partitions"] == "1"  # the child got the settings
     assert run["spark_conf_overrides"] == dict(conf.split("=", 1) for conf in QUICK_CONF)
 
 
