@@ -105,9 +105,15 @@ def manifest(lake_root: str | Path, run_id: str) -> dict:
     return json.loads((Path(lake_root) / "_runs" / run_id / "manifest.json").read_text())
 
 
+# A child run this short never profits from C2's compilations or from splitting its few rows (as the tests' own
+# session, conftest.TEST_SPARK_CONF, and test_end_to_end's `make run`).
+QUICK_CHILD_ENV = {"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m",
+                   "SPARK_SHUFFLE_PARTITIONS": "1"}
+
+
 def cli(*args: str, env_extra: dict | None = None, **popen) -> subprocess.Popen:
     """`python -m scripts_spark ...` in a child process (its own JVM when it gets that far)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **QUICK_CHILD_ENV, **(env_extra or {})}
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen([sys.executable, "-m", "scripts_spark", *args], cwd=REPO, env=env, text=True, **popen)
