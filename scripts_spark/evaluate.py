@@ -235,7 +235,8 @@ def evaluate_run(settings: Settings, run_id: str, labels_path: str, include_orig
 
 def evaluation_table(result: dict) -> str:
     """`evaluate`'s console output: per source the pipeline's P, R, F1 and counts (the original rule's beneath when
-    it was scored), then blocking completeness and where missed positives went. evaluation.json has every figure."""
+    it was scored), then blocking completeness, where missed positives went and the fitted matcher's out-of-fold and
+    in-sample figures. evaluation.json has every figure."""
     header = f"{'source':12s} {'rule':9s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'links':>7s} {'judged':>7s} " \
              f"{'true+':>6s} {'labelled+':>9s}"
     lines = [f"run {result.get('run_id')} against {result.get('labels')}", "", header, "-" * len(header)]
@@ -255,4 +256,25 @@ def evaluation_table(result: dict) -> str:
     for source, m in sorted((result.get("missed") or {}).items()):
         lines.append(f"missed {source}: " + ", ".join(f"{k.replace('_', ' ')} {m.get(k, 0):,}" for k in MISSED_OUTCOMES)
                      + f" (recall without exact ties {m.get('recall_without_exact_ties', 0):.3f})")
-    return "\n".join(lines)
+    return "\n".join(lines + matcher_quality_lines(result.get("matcher_quality") or {}))
+
+
+def matcher_quality_lines(quality: dict) -> list[str]:
+    """The fitted matcher's figures on all its labels, out of fold (the estimate for unseen labels) beside in sample,
+    with 95% intervals: the run's own figures above are in sample for every release the matcher was fitted on."""
+    figures = (quality.get("figures") or {}).get("all") or {}
+    if not figures:
+        return []
+    lines = ["", f"matcher {quality.get('version')} on all its labels ({', '.join(quality.get('label_files') or [])}), "
+                 f"match threshold {quality.get('threshold')}; out of fold = models that saw neither the release nor "
+                 "its film"]
+    for source in sorted(figures.get("out_of_fold") or {}):
+        row = []
+        for part in ("out_of_fold", "in_sample"):
+            f = (figures.get(part) or {}).get(source) or {}
+            p_lo, p_hi = f.get("precision_95") or (0, 0)
+            r_lo, r_hi = f.get("recall_95") or (0, 0)
+            row.append(f"{part.replace('_', ' ')} P {f.get('precision', 0):.4f} ({p_lo:.3f}-{p_hi:.3f}) "
+                       f"R {f.get('recall', 0):.4f} ({r_lo:.3f}-{r_hi:.3f})")
+        lines.append(f"  {source:12s} " + "; ".join(row))
+    return lines

@@ -120,3 +120,18 @@ def test_evaluate_prints_a_table_with_the_original_rule_beside_each_source():
     assert lines[5].split() == ["original", "0.500", "0.993", "0.996", "1,517", "591", "590", "594"]
     assert any(line.startswith("blocking musicbrainz: pair completeness 0.997") for line in lines)
     assert len(lines) < 15
+
+
+def test_evaluate_prints_the_matchers_out_of_fold_figures_with_intervals_beside_in_sample():
+    def figures(precision, recall):
+        return {"musicbrainz": {"precision": precision, "recall": recall, "precision_95": [0.9906, 0.9978],
+                                "recall_95": [0.9816, 0.9926]}}
+    quality = {"version": "m13", "threshold": 0.4188, "label_files": ["dev.csv", "batch2.csv"],
+               "figures": {"all": {"out_of_fold": figures(0.9954, 0.9883), "in_sample": figures(0.9941, 0.9896)}}}
+    lines = evaluation_table({"run_id": "r1", "labels": "dev.csv", "sources": {}, "matcher_quality": quality})
+    lines = lines.splitlines()
+    assert "matcher m13 on all its labels (dev.csv, batch2.csv), match threshold 0.4188" in lines[-2]
+    assert lines[-1].split() == ["musicbrainz", "out", "of", "fold", "P", "0.9954", "(0.991-0.998)", "R", "0.9883",
+                                 "(0.982-0.993);", "in", "sample", "P", "0.9941", "(0.991-0.998)", "R", "0.9896",
+                                 "(0.982-0.993)"]
+    assert evaluation_table({"run_id": "r1", "sources": {}}).splitlines()[-1].startswith("precision:")
