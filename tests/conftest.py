@@ -37,11 +37,12 @@ sys.path.insert(0, str(REPO))
 # otherwise); 43 s with the serial GC (a 2 GiB heap on 2 cores gains nothing from G1's threads); 39 s with adaptive
 # execution off (it re-plans every join after each shuffle, which tiny frames never profit from). C1's frames are
 # larger: ALS's recursion (test_recommend.py) overflowed the default thread stack, hence -Xss16m; and without tiers
-# the JVM reserves only 48 MiB of code cache, which a whole suite's plans fill (the JVM then dies), hence 240 MiB,
-# the tiered default. One shuffle partition: a tiny frame split in two only doubles the tasks (tests/test_blocking.py,
+# the JVM reserves only 48 MiB of code cache, which a whole suite's plans fill (the JVM then dies), hence 240 MiB, the
+# tiered default. One shuffle partition: a tiny frame split in two only doubles the tasks (tests/test_blocking.py,
 # test_release_kind_key.py and test_decide.py 54-60 s -> 42-47 s; steps 01-05 on incremental_world.tiny_world
-# about 21 s -> 17.5-18.8 s; local[1] instead of local[2] was slower, 20-21 s). The default parallelism stays 2: with one
-# partition test_recommend.py's ALS lands in another, poor optimum (RMSE 2.2: its result depends on the partitioning).
+# about 21 s -> 17.5-18.8 s; local[1] instead of local[2] was slower, 20-21 s). The default parallelism stays 2: with
+# one partition test_recommend.py's ALS lands in another, poor optimum (RMSE 2.2: its result depends on the
+# partitioning).
 TEST_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "1",
     "spark.default.parallelism": "2",
