@@ -1,6 +1,8 @@
 """Pair features on tiny hand-made Silver frames (SILVER_* schemas)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -289,4 +291,24 @@ def test_a_words_rarity_does_not_fall_as_the_catalogue_grows(spark):
 
     small, large = rarity(1), rarity(10)
     assert small == large
-    assert small["love"] < small["story"] < small["paris"] == small["night"] < 1.0
+    assert small["love"] < small["story"] <= small["paris"] == small["night"] < 1.0
+
+
+def test_rarity_is_rounded_so_one_more_title_elsewhere_moves_no_word(spark):
+    """Rarity comes in steps of 1 / RARITY_LEVELS: a title added anywhere grows N and, unrounded, would move every
+    word's rarity and so every pair's title features (an incremental run would then score nearly all pairs again)."""
+    films = [film_row(i, "Love" if i % 4 == 0 else f"Paris {i}", 2000) for i in range(1, 201)]
+    releases = [release_row("r1", "Story", 2000)]
+
+    def rarity(extra_titles: list[str]) -> dict:
+        rows = films + [film_row(1000 + i, t, 2001) for i, t in enumerate(extra_titles)]
+        table = feat.title_token_rarity(spark.createDataFrame(rows, schema_of("silver/films")),
+                                        spark.createDataFrame(releases, schema_of("silver/releases")))
+        return {r["token"]: r["rarity"] for r in table.collect()}
+
+    before, after = rarity([]), rarity(["Zebra Crossing"])
+    assert all(v * feat.RARITY_LEVELS == round(v * feat.RARITY_LEVELS) for v in after.values())
+    # 'love' is in 50 of 202 titles (a release title counts): log(202 / 50) / log(10,000) = 0.1516, 4.85 steps; before,
+    # in 50 of 201, 0.1511
+    assert before["love"] == after["love"] == 5 / feat.RARITY_LEVELS
+    assert "zebra" not in before and after["zebra"] == round(math.log(202) / math.log(10_000) * 32) / 32
