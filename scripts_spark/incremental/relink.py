@@ -29,6 +29,7 @@ from __future__ import annotations
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
@@ -305,8 +306,11 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     film_ids = plan.read_changes("films", _schema(FILM_IDS))
     release_ids = plan.read_changes("releases", _schema(RELEASE_IDS))
     pairs_changed = plan.read_changes("pairs_checked", _schema(PAIR_IDS))
-    base = plan.read_base("features", features_schema())
-    pairs = candidates.select(*PAIR_KEY).distinct()
+    # The base's features (every pair, with titles) and this run's pair ids are read by each write below: held once
+    # rather than read and joined again five times (step 05 took as long as in a full run with a few pairs changed).
+    base = plan.read_base("features", features_schema()).persist(StorageLevel.MEMORY_AND_DISK)
+    plan.write_changes("pairs_current", candidates.select(*PAIR_KEY).distinct())
+    pairs = plan.read_changes("pairs_current", _schema(PAIR_IDS))
     kept = base.join(pairs, list(PAIR_KEY), "left_semi")
     # a pair whose film, release or blocking changed is scored from scratch, and so is any pair without features
     plan.write_changes("pairs_stale", (pairs.join(film_ids, "tmdb_id", "left_semi")
@@ -351,6 +355,7 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
                                                         .alias("reason")) for i, (df, text) in enumerate(causes)])
                .groupBy(*RELEASE_KEY).agg(F.min_by("reason", "_rank").alias("reason")))
     plan.write_changes("releases_redecided", reasons)
+    base.unpersist()
     reasons = plan.read_changes("releases_redecided", _schema(REASONS_SCHEMA))
     plan.note("rescored", _counts(spark, {"pairs_scored": plan.read_table("features", features_schema())
                                           .join(stale, list(PAIR_KEY), "left_semi"),
