@@ -1,14 +1,17 @@
 """Incremental against full: what a nightly run costs after a small change, and whether its Gold is a full run's.
 
     flock /tmp/spark.lock .venv/bin/python bench/incremental.py [--input-dir /tmp/sl/inc/in_10pct] [--generate]
-        [--shares 0.005 0.01] [--seed 1] [--work /tmp/sl/inc/work] [--out bench/results] [--set KEY=VALUE ...]
+        [--shares 0.005 0.01] [--seed 1] [--sources tmdb ...] [--work /tmp/sl/inc/work] [--out bench/results]
+        [--set KEY=VALUE ...]
 
 In one invocation, every run through the normal entry point (`python -m scripts_spark run --steps 01-06
 --no-report`, one fresh process and JVM each, as cron starts it):
 1. a full run on the input (the 10% generated input by default) into a fresh lake: it builds the state;
 2. for each share: a snapshot changing that share of every source's records (a third deleted, a third edited -
    title, date or composer -, a third added as clones with new ids; bench/snapshots.py), an incremental run on a
-   copy of the lake of step 1, and a full run on the same snapshot into a fresh lake;
+   copy of the lake of step 1, and a full run on the same snapshot into a fresh lake; with `--sources tmdb` the
+   snapshot changes only the named sources and links the others' files unchanged (the usual night: a new TMDB
+   export, the same Discogs and MusicBrainz dumps), which the incremental run leaves unread;
 3. the two Golds compared table by table (scripts_spark/incremental/compare.py: same rows, scores to 1e-9).
 
 Times: `wall` is the process's wall clock (Python and JVM start included: what a nightly run costs), `steps` the
@@ -18,8 +21,8 @@ incremental run's time over the full run's on the same final snapshot; the issue
 A snapshot is kept in `--work` with the base's and the seed's fingerprint and reused by a later invocation on the
 same input (deriving one rewrites about 1 GB of gzip in Python; it is not part of any timed run).
 Results: `<out>/incremental.json` (raw, per-step seconds and the incremental runs' own accounting) and
-`<out>/incremental.md` (the table). Run it with the machine quiet (`flock /tmp/spark.lock`): the figures are wall
-times on a shared 2-core machine.
+`<out>/incremental.md` (the table); with `--sources`, `incremental_<sources>.json` and `.md`. Run it with the machine
+quiet (`flock /tmp/spark.lock`): the figures are wall times on a shared 2-core machine.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from bench.snapshots import SOURCES  # noqa: E402
 
 DEFAULT_INPUT = "/tmp/sl/inc/in_10pct"
 DEFAULT_WORK = "/tmp/sl/inc/work"
@@ -105,13 +110,19 @@ def fingerprint_of(input_dir: Path) -> str:
                              for p in input_dir.rglob("*") if p.is_file()))
 
 
-def snapshot(base: Path, work: Path, share: float, seed: int) -> tuple[Path, dict[str, Any]]:
-    """The snapshot of `base` changing `share` of every source (derived, or reused when it is the same one)."""
+def sources_tag(sources) -> str:
+    """'' when every source changes, else '_<source>+<source>' (snapshot folders, lakes and result files)."""
+    return "" if set(sources) == set(SOURCES) else "_" + "+".join(sorted(sources))
+
+
+def snapshot(base: Path, work: Path, share: float, seed: int, sources: tuple[str, ...]) -> tuple[Path, dict[str, Any]]:
+    """The snapshot of `base` changing `share` of each of `sources` (derived, or reused when it is the same one)."""
     from bench.snapshots import Changes, derive
 
-    folder = work / f"snap_{share:g}_seed{seed}"
+    folder = work / f"snap_{share:g}_seed{seed}{sources_tag(sources)}"
     stamp = folder / "snapshot.json"
-    key = {"base": str(base), "base_fingerprint": fingerprint_of(base), "share": share, "seed": seed}
+    key = {"base": str(base), "base_fingerprint": fingerprint_of(base), "share": share, "seed": seed,
+           "sources": sorted(sources)}
     if stamp.exists():
         done = json.loads(stamp.read_text(encoding="utf-8"))
         if done.get("key") == key:
@@ -119,7 +130,7 @@ def snapshot(base: Path, work: Path, share: float, seed: int) -> tuple[Path, dic
             return folder, {**done, "reused": True}
     print(f"[snapshot {share:g}] deriving {folder} from {base}", flush=True)
     t0 = time.perf_counter()
-    counts = derive(base, folder, Changes(share=share, seed=seed))
+    counts = derive(base, folder, Changes(share=share, seed=seed), sources)
     done = {"key": key, "counts": counts, "seconds": round(time.perf_counter() - t0, 1)}
     stamp.write_text(json.dumps(done, indent=1), encoding="utf-8")
     return folder, {**done, "reused": False}
@@ -153,7 +164,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{', uncommitted changes' if doc['code']['dirty_files'] else ''}; {doc['started_at']}; "
         f"{doc['machine']['cores']} cores). Each run is `python -m scripts_spark run --steps {STEPS} --no-report` "
         "in a fresh process; wall = the process, steps = the sum of the manifest's step seconds; ratio = "
-        f"incremental / full on the same snapshot; target <= {TARGET_RATIO:.2f} with equal Gold.",
+        f"incremental / full on the same snapshot; target <= {TARGET_RATIO:.2f} with equal Gold. Sources changed: "
+        f"{', '.join(doc['sources'])}" + ("" if len(doc["sources"]) == len(SOURCES) else
+                                          " (the others' files linked unchanged)") + ".",
         "",
         f"Full run on the base input: wall {base['wall_seconds']:.1f} s, steps {base['steps_seconds']:.1f} s.",
         "",
@@ -195,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", action="store_true", help="write the 10%% input first when it is missing")
     parser.add_argument("--shares", type=float, nargs="+", default=[0.005, 0.01])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES),
+                        help="the sources each snapshot changes (default: all); the others' files are linked unchanged")
     parser.add_argument("--work", type=Path, default=Path(DEFAULT_WORK), help="lakes and snapshots (scratch)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -212,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "command": "bench/incremental.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "input_dir": str(base_input),
-        "code": code_version(), "settings_env": env, "target_ratio": TARGET_RATIO,
+        "code": code_version(), "settings_env": env, "target_ratio": TARGET_RATIO, "sources": args.sources,
         "machine": {"cores": os.cpu_count(), "load_average_at_start": load_average()}, "shares": []}
 
     base_lake = fresh(work / "lake_base")
@@ -220,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if doc["base_full"]["exit_code"] != 0:
         return 1
     for share in args.shares:
-        snap, snap_doc = snapshot(base_input, work, share, args.seed)
-        tag = f"{share:g}".replace(".", "p")
+        snap, snap_doc = snapshot(base_input, work, share, args.seed, tuple(args.sources))
+        tag = f"{share:g}".replace(".", "p") + sources_tag(args.sources)
         inc_lake = fresh(work / f"lake_inc_{tag}")
         shutil.copytree(base_lake, inc_lake, symlinks=True)
         inc = run_steps(f"incremental, {share:.1%}", inc_lake, snap, f"inc-{tag}", logs, env)
@@ -249,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     doc["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     doc["machine"]["load_average_at_end"] = load_average()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "incremental.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    (args.out / "incremental.md").write_text(markdown(doc), encoding="utf-8")
+    stem = f"incremental{sources_tag(args.sources)}"   # a --sources run does not overwrite the every-source one
+    (args.out / f"{stem}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (args.out / f"{stem}.md").write_text(markdown(doc), encoding="utf-8")
     print(markdown(doc))
     return 0 if all(r["comparison"]["equal"] for r in doc["shares"]) else 1
 

@@ -9,6 +9,8 @@ file; every other record is copied byte for byte, so its content hash does not c
 
 `--share` splits evenly into deletes, edits (title, date, composer in turn) and adds (clones of existing records with
 new ids, so a new film or release competes with an old one), chosen by a hash of the seed and the record id.
+`--sources tmdb` changes only the named sources and links every other source's files unchanged (their bytes are the
+base's, as on a night that brings a new TMDB export only: an incremental run leaves those sources unread).
 """
 from __future__ import annotations
 
@@ -179,9 +181,9 @@ def chosen(seed: int, source: str, record_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2 ** 64
 
 
-def derive(src: Path, dst: Path, changes: Changes) -> dict[str, dict[str, int]]:
-    """Write snapshot `dst` = `src` with `changes` applied (and, with `changes.share`, hash-chosen ones); returns
-    the counts per source."""
+def derive(src: Path, dst: Path, changes: Changes, sources: tuple[str, ...] = SOURCES) -> dict[str, dict[str, int]]:
+    """Write snapshot `dst` = `src` with `changes` applied (and, with `changes.share`, hash-chosen ones) to
+    `sources`, the other sources' files linked as they are; returns the counts per source."""
     src, dst = Path(src), Path(dst)
     if dst.exists():
         shutil.rmtree(dst)
@@ -190,6 +192,9 @@ def derive(src: Path, dst: Path, changes: Changes) -> dict[str, dict[str, int]]:
         (dst / "movielens").symlink_to((src / "movielens").resolve(), target_is_directory=True)
     done: dict[str, dict[str, int]] = {}
     for source, files in source_files(src).items():
+        if source not in sources:
+            done[source] = _link_unchanged(files, src, dst)
+            continue
         counts = {"records": 0, "deleted": 0, "edited": 0, "added": 0}
         max_id, clones = 0, []
         for n, path in enumerate(files):
@@ -232,6 +237,14 @@ def derive(src: Path, dst: Path, changes: Changes) -> dict[str, dict[str, int]]:
     return done
 
 
+def _link_unchanged(files: list[Path], src: Path, dst: Path) -> dict[str, int]:
+    for path in files:
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(path.resolve())
+    return {"deleted": 0, "edited": 0, "added": 0, "files_linked": len(files)}
+
+
 def _clones(source: str, texts: list[str], max_id: int, seed: int) -> list[str]:
     if source == "tmdb":
         return [clone_tmdb(t, max_id + 1 + i) for i, t in enumerate(texts)]
@@ -270,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dst", type=Path)
     parser.add_argument("--share", type=float, default=0.005, help="share of each source's records to change")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES),
+                        help="the sources to change (default: all); the others' files are linked unchanged")
     args = parser.parse_args(argv)
-    print(json.dumps(derive(args.src, args.dst, Changes(share=args.share, seed=args.seed)), indent=2))
+    print(json.dumps(derive(args.src, args.dst, Changes(share=args.share, seed=args.seed), tuple(args.sources)),
+                     indent=2))
     return 0
 
 

@@ -14,23 +14,30 @@ pages) keeps a registry in the state: one row per record copy (`record_id`, `sha
 A snapshot in which more than `INCREMENTAL_MAX_VANISHED_SHARE` of a feed's records vanish at once (a truncated dump,
 a half-copied folder) is refused with `SnapshotRefused` before anything is written.
 
+`feed_records(ctx, feed, files, read, schema)` comes first in file mode: when an incremental run finds a feed's files
+byte for byte as the state's registry was built from them (feed_files.py), the feed is not read at all (`read` is
+never called, no record is hashed), its registry stays in its version and its change set is empty, as for a source
+whose folder is missing; otherwise it reads and hands over to `select_changed`, which records the files' fingerprint
+and what the read set aside for the next state.
+
 API mode (TMDB) hands over a partial snapshot (`delta`): only the films the changes feed named were fetched, and
 `delta.deleted_ids` names the films gone from the daily export (incremental/tmdb_changes.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ..sources.bronze import FILTERED, REJECTED
+from .feed_files import files_difference, fingerprint_files, input_record, short, unchanged_since
 from .plan import Plan, plan_of
 from .state import REGISTRY_SCHEMA, StateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..base_step import StepContext
-
 
 
 @dataclass
@@ -39,6 +46,7 @@ class ApiDelta:
     deleted_ids: set[str] = field(default_factory=set)
 
 ADDED, EDITED, DELETED = "added", "edited", "deleted"
+UNREAD = "unchanged files, not read"   # a feed's mode in the run's notes when feed_records left it unread
 
 
 class SnapshotRefused(StateError):
@@ -99,10 +107,67 @@ def with_record_ids(raw: DataFrame, feed: Feed) -> DataFrame:
                                              .otherwise(F.concat(F.lit("sha:"), sha)))))
 
 
-def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, delta: ApiDelta | None = None) -> DataFrame:
+@dataclass(frozen=True)
+class UnreadFeed:
+    """A feed an incremental run did not read: its files are those the state's registry was built from by `since_run`,
+    whose read registered `records` (`ids` distinct) and set aside `set_aside` before any parse (by status)."""
+    feed: str
+    since_run: str
+    fingerprint: str
+    records: int
+    ids: int
+    set_aside: dict[str, int]
+
+    @property
+    def reason(self) -> str:
+        return f"input files unchanged since run {self.since_run} (fingerprint {self.fingerprint}): not read"
+
+    def metrics(self) -> dict[str, Any]:
+        """The step's account of the feed: carried counts, apart from the rows this run read (none of this feed)."""
+        return {"skipped": self.reason, "carried": {
+            "from_run": self.since_run, "records": self.records, "ids": self.ids, "set_aside": self.set_aside,
+            "meaning": "what that run's read registered and set aside; the state keeps them, this run's rows do "
+                       "not count them"}}
+
+    @property
+    def note(self) -> str:
+        aside = ", ".join(f"{n:,} {status}" for status, n in sorted(self.set_aside.items())) or "none"
+        return (f"{self.feed}: {self.reason}; the state carries its {self.ids:,} records as they are (that read set "
+                f"aside {aside}), none of them counted in this step's rows")
+
+
+def feed_records(ctx: "StepContext", feed_name: str, files: list[str], read: Callable[[], DataFrame],
+                 read_schema: str) -> tuple[DataFrame, UnreadFeed | None]:
+    """(the records of `files` the step must parse, None), or (no records, the unread feed) when an incremental run
+    finds the files exactly as the state's registry was built from them (see the module docstring). `read` builds
+    the reader's frame of `files`, `read_schema` is its DDL. Outside a run plan: (`read()`, None)."""
+    plan = plan_of(ctx)
+    if plan is None:
+        return read(), None
+    # Taken before the read: a file replaced while it is read then differs from this fingerprint, and the next run
+    # reads it again instead of trusting a registry built from other bytes.
+    files_now = fingerprint_files(ctx.settings.input_dir, files)
+    record = unchanged_since(plan.base, feed_name, files_now) if plan.incremental else None
+    if record is None:
+        if plan.incremental:
+            ctx.log.info("feed_files_changed", feed=feed_name, why=files_difference(plan.base, feed_name, files_now))
+        return select_changed(ctx, feed_name, read(), files=files_now), None
+    unread = UnreadFeed(feed_name, record["run"], short(files_now), record["records"], record["ids"],
+                        record["set_aside"])
+    plan.note_feed(feed_name, {"mode": UNREAD, ADDED: 0, EDITED: 0, DELETED: 0, "unchanged": unread.ids,
+                               "skipped": unread.reason})
+    ctx.log.info("feed_unread", feed=feed_name, since_run=unread.since_run, fingerprint=unread.fingerprint,
+                 records=unread.records, set_aside=unread.set_aside)
+    return ctx.spark.createDataFrame([], read_schema), unread
+
+
+def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, delta: ApiDelta | None = None,
+                   files: dict[str, Any] | None = None) -> DataFrame:
     """The records of `raw` the step must parse this run (see the module docstring); `raw` itself outside a run
     plan (a step run on its own) and in full runs, whose registry it records. `delta`: `raw` holds only the records
-    an API extract fetched, and these ids were found deleted (incremental/tmdb_changes.py)."""
+    an API extract fetched, and these ids were found deleted (incremental/tmdb_changes.py). `files`: the fingerprint
+    of the input files `raw` was read from (feed_files.py), kept in the next state with what the read counted; without
+    it (API mode) the next state keeps no fingerprint of the feed, so no later run skips it."""
     plan = plan_of(ctx)
     if plan is None:
         return raw
@@ -120,6 +185,7 @@ def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, delta: Ap
                                    F.lit(None).cast("string").alias("deleted_run"))
         plan.write_table(feed.table, registry)
         plan.note_feed(feed_name, {"mode": "full"})
+        _note_input(plan, ctx.run_id, feed_name, tagged, files)
         return tagged.drop("_record_id", "_sha", "_through")
     snapshot = snapshot.persist()
     try:
@@ -129,11 +195,33 @@ def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, delta: Ap
     finally:
         snapshot.unpersist()
     plan.note_feed(feed_name, {"mode": "incremental", **counts})
+    _note_input(plan, ctx.run_id, feed_name, tagged, files)
     ctx.log.info("feed_diffed", feed=feed_name, **counts)
     changed = plan.read_changes(feed_name).where(F.col("change") != DELETED).select(
         F.col("record_id").alias("_record_id"))
     diffed = tagged.where(~F.col("_through")).join(changed, "_record_id", "left_semi")
     return diffed.unionByName(tagged.where(F.col("_through"))).drop("_record_id", "_sha", "_through")
+
+
+def _note_input(plan: Plan, run_id: str, feed_name: str, tagged: DataFrame, files: dict[str, Any] | None) -> None:
+    plan.note_input(feed_name, input_record(run_id, files, read_counts(tagged)) if files is not None else None)
+
+
+def read_counts(tagged: DataFrame) -> dict[str, Any]:
+    """What a read of a feed counted, in one small aggregation: the `records` the registry holds, their distinct
+    `ids`, and the rows `set_aside` before any parse, by the status the parser gives them (bronze.py, discogs.py:
+    the reader's `_pre`, a record cut short is rejected, a record without text filtered)."""
+    kind = F.when(~F.col("_through"), F.lit("registered"))
+    if "_pre" in tagged.columns:
+        kind = kind.when(F.col("_pre").isNotNull(), F.col("_pre"))
+    if "_complete" in tagged.columns:
+        kind = kind.when(~F.coalesce(F.col("_complete"), F.lit(False)), F.lit(REJECTED))
+    rows = (tagged.groupBy(kind.otherwise(F.lit(FILTERED)).alias("kind"))
+            .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("_record_id").alias("ids")).collect())
+    found = {r["kind"]: r for r in rows}
+    registered = found.pop("registered", None)
+    return {"records": registered["n"] if registered else 0, "ids": registered["ids"] if registered else 0,
+            "set_aside": {kind: r["n"] for kind, r in sorted(found.items())}}
 
 
 def diff_registry(plan: Plan, feed: Feed, snapshot: DataFrame, run_id: str, complete: bool,

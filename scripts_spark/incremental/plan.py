@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 OFF, FULL, INCREMENTAL = "off", "full", "incremental"
 CHAIN = ("01", "02", "03", "04", "05")   # the steps that build the state: a run must cover them all
 NOTES = "notes.json"
+INPUTS = "inputs"   # the version meta's and the notes' key of each feed's input files (feed_files.py)
 # The tables a state version must hold (the registries are per source and may be absent: a source never read).
 REQUIRED_TABLES = ("films", "releases", "pairs", "discogs_records", "film_keys", "release_keys", "pair_keys",
                    "features", "rarity", "links", "history")
@@ -53,8 +54,11 @@ class Plan:
         return self.mode == INCREMENTAL
 
     def summary(self) -> dict[str, Any]:
+        """For the run's manifest; the input files' fingerprints stay in the state (each feed's note says if it was
+        read)."""
         return {"mode": self.mode, "reason": self.reason, "base_version": self.base.version if self.base else None,
-                "base_run": self.base.run_id if self.base else None, **self.notes}
+                "base_run": self.base.run_id if self.base else None,
+                **{k: v for k, v in self.notes.items() if k != INPUTS}}
 
     def hold(self, df: "DataFrame") -> "DataFrame":
         self.held.append(df)
@@ -99,6 +103,18 @@ class Plan:
 
     def note_feed(self, feed: str, counts: dict[str, Any]) -> None:
         self.note("feeds", {**self.notes.get("feeds", {}), feed: counts})
+
+    def note_input(self, feed: str, record: dict[str, Any] | None) -> None:
+        """What the next version keeps of the feed's input files (feed_files.input_record); None: nothing (a feed
+        read from an API has no files to compare with)."""
+        self.note(INPUTS, {**self.notes.get(INPUTS, {}), feed: record})
+
+    def next_inputs(self) -> dict[str, Any]:
+        """The next version's input records: this run's, and the base's for feeds this run did not read (their
+        registries stay in the base's version too)."""
+        carried = dict(self.base.meta.get(INPUTS) or {}) if self.incremental and self.base else {}
+        carried.update(self.notes.get(INPUTS, {}))
+        return {feed: record for feed, record in sorted(carried.items()) if record is not None}
 
 
 def _notes_path(plan: Plan) -> str:
@@ -184,7 +200,8 @@ def advance(plan: Plan, status: str, log=None) -> Version | None:
         if log is not None:
             log.warning("state_not_advanced", status=status, kept=plan.base.version if plan.base else None)
         return None
-    meta = {"mode": plan.mode, **{k: v for k, v in plan.notes.items() if k in ("tmdb_watermark",)}}
+    meta = {"mode": plan.mode, **{k: v for k, v in plan.notes.items() if k in ("tmdb_watermark",)},
+            INPUTS: plan.next_inputs()}
     if plan.base and "tmdb_watermark" not in meta and plan.base.meta.get("tmdb_watermark"):
         meta["tmdb_watermark"] = plan.base.meta["tmdb_watermark"]
     base = plan.base if plan.incremental else None

@@ -3,7 +3,8 @@
 `what_changed(lake_root, run_id, manifest)` reads the run's events from gold/link_history (pyarrow, no Spark) and the
 run's incremental summary from its manifest; `changes_section` renders them for the report (report/html.py);
 `dry_run_lines(settings, steps)` says which mode a run would take and, for a local lake in incremental mode, how many
-records of each source the input folder adds, edits and deletes (plain Python: the dry run starts no Spark).
+records of each source the input folder adds, edits and deletes (plain Python: the dry run starts no Spark); a
+source whose files are those the state was built from is named as the run would leave it, unread.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Settings
@@ -81,24 +83,34 @@ def dry_run_lines(settings: "Settings", steps: list[str]) -> list[str]:
     if mode != INCREMENTAL:
         return lines
     for feed, counts in snapshot_changes(settings, lake, base).items():
-        lines.append(f"  {feed}: " + (", ".join(f"{counts[k]:,} {k}" for k in ("added", "edited", "deleted",
-                                                                               "unchanged"))
-                                      if counts else "no input in this folder: left as it is"))
+        if counts is None:
+            lines.append(f"  {feed}: no input in this folder: left as it is")
+        elif "unread_since" in counts:
+            lines.append(f"  {feed}: unchanged files, not read (as run {counts['unread_since']} read them)")
+        else:
+            lines.append(f"  {feed}: " + ", ".join(f"{counts[k]:,} {k}" for k in ("added", "edited", "deleted",
+                                                                                  "unchanged")))
     return lines
 
 
-def snapshot_changes(settings: "Settings", lake, base) -> dict[str, dict[str, int] | None]:
+def snapshot_changes(settings: "Settings", lake, base) -> dict[str, dict[str, Any] | None]:
     """Per feed: records the input folder adds, edits and deletes against the state's registry (as step 01/02 would
-    count them; None for a feed without input files)."""
+    count them; None for a feed without input files; {"unread_since": run} for a feed whose files are those the
+    state was built from, which steps 01-02 would not read either, and whose records are not hashed here)."""
     import pyarrow.parquet as pq
 
+    from .feed_files import fingerprint_files, unchanged_since
     from .state import StateStore
 
     store = StateStore(lake)
-    out: dict[str, dict[str, int] | None] = {}
-    for feed, records in _feeds(settings):
-        if records is None:
+    out: dict[str, dict[str, Any] | None] = {}
+    for feed, files, read in _feeds(settings):
+        if not files:
             out[feed] = None
+            continue
+        record = unchanged_since(base, feed, fingerprint_files(settings.input_dir, files))
+        if record is not None:
+            out[feed] = {"unread_since": record["run"]}
             continue
         table = f"registry_{feed}"
         old: dict[str, Counter] = {}
@@ -108,7 +120,7 @@ def snapshot_changes(settings: "Settings", lake, base) -> dict[str, dict[str, in
                 if row["deleted_run"] is None:
                     old.setdefault(row["record_id"], Counter())[row["sha"]] += 1
         new: dict[str, Counter] = {}
-        for record_id, sha in records:
+        for record_id, sha in read():
             new.setdefault(record_id, Counter())[sha] += 1
         changed = [i for i in new if new[i] != old.get(i)]
         added = sum(1 for i in changed if i not in old)
@@ -118,24 +130,23 @@ def snapshot_changes(settings: "Settings", lake, base) -> dict[str, dict[str, in
     return out
 
 
-def _feeds(settings: "Settings") -> Iterator[tuple[str, Iterator[tuple[str, str]] | None]]:
+def _feeds(settings: "Settings") -> Iterator[tuple[str, list[str], Callable[[], Iterator[tuple[str, str]]]]]:
+    """(feed, its input files, the reader of their (record id, sha)) per feed read from files."""
+    from ..sources.discogs import dump_kind
     from ..sources.inputs import input_files
 
     if settings.tmdb_mode == "file":
         files = input_files(settings.input_dir, "tmdb")
-        yield "tmdb", (_json_records(files, None) if files else None)
+        yield "tmdb", files, partial(_json_records, files, None)
     files = input_files(settings.input_dir, "musicbrainz")
-    yield "musicbrainz", (_json_records(files, "soundtrack" if settings.musicbrainz_soundtrack_filter else None)
-                          if files else None)
-    from ..sources.discogs import dump_kind
-
+    yield "musicbrainz", files, partial(_json_records, files,
+                                        "soundtrack" if settings.musicbrainz_soundtrack_filter else None)
     dumps = input_files(settings.input_dir, "discogs_dump")
     for kind in ("masters", "releases"):
         files = [p for p in dumps if dump_kind(p) == kind]
-        yield f"discogs_{kind}", (_dump_records(files, kind, not settings.discogs_soundtrack_filter)
-                                  if files else None)
+        yield f"discogs_{kind}", files, partial(_dump_records, files, kind, not settings.discogs_soundtrack_filter)
     pages = input_files(settings.input_dir, "discogs_search")
-    yield "discogs_search", (_pages(pages) if pages else None)
+    yield "discogs_search", pages, partial(_pages, pages)
 
 
 def _sha(text: str) -> str:

@@ -489,6 +489,18 @@ def _query_of(url: "Column") -> "Column":
     return F.regexp_replace(no_page, r"^&", "")
 
 
+# A saved search page is one record: the whole file.
+SEARCH_PAGES_DDL = "payload string, _source_uri string"
+
+
+def read_search_pages(spark, paths: list[str]) -> "DataFrame":
+    """SEARCH_PAGES_DDL rows: one per saved search page file, its whole text."""
+    from pyspark.sql import functions as F
+
+    return spark.read.text(paths, wholetext=True).select(F.col("value").alias("payload"),
+                                                         F.col("_metadata.file_path").alias("_source_uri"))
+
+
 def parse_search_pages(pages: "DataFrame") -> "DataFrame":
     """(payload = whole page text, _source_uri[, _request_url]) -> one row per result; a bad page is one reject."""
     from pyspark.sql import functions as F

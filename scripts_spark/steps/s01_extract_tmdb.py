@@ -4,7 +4,9 @@ read (JSON lines, or the API extract staged under the run's checkpoints) -> pars
 bronze/tmdb_movies (kept) + bronze/tmdb_rejects (unparseable lines, films gone between discover and details).
 A file that cannot be read to its end fails the step before anything is written, naming file and position, unless
 ALLOW_PARTIAL_INPUT (then the loss is a reject row and a note). `rows_in` counts the records read; kept and rejected
-are the rows the tables hold, read back, so the accounting checks the writes.
+are the rows the tables hold, read back, so the accounting checks the writes. An incremental run whose input files
+are those the state was built from reads none (incremental/extract.feed_records): its tables are empty, `rows_in` is
+0 and the metrics' `feeds.tmdb` carries what the state holds.
 """
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..sources.inputs import input_files
 from ..tables import schema_of
 from ..sources import tmdb
-from ..sources.bronze import (KEPT, REJECTED, UNREADABLE, check_unreadable, json_reject_reason, kept_rows,
+from ..sources.bronze import (KEPT, READ_DDL, REJECTED, UNREADABLE, check_unreadable, json_reject_reason, kept_rows,
                               preview_json_lines, read_json_lines, reject_rows, status_counts)
 from ..incremental import tmdb_changes
-from ..incremental.extract import select_changed
+from ..incremental.extract import feed_records, select_changed
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MOVIES_TABLE = "bronze/tmdb_movies"
@@ -50,6 +52,7 @@ class ExtractTmdb(BaseStep):
         spark, s, log = ctx.spark, ctx.settings, ctx.log
         ingested_at = datetime.now(timezone.utc)
         metrics: dict = {"mode": s.tmdb_mode}
+        unread_notes: list[str] = []
         if s.tmdb_mode == "api":
             checkpoint = Checkpoint(ctx.lake, ctx.run_id, "tmdb", spark)
             client = tmdb.TmdbClient(s, log=log)
@@ -66,13 +69,16 @@ class ExtractTmdb(BaseStep):
             if not files:
                 raise StepSkipped(f"no TMDB input: {s.input_dir}/tmdb/*.jsonl.gz not found (and TMDB_MODE=file)")
             metrics["files"] = len(files)
-            raw, extract_rejects = select_changed(ctx, "tmdb", read_json_lines(spark, files)), None
+            raw, unread = feed_records(ctx, "tmdb", files, lambda: read_json_lines(spark, files), READ_DDL)
+            extract_rejects = None
+            if unread is not None:   # an incremental run found the files the state was built from
+                metrics["feeds"], unread_notes = {"tmdb": unread.metrics()}, [unread.note]
 
         from pyspark import StorageLevel
 
         classified = tmdb.parse_tmdb_movies(raw).persist(StorageLevel.DISK_ONLY)
         counts = status_counts(classified)
-        notes = check_unreadable(classified, counts, s.allow_partial_input)
+        notes = unread_notes + check_unreadable(classified, counts, s.allow_partial_input)
         ctx.write(MOVIES_TABLE, kept_rows(classified, schema_of(MOVIES_TABLE), tmdb.SOURCE, ctx.run_id, ingested_at))
         rejects = reject_rows(classified, tmdb.SOURCE, ctx.run_id, ingested_at, json_reject_reason,
                               counts[REJECTED] + counts.get(UNREADABLE, 0))

@@ -8,13 +8,16 @@ dump record without any soundtrack marker in its text is counted without being p
 the word is parsed by the reader, so a broken line is a reject, never filtered). A missing source is skipped with a
 note. Every file is read to its end before anything is written: an unreadable one fails the step naming file and
 position, unless ALLOW_PARTIAL_INPUT. `rows_in` counts the records read; kept and rejected are the rows written.
+In an incremental run a source whose input files are those the state was built from is not read
+(incremental/extract.feed_records): it adds nothing to the counts, and the metrics' `feeds.<feed>` carry what the
+state holds for it.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import reduce
+from functools import partial, reduce
 from itertools import islice
 from typing import Callable
 
@@ -22,10 +25,10 @@ from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
 from ..sources.inputs import input_files
 from ..tables import schema_of
 from ..sources import discogs, musicbrainz
-from ..sources.bronze import (FILTERED, PREVIEW_RECORDS, REJECTED, UNREADABLE, check_unreadable,
+from ..sources.bronze import (FILTERED, PREVIEW_RECORDS, READ_DDL, REJECTED, UNREADABLE, check_unreadable,
                               json_reject_reason, kept_rows, preview_json_lines, read_json_lines, reject_rows,
                               status_counts)
-from ..incremental.extract import select_changed
+from ..incremental.extract import UnreadFeed, feed_records
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MB_TABLE = "bronze/musicbrainz_release_groups"
@@ -46,6 +49,7 @@ class Part:
     explain: Callable[[str], str]
     extract_rejects: object = None  # DataFrame of rejects recorded while calling an API
     position: str = "line"          # what `_source_pos` counts in this source's files: line, or byte (dumps)
+    unread: UnreadFeed | None = None  # not read: its files are those the incremental state was built from
 
 
 class ExtractReleases(BaseStep):
@@ -131,15 +135,14 @@ class ExtractReleases(BaseStep):
         files = input_files(s.input_dir, "musicbrainz")
         if not files:
             return [], f"musicbrainz skipped: no {s.input_dir}/musicbrainz/*.jsonl.gz", {}
-        raw = select_changed(ctx, "musicbrainz", read_json_lines(
-            ctx.spark, files, prefilter=musicbrainz.PREFILTER_WORD if s.musicbrainz_soundtrack_filter else None))
+        raw, unread = feed_records(ctx, "musicbrainz", files, partial(
+            read_json_lines, ctx.spark, files,
+            prefilter=musicbrainz.PREFILTER_WORD if s.musicbrainz_soundtrack_filter else None), READ_DDL)
         return [Part("musicbrainz", MB_TABLE, musicbrainz.SOURCE,
                      musicbrainz.parse_release_groups(raw, s.musicbrainz_soundtrack_filter),
-                     json_reject_reason)], None, {"musicbrainz_files": len(files)}
+                     json_reject_reason, unread=unread)], None, {"musicbrainz_files": len(files)}
 
     def _discogs(self, ctx: StepContext, ingested_at: datetime):
-        from pyspark.sql import functions as F
-
         s, spark = ctx.settings, ctx.spark
         if s.discogs_mode == "api":
             checkpoint = Checkpoint(ctx.lake, ctx.run_id, "discogs", spark)
@@ -172,18 +175,19 @@ class ExtractReleases(BaseStep):
             if not by_kind[kind]:
                 notes.append(f"discogs {kind} dump skipped: no {s.input_dir}/discogs/*_{kind}*.xml.gz")
                 continue
-            element = discogs.DUMP_KINDS[kind]
-            records = select_changed(ctx, f"discogs_{kind}", discogs.read_dump_records(
-                spark, by_kind[kind], element, keep_unmarked=not s.discogs_soundtrack_filter))
+            records, unread = feed_records(ctx, f"discogs_{kind}", by_kind[kind], partial(
+                discogs.read_dump_records, spark, by_kind[kind], discogs.DUMP_KINDS[kind],
+                keep_unmarked=not s.discogs_soundtrack_filter), discogs.DUMP_RECORDS_DDL)
             parts.append(Part(f"discogs_{kind}", table, discogs.SOURCE_DUMP,
-                              parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason, position="byte"))
+                              parse(records, s.discogs_soundtrack_filter), discogs.xml_reject_reason, position="byte",
+                              unread=unread))
             metrics[f"discogs_{kind}_files"] = len(by_kind[kind])
         searches = input_files(s.input_dir, "discogs_search")
         if searches:
-            pages = select_changed(ctx, "discogs_search", spark.read.text(searches, wholetext=True).select(
-                F.col("value").alias("payload"), F.col("_metadata.file_path").alias("_source_uri")))
+            pages, unread = feed_records(ctx, "discogs_search", searches,
+                                         partial(discogs.read_search_pages, spark, searches), discogs.SEARCH_PAGES_DDL)
             parts.append(Part("discogs_search", SEARCH_TABLE, discogs.SOURCE_SEARCH,
-                              discogs.parse_search_pages(pages), json_reject_reason))
+                              discogs.parse_search_pages(pages), json_reject_reason, unread=unread))
             metrics["discogs_search_pages"] = len(searches)
         else:
             notes.append(f"discogs search results skipped: no {s.input_dir}/discogs/search/**/*.json")
@@ -227,6 +231,10 @@ class ExtractReleases(BaseStep):
             if n:
                 notes.append(f"{n} {name} records outside the soundtrack filter were filtered (counted, not stored); "
                              f"set {flag}=false to keep them")
+        unread = {p.name: p.unread for p in parts if p.unread is not None}
+        if unread:
+            metrics["feeds"] = {name: feed.metrics() for name, feed in unread.items()}
+            notes += [feed.note for feed in unread.values()]
         metrics.update({"accounting": accounting, "filtered_not_soundtrack": filtered,
                         "parse_rejected": sum(a[REJECTED] for a in accounting.values()),
                         "not_found": sum(a.get("not_found", 0) for a in accounting.values()),
