@@ -73,6 +73,7 @@ INTEGRATION_FIXTURES = {"pg_server", "azurite", "sshd", "bench_run"}   # server 
 LONGEST_FIRST = (
     "test_incremental_equality.py",     # 139 s: the sample run and three more runs of steps 01-06
     "test_incremental_api.py",          # 111 s
+    "test_incremental_skip.py",         # 98 s: four runs of steps 01-05 (feeds left unread)
     "test_end_to_end.py",               # 134 s: a fresh clone's `make run` in a child JVM
     "test_incremental_faults.py",       # 85 s
     "test_silver_steps.py",             # 87 s
