@@ -58,10 +58,11 @@ def load_average() -> list[float]:
 def code_version() -> dict[str, Any]:
     def git(*args: str) -> str:
         return subprocess.run(["git", "--no-optional-locks", *args], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip()
+                              text=True).stdout
 
+    # porcelain lines are 'XY path': not stripped first, or the first line's leading status blank goes
     dirty = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty_files": dirty}
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "dirty_files": dirty}
 
 
 def run_steps(label: str, lake: Path, input_dir: Path, run_id: str, logs: Path, env: dict[str, str],
