@@ -311,4 +311,5 @@ def test_rarity_is_rounded_so_one_more_title_elsewhere_moves_no_word(spark):
     # 'love' is in 50 of 202 titles (a release title counts): log(202 / 50) / log(10,000) = 0.1516, 4.85 steps; before,
     # in 50 of 201, 0.1511
     assert before["love"] == after["love"] == 5 / feat.RARITY_LEVELS
-    assert "zebra" not in before and after["zebra"] == round(math.log(202) / math.log(10_000) * 32) / 32
+    steps = feat.RARITY_LEVELS
+    assert "zebra" not in before and after["zebra"] == round(math.log(202) / math.log(10_000) * steps) / steps
