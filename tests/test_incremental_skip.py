@@ -110,6 +110,18 @@ def test_an_unread_feeds_registry_stays_in_the_version_that_read_its_files(skipp
     assert t3.meta["inputs"]["tmdb"]["run"] == "t2"
 
 
+def test_state_tables_built_only_from_unread_feeds_are_carried_not_rewritten(skipping_lake):
+    _, _, versions, _, _, _ = skipping_lake
+    sample, t1, t2, t3 = versions["sample"], versions["t1"], versions["t2"], versions["t3"]
+    # A TMDB-only night: the Discogs records and the release keys stay in the version that built them...
+    for name in ("discogs_records", "release_keys"):
+        assert t1.tables[name] == t2.tables[name] == t3.tables[name] == sample.tables[name], name
+    # ...while what films shape is rewritten; a night that reads nothing rewrites none of it.
+    for name in ("film_keys", "pair_keys", "films"):
+        assert t1.tables[name] != sample.tables[name] and t2.tables[name] != t1.tables[name], name
+        assert t3.tables[name] == t2.tables[name], name
+
+
 def test_a_run_that_fails_after_skipping_feeds_keeps_the_state_and_its_rerun_skips_them_again(skipping_lake):
     _, docs, versions, _, _, _ = skipping_lake
     assert versions["t2_failed"].version == versions["t1"].version

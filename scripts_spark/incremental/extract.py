@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from ..sources.bronze import FILTERED, REJECTED
 from .feed_files import files_difference, fingerprint_files, input_record, short, unchanged_since
-from .plan import Plan, plan_of
+from .plan import UNREAD, Plan, plan_of
 from .state import REGISTRY_SCHEMA, StateError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +46,6 @@ class ApiDelta:
     deleted_ids: set[str] = field(default_factory=set)
 
 ADDED, EDITED, DELETED = "added", "edited", "deleted"
-UNREAD = "unchanged files, not read"   # a feed's mode in the run's notes when feed_records left it unread
 
 
 class SnapshotRefused(StateError):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 OFF, FULL, INCREMENTAL = "off", "full", "incremental"
 CHAIN = ("01", "02", "03", "04", "05")   # the steps that build the state: a run must cover them all
 NOTES = "notes.json"
+UNREAD = "unchanged files, not read"   # a feed's mode in the run's notes when extract.feed_records left it unread
 INPUTS = "inputs"   # the version meta's and the notes' key of each feed's input files (feed_files.py)
 # The tables a state version must hold (the registries are per source and may be absent: a source never read).
 REQUIRED_TABLES = ("films", "releases", "pairs", "discogs_records", "film_keys", "release_keys", "pair_keys",
@@ -103,6 +104,13 @@ class Plan:
 
     def note_feed(self, feed: str, counts: dict[str, Any]) -> None:
         self.note("feeds", {**self.notes.get("feeds", {}), feed: counts})
+
+    def left_unread(self, *feeds: str) -> bool:
+        """Whether this incremental run left every one of `feeds` unread (their files are byte for byte those the
+        base's registries were built from): their change sets are empty and this run's Bronze holds none of their
+        rows, so a state table built from them alone is the base's, carried over instead of rewritten."""
+        found = self.notes.get("feeds", {})
+        return self.incremental and all(found.get(feed, {}).get("mode") == UNREAD for feed in feeds)
 
     def note_input(self, feed: str, record: dict[str, Any] | None) -> None:
         """What the next version keeps of the feed's input files (feed_files.input_record); None: nothing (a feed
