@@ -269,6 +269,30 @@ def test_similarity_batch_scores_whole_columns_and_handles_null_sides():
     assert "film_title_norm" not in out.columns
 
 
+def test_similarity_batch_folds_each_distinct_value_once_and_scores_every_row_as_if_alone():
+    """The batch folds titles and names once per distinct value and scores each distinct (composer, artist) once;
+    every row must still get what it would get on its own, whatever repeats around it (nulls, empty lists, one
+    credit split into people, a Japanese name romanised)."""
+    rows = [
+        ("jaws", None, "jaws", None, ["john williams"], ["John Williams (4)"], ["john williams"], []),
+        ("up", "up", "down", None, [], None, None, None),
+        ("jaws", None, "jaws 2", None, ["john williams"], ["Hans Zimmer & John Williams"], ["hans zimmer"], []),
+        ("baahubali", None, "bahubali", None, ["m m keeravani"], ["M.M. Keeravani"], ["m m keeravani"], []),
+        ("ran", None, "ran", "ran", ["toru takemitsu"], ["武満徹"], ["武満徹"], ["武満徹"]),
+        ("jaws", None, "jaws", None, ["john williams"], ["John Williams (4)"], ["john williams"], []),
+        ("up", None, None, None, ["michael giacchino"], [], [], ["Michael Giacchino"]),
+    ]
+    columns = ["film_title_norm", "film_original_title_norm", "release_title_norm", "release_film_hint_norm",
+               "film_composers_norm", "release_artists", "release_artists_norm", "release_credits"]
+    frame = pd.DataFrame([(i, "musicbrainz", f"r{i}", *row) for i, row in enumerate(rows * 3)],
+                         columns=["tmdb_id", "source", "release_id", *columns])
+    together = feat.similarity_batch(frame)
+    alone = pd.concat([feat.similarity_batch(frame.iloc[[i]]) for i in range(len(frame))], ignore_index=True)
+    pd.testing.assert_frame_equal(together, alone)
+    assert together.loc[2, "composer_match"] == 1.0 and together.loc[3, "title_loose_exact"] == 1.0
+    assert together.loc[4, "composer_match"] == 1.0 and pd.isna(together.loc[1, "composer_sim"])
+
+
 @pytest.mark.parametrize("names, expected", [(["John Williams (4)"], "john williams"),
                                              (["Dustin O\u2019Halloran"], "dustin o halloran")])
 def test_person_names_fold_case_punctuation_and_discogs_numbers(names, expected):

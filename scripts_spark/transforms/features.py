@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -438,6 +438,19 @@ def _best_pairwise(scorer, left: list[pd.Series], right: list[pd.Series]) -> np.
     return best / 100.0
 
 
+def _per_distinct(values: pd.Series, transform: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`transform` applied once per distinct value and spread back over the rows (nulls stay null). A batch's pairs
+    repeat their films' and releases' strings: 100,000 pairs of the 10% generated input hold about 20,000 distinct
+    titles and 2,000 distinct composer lists, so folding each string once made the similarities about 2.5 times as
+    fast (bench/match_throughput.py)."""
+    codes, distinct = pd.factorize(values)
+    done = transform(pd.Series(distinct, dtype=object)).to_numpy(dtype=object)
+    out = np.full(len(values), None, dtype=object)
+    present = codes >= 0
+    out[present] = done[codes[present]]
+    return pd.Series(out, index=values.index)
+
+
 def _fold_names(names: pd.Series) -> pd.Series:
     """Person names compared loosely: case, punctuation, Discogs '(4)' disambiguation numbers."""
     return (names.str.lower()
@@ -528,8 +541,9 @@ def _name_lists(frame: pd.DataFrame, columns: tuple[str, ...], exclude: tuple[st
         parts.append(pd.DataFrame({"row": exploded.index.to_numpy(), "name": exploded.to_numpy()}))
     names = pd.concat(parts, ignore_index=True).dropna()
     if split:
-        names = names.assign(name=names["name"].astype(str).map(_credit_parts)).explode("name").dropna()
-    names["name"] = _fold_names(names["name"].astype(str))
+        names = names.assign(name=_per_distinct(names["name"].astype(str), lambda s: s.map(_credit_parts))
+                             ).explode("name").dropna()
+    names["name"] = _per_distinct(names["name"].astype(str), _fold_names)
     return names[~names["name"].isin(exclude) & (names["name"] != "")].drop_duplicates()
 
 
@@ -546,7 +560,11 @@ def best_composer_similarity(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     best = np.zeros(n, dtype=np.float64)
     combos = composers.merge(artists, on="row", suffixes=("_film", "_release"))
     if len(combos):
-        scores = name_similarities(combos["name_film"], combos["name_release"])
+        # Each distinct (composer, release name) is scored once: a release's credits meet the same composers again in
+        # every pair of a film that shares them.
+        codes, _ = pd.factorize(combos["name_film"] + "\x1f" + combos["name_release"])
+        first_rows = np.unique(codes, return_index=True)[1]
+        scores = name_similarities(combos["name_film"].iloc[first_rows], combos["name_release"].iloc[first_rows])[codes]
         per_row = pd.Series(scores, index=combos["row"].to_numpy()).groupby(level=0).max()
         best[per_row.index.to_numpy().astype(int)] = per_row.to_numpy() / 100.0
     return best, comparable
@@ -567,8 +585,8 @@ def loose_title(title: str | None) -> str | None:
 
 
 def _loose_equal(films: list[pd.Series], releases: list[pd.Series]) -> np.ndarray:
-    film_keys = [col.map(loose_title) for col in films]
-    release_keys = [col.map(loose_title) for col in releases]
+    film_keys = [_per_distinct(col, lambda s: s.map(loose_title)) for col in films]
+    release_keys = [_per_distinct(col, lambda s: s.map(loose_title)) for col in releases]
     equal = np.zeros(len(films[0]), dtype=bool)
     for f in film_keys:
         for r in release_keys:
