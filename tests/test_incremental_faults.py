@@ -53,7 +53,8 @@ def test_a_snapshot_missing_most_of_a_source_is_refused_and_the_state_stays(spar
 
 def test_a_failed_run_keeps_the_state_its_rerun_builds_on_it_and_a_full_rebuild_agrees(spark, world, monkeypatch):
     tmp, lake, films, groups, records = world
-    before = _version(lake)
+    base = StateStore(Lake(str(lake))).current()
+    before = base.version
     edited = dict(records["tmdb"])
     doc = json.loads(edited[films[0]])
     doc["title"] = f"{doc['title']} Reloaded"
@@ -74,6 +75,10 @@ def test_a_failed_run_keeps_the_state_its_rerun_builds_on_it_and_a_full_rebuild_
     assert doc["incremental"]["mode"] == "incremental" and doc["incremental"]["base_version"] == before
     assert doc["incremental"]["feeds"]["tmdb"]["edited"] == 1
     assert _version(lake) != before
+    # No Discogs input now, nor when the base was built: those feeds count as unread, and the state table built from
+    # them alone stays in the base's version instead of being written again.
+    assert doc["incremental"]["absent_feeds"] == ["discogs_masters", "discogs_releases", "discogs_search"]
+    assert StateStore(Lake(str(lake))).current().tables["discogs_records"] == base.tables["discogs_records"]
 
     # --full on the same lake: the state is rebuilt from nothing, says why, and gives the incremental rerun's Gold.
     full = run_pipeline(_settings(tmp, lake, changed, incremental="full"), "f3", STEPS, spark=spark)

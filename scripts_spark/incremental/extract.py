@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from ..sources.bronze import FILTERED, REJECTED
 from .feed_files import files_difference, fingerprint_files, input_record, short, unchanged_since
-from .plan import UNREAD, Plan, plan_of
+from .plan import ABSENT_FEEDS, UNREAD, Plan, plan_of
 from .state import REGISTRY_SCHEMA, StateError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,6 +158,16 @@ def feed_records(ctx: "StepContext", feed_name: str, files: list[str], read: Cal
     ctx.log.info("feed_unread", feed=feed_name, since_run=unread.since_run, fingerprint=unread.fingerprint,
                  records=unread.records, set_aside=unread.set_aside)
     return ctx.spark.createDataFrame([], read_schema), unread
+
+
+def note_no_files(ctx: "StepContext", feed_name: str) -> None:
+    """A feed read from files has none in this run. When the base state holds no registry of it either (no run since
+    the state began read it), it is noted as absent, and Plan.left_unread counts it as unread. A feed whose files
+    were there for the base and are gone now is not: the state tables that hold its records are rebuilt."""
+    plan = plan_of(ctx)
+    if plan is None or not plan.incremental or plan.base is None or FEEDS[feed_name].table in plan.base.tables:
+        return
+    plan.note(ABSENT_FEEDS, sorted({*plan.notes.get(ABSENT_FEEDS, []), feed_name}))
 
 
 def select_changed(ctx: "StepContext", feed_name: str, raw: DataFrame, delta: ApiDelta | None = None,

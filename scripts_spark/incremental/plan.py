@@ -31,6 +31,7 @@ CHAIN = ("01", "02", "03", "04", "05")   # the steps that build the state: a run
 NOTES = "notes.json"
 UNREAD = "unchanged files, not read"   # a feed's mode in the run's notes when extract.feed_records left it unread
 INPUTS = "inputs"   # the version meta's and the notes' key of each feed's input files (feed_files.py)
+ABSENT_FEEDS = "absent_feeds"   # the notes' key of the feeds with no input files in this run nor in the base state
 # The tables a state version must hold (the registries are per source and may be absent: a source never read).
 REQUIRED_TABLES = ("films", "releases", "pairs", "discogs_records", "film_keys", "release_keys", "pair_keys",
                    "features", "rarity", "links", "history")
@@ -108,9 +109,11 @@ class Plan:
     def left_unread(self, *feeds: str) -> bool:
         """Whether this incremental run left every one of `feeds` unread (their files are byte for byte those the
         base's registries were built from): their change sets are empty and this run's Bronze holds none of their
-        rows, so a state table built from them alone is the base's, carried over instead of rewritten."""
-        found = self.notes.get("feeds", {})
-        return self.incremental and all(found.get(feed, {}).get("mode") == UNREAD for feed in feeds)
+        rows, so a state table built from them alone is the base's, carried over instead of rewritten. A feed that has
+        no input files now and had none when the base was built (extract.note_no_files: the usual Discogs input, dumps
+        without saved search pages) counts as unread: nothing of it can have changed."""
+        found, absent = self.notes.get("feeds", {}), self.notes.get(ABSENT_FEEDS, [])
+        return self.incremental and all(found.get(feed, {}).get("mode") == UNREAD or feed in absent for feed in feeds)
 
     def note_input(self, feed: str, record: dict[str, Any] | None) -> None:
         """What the next version keeps of the feed's input files (feed_files.input_record); None: nothing (a feed

@@ -28,7 +28,7 @@ from ..sources import discogs, musicbrainz
 from ..sources.bronze import (FILTERED, PREVIEW_RECORDS, READ_DDL, REJECTED, UNREADABLE, check_unreadable,
                               json_reject_reason, kept_rows, preview_json_lines, read_json_lines, reject_rows,
                               status_counts)
-from ..incremental.extract import UnreadFeed, feed_records
+from ..incremental.extract import UnreadFeed, feed_records, note_no_files
 from ..sources.checkpoint import Checkpoint, read_envelopes, staged_records, staged_rejects
 
 MB_TABLE = "bronze/musicbrainz_release_groups"
@@ -134,6 +134,7 @@ class ExtractReleases(BaseStep):
                 raw, s.musicbrainz_soundtrack_filter), json_reject_reason)], None, {"musicbrainz_api": extract}
         files = input_files(s.input_dir, "musicbrainz")
         if not files:
+            note_no_files(ctx, "musicbrainz")
             return [], f"musicbrainz skipped: no {s.input_dir}/musicbrainz/*.jsonl.gz", {}
         raw, unread = feed_records(ctx, "musicbrainz", files, partial(
             read_json_lines, ctx.spark, files,
@@ -173,6 +174,7 @@ class ExtractReleases(BaseStep):
         for kind, table, parse in (("masters", MASTERS_TABLE, discogs.parse_dump_masters),
                                    ("releases", RELEASES_TABLE, discogs.parse_dump_releases)):
             if not by_kind[kind]:
+                note_no_files(ctx, f"discogs_{kind}")
                 notes.append(f"discogs {kind} dump skipped: no {s.input_dir}/discogs/*_{kind}*.xml.gz")
                 continue
             records, unread = feed_records(ctx, f"discogs_{kind}", by_kind[kind], partial(
@@ -190,6 +192,7 @@ class ExtractReleases(BaseStep):
                               discogs.parse_search_pages(pages), json_reject_reason, unread=unread))
             metrics["discogs_search_pages"] = len(searches)
         else:
+            note_no_files(ctx, "discogs_search")
             notes.append(f"discogs search results skipped: no {s.input_dir}/discogs/search/**/*.json")
         metrics["discogs_soundtrack_filter"] = s.discogs_soundtrack_filter
         return parts, "; ".join(notes) or None, metrics
