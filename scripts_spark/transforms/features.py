@@ -441,8 +441,8 @@ def _best_pairwise(scorer, left: list[pd.Series], right: list[pd.Series]) -> np.
 def _per_distinct(values: pd.Series, transform: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """`transform` applied once per distinct value and spread back over the rows (nulls stay null). A batch's pairs
     repeat their films' and releases' strings: 100,000 pairs of the 10% generated input hold about 20,000 distinct
-    titles and 2,000 distinct composer lists, so folding each string once made the similarities about 2.5 times as
-    fast (bench/match_throughput.py)."""
+    titles and 2,000 distinct composer lists, so folding each string once made the similarities 2.6 times as fast
+    (bench/pair_similarities.py; docs/scale.md)."""
     codes, distinct = pd.factorize(values)
     done = transform(pd.Series(distinct, dtype=object)).to_numpy(dtype=object)
     out = np.full(len(values), None, dtype=object)
