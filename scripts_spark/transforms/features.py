@@ -564,7 +564,8 @@ def best_composer_similarity(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
         # every pair of a film that shares them.
         codes, _ = pd.factorize(combos["name_film"] + "\x1f" + combos["name_release"])
         first_rows = np.unique(codes, return_index=True)[1]
-        scores = name_similarities(combos["name_film"].iloc[first_rows], combos["name_release"].iloc[first_rows])[codes]
+        distinct = combos.iloc[first_rows]
+        scores = name_similarities(distinct["name_film"], distinct["name_release"])[codes]
         per_row = pd.Series(scores, index=combos["row"].to_numpy()).groupby(level=0).max()
         best[per_row.index.to_numpy().astype(int)] = per_row.to_numpy() / 100.0
     return best, comparable
