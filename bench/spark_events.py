@@ -7,8 +7,8 @@
 `run` is `run_pipeline` in this process with `spark.eventLog.enabled` (uncompressed, into `--events`), the lake's
 settings otherwise as `python -m scripts_spark run` resolves them (incremental when the lake has a state); it prints
 each step's seconds and the event log's path. `show` lists every SQL execution of an event log in order: its start
-(seconds since the first), its duration, what Spark calls it (`parquet` = a write) and the first file path in its
-plan (the table written or read), then the executions' total against the run's span. The gaps between executions
+(seconds since the first), its duration, what Spark calls it (`parquet` = a write) and the table it writes (else the
+first file path in its plan: a table it reads), then the executions' total against the run's span. The gaps between executions
 are driver time: Python, plan building and analysis over py4j, file commits. Used for docs/incremental.md's profile
 of an incremental night.
 """
@@ -26,6 +26,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 FIRST_PATH = re.compile(r"(file:[^,\s\]]+|abfss://[^,\s\]]+)")
+# A write's target: the first path of a write plan is usually a table it reads (a features write first names the pairs).
+WRITE_TARGET = re.compile(r"InsertIntoHadoopFsRelationCommand\nInput: \[[^\]]*\]\nArguments: (file:[^,\s]+|abfss://[^,\s]+)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +59,8 @@ def executions(path: Path) -> list[dict]:
             event = json.loads(line)
             kind = event.get("Event", "")
             if kind.endswith("SparkListenerSQLExecutionStart"):
-                match = FIRST_PATH.search(event.get("physicalPlanDescription", ""))
+                plan = event.get("physicalPlanDescription", "")
+                match = WRITE_TARGET.search(plan) or FIRST_PATH.search(plan)
                 found[event["executionId"]] = {"start": event["time"], "end": None,
                                                "what": event.get("description", "").split(" at ")[0],
                                                "path": match.group(1) if match else ""}

@@ -17,7 +17,10 @@ def _log(tmp_path: Path) -> Path:
     lines = [
         {"Event": "SparkListenerApplicationStart", "Timestamp": 0},
         {"Event": START, "executionId": 0, "time": 1_000, "description": "parquet at NativeMethodAccessorImpl.java:0",
-         "physicalPlanDescription": "Execute InsertIntoHadoopFsRelationCommand file:/lake/silver/films, false"},
+         "physicalPlanDescription": ("Execute InsertIntoHadoopFsRelationCommand (3)\n+- Scan parquet (1)\n\n(1) Scan "
+                                     "parquet\nLocation: InMemoryFileIndex [file:/lake/bronze/tmdb_movies]\n\n(3) "
+                                     "Execute InsertIntoHadoopFsRelationCommand\nInput: []\nArguments: "
+                                     "file:/lake/silver/films, false, Parquet")},
         {"Event": END, "executionId": 0, "time": 3_500},
         {"Event": START, "executionId": 1, "time": 4_000, "description": "count at NativeMethodAccessorImpl.java:0",
          "physicalPlanDescription": "Scan parquet [file:/lake/gold/soundtrack_matches/run_id=r]"},
@@ -28,7 +31,7 @@ def _log(tmp_path: Path) -> Path:
     return path
 
 
-def test_executions_are_read_in_order_with_their_first_path(tmp_path):
+def test_executions_are_read_in_order_with_the_table_written_else_the_first_path(tmp_path):
     rows = spark_events.executions(_log(tmp_path))
     assert [(r["what"], r["start"], r["end"], r["path"]) for r in rows] == [
         ("parquet", 1_000, 3_500, "file:/lake/silver/films"),
