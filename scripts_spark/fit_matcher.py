@@ -44,7 +44,7 @@ from .match_settings import load_match_settings
 from .review.store import DecisionStore, effective_verdicts
 from .sources.labels import label_release_key
 from .tables import schema_of
-from .transforms.features import FEATURE_DOCS, FEATURE_SIGNS, FEATURE_VERSION, MODEL_FEATURES
+from .transforms.features import FEATURE_DOCS, FEATURE_SIGNS, FEATURE_VERSION, GUARD_DOCS, MODEL_FEATURES
 
 DEFAULT_OUT = REPO_ROOT / "scripts_spark" / "match_settings.json"
 
@@ -64,7 +64,9 @@ MATCH_REQUIRES = ("release_is_soundtrack",)
 # title word the film lacks, a collection that names no one film. Neither marks one labelled positive of the dev +
 # batch 2 labels (339 and 39 wrong pairs); as weights alone they let the Indiana Jones box master and generated cast
 # and game albums through once the match threshold came down (feature version 13, docs/matching.md section 7).
-MATCH_FORBIDS = ("title_nonfilm_marker", "franchise_collection")
+# composer_album_elsewhere, a film guard (features.GUARD_DOCS): 1 positive and 37 wrong pairs of the dev + batch 2
+# labels, 0 and 252 of the generated set; as a guard it changed no out-of-fold link of the dev labels.
+MATCH_FORBIDS = ("title_nonfilm_marker", "franchise_collection", "composer_album_elsewhere")
 # The review band goes down to where a reviewer still confirms at least one link in four (out-of-fold precision
 # of the 15 links around that score); below that, reviewing costs more than it finds.
 REVIEW_MIN_LOCAL_PRECISION = 0.25
@@ -94,7 +96,9 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
     from pyspark.sql import functions as F
 
     from .sources.labels import read_labels, with_release_kinds
-    from .transforms.features import pair_features
+    from pyspark import StorageLevel
+
+    from .transforms.features import add_film_guards, composer_albums, pair_features
 
     paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
     films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))
@@ -115,12 +119,19 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
              .unionByName(labels.select(*pair, F.lit(False).alias("is_candidate"), F.lit(True).alias("is_labelled")))
              .groupBy(*pair)
              .agg(F.max("is_candidate").alias("is_candidate"), F.max("is_labelled").alias("is_labelled")))
-    features = pair_features(pairs, films, releases)
+    # The film guards need every candidate pair of a film, as in step 05: the labelled releases' films' other
+    # candidates are featurised too, for the films' composer albums only.
+    film_pairs = candidates.join(pairs.select("tmdb_id").distinct(), "tmdb_id", "left_semi").select(*pair)
+    scored = pair_features(pairs.select(*pair).unionByName(film_pairs).distinct(), films, releases) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    albums = composer_albums(scored.join(candidates.select(*pair), pair, "left_semi"))
+    features = add_film_guards(scored.join(pairs.select(*pair), pair, "left_semi"), albums)
     frame = (features.join(pairs, pair)
              .join(labelled_releases, RELEASE)
              .join(positives.withColumn("label", F.lit(1)), pair, "left")
              .withColumn("label", F.coalesce("label", F.lit(0)))
              .toPandas())
+    scored.unpersist()
     return frame.sort_values([*RELEASE, "tmdb_id"]).reset_index(drop=True), n_pos
 
 
@@ -455,6 +466,7 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
                                           & (label_sets(frame) == PRIMARY_SET)).sum())}
             for name in MATCH_FORBIDS},
         "features": dict(FEATURE_DOCS),
+        "guard_features": dict(GUARD_DOCS),
         "weight_signs": dict(FEATURE_SIGNS),
         "cross_validation": {
             "folds": folds, "splitter": "StratifiedGroupKFold (groups = release and film, shuffled)", "seed": seed,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .transforms.blocking import FILM_KEYS, RELEASE_KEYS, STOPWORDS, BlockingRule, BlockingSettings
 from .transforms.decide import MatchSettings
-from .transforms.features import FEATURE_VERSION, MODEL_FEATURES
+from .transforms.features import FEATURE_VERSION, GUARD_FEATURES, MODEL_FEATURES
 
 
 class MatchSettingsError(ValueError):
@@ -91,9 +91,10 @@ def match_settings(doc: dict, path: str | Path = "match_settings.json",
     if set(settings.ranker_weights) != set(settings.weights):
         raise MatchSettingsError(f"{path}: the ranker and the decision weights cover different features")
     for section, names in (("match_requires", settings.match_requires), ("match_forbids", settings.match_forbids)):
-        unknown = sorted(set(names) - set(settings.features))
+        unknown = sorted(set(names) - set(settings.features) - set(GUARD_FEATURES))
         if unknown:
-            raise MatchSettingsError(f"{path}: {section} names features without weights: {unknown}")
+            raise MatchSettingsError(f"{path}: {section} names features that are neither weighted nor film guards: "
+                                     f"{unknown}")
     if expected_features is not None and tuple(sorted(settings.features)) != tuple(sorted(expected_features)):
         missing = sorted(set(expected_features) - set(settings.features))
         extra = sorted(set(settings.features) - set(expected_features))

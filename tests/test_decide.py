@@ -13,7 +13,7 @@ from scripts_spark import match_settings as ms
 from scripts_spark.config import REPO_ROOT
 from scripts_spark.tables import schema_of
 from scripts_spark.transforms import decide
-from scripts_spark.transforms.features import FEATURE_VERSION, FEATURES_SCHEMA, MODEL_FEATURES
+from scripts_spark.transforms.features import FEATURE_VERSION, FEATURES_SCHEMA, GUARD_FEATURES, MODEL_FEATURES
 
 WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 4.0, "composer_match": 2.0, "year_far": -3.0}
 SETTINGS = decide.MatchSettings(version="test-1", feature_version=FEATURE_VERSION, weights=WEIGHTS, intercept=-3.0,
@@ -191,7 +191,7 @@ def synthetic_training_frame(n_releases=120, seed=0) -> tuple[pd.DataFrame, dict
         has_film = r % 4 != 0
         for k in range(3):
             true = has_film and k == 0
-            row = {name: 0.0 for name in MODEL_FEATURES}
+            row = {name: 0.0 for name in (*MODEL_FEATURES, *GUARD_FEATURES)}
             row.update(source="musicbrainz", release_kind="release_group", release_id=f"r{r}", tmdb_id=r * 10 + k,
                        label=int(true), is_candidate=True, is_labelled=true,
                        year_diff=0 if true else int(rng.integers(0, 30)))

@@ -25,11 +25,28 @@ def _settings(tmp, lake, folder, **extra):
                          log_dir=str(tmp / "logs"), **extra)
 
 
+# A film of the tiny world whose one album by its composer has the film's title and year ('Silence'-like titles are
+# too common to score a link), and a game's album cloned from that score: same title and date, by someone else.
+GAME_FILM, GAME_SCORE = "297556", "8178559c-9839-4c16-b9b0-e2fc2e30e281"
+GAME = "00000000-0000-4000-8000-0000000game1"
+
+
+def _with_game(records: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    score = json.loads(records["musicbrainz"][GAME_SCORE])
+    game = {**score, "id": GAME, "title": json.loads(records["tmdb"][GAME_FILM])["title"],
+            "artist-credit": [{"name": "Zed Nobody", "joinphrase": "",
+                               "artist": {"id": "00000000-0000-4000-8000-00000000zed1", "name": "Zed Nobody"}}]}
+    return {**records, "musicbrainz": {**records["musicbrainz"], GAME: json.dumps(game)}}
+
+
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
-    """A lake whose state holds the tiny input, and the pieces to derive other inputs from it."""
+    """A lake whose state holds the tiny input (with a game's album next to a film's score), and the pieces to
+    derive other inputs from it."""
     tmp = tmp_path_factory.mktemp("faults")
     films, groups, records = tiny_world()
+    assert GAME_FILM in films and GAME_SCORE in groups, "the tiny world no longer holds the film the game album copies"
+    groups, records = groups + [GAME], _with_game(records)
     first = write_tiny_input(tmp / "in0", films, groups, records)
     lake = tmp / "lake"
     run_pipeline(_settings(tmp, lake, first), "f0", STEPS, spark=spark)
@@ -59,7 +76,8 @@ def test_a_failed_run_keeps_the_state_its_rerun_builds_on_it_and_a_full_rebuild_
     doc = json.loads(edited[films[0]])
     doc["title"] = f"{doc['title']} Reloaded"
     edited[films[0]] = json.dumps(doc)
-    changed = write_tiny_input(tmp / "in_edit", films[1:] + [films[0]], groups,
+    # ... and the film's score leaves, so the game album beside it, unchanged itself, must be decided again
+    changed = write_tiny_input(tmp / "in_edit", films[1:] + [films[0]], [g for g in groups if g != GAME_SCORE],
                                {"tmdb": edited, "musicbrainz": records["musicbrainz"]})
 
     def broken(*_args, **_kwargs):
@@ -79,6 +97,13 @@ def test_a_failed_run_keeps_the_state_its_rerun_builds_on_it_and_a_full_rebuild_
     # them alone stays in the base's version instead of being written again.
     assert doc["incremental"]["absent_feeds"] == ["discogs_masters", "discogs_releases", "discogs_search"]
     assert StateStore(Lake(str(lake))).current().tables["discogs_records"] == base.tables["discogs_records"]
+    # The game album was in review beside the film's score (features.GUARD_DOCS); with the score gone it is decided
+    # again and linked, though its own pairs did not change.
+    game = {r["event_run_id"]: r.asDict() for r in Lake(str(lake)).read_table(
+        spark, "gold/link_history", "f2", _schema("gold/link_history")).where(f"release_id = '{GAME}'").collect()}
+    assert (game["f0"]["event"], game["f0"]["decision"]) == ("added", "review"), game
+    assert (game["f2"]["event"], game["f2"]["decision"]) == ("decision_changed", "match"), game
+    assert game["f2"]["reason"] == "a candidate film's album by its own composer appeared or went"
 
     # --full on the same lake: the state is rebuilt from nothing, says why, and gives the incremental rerun's Gold.
     full = run_pipeline(_settings(tmp, lake, changed, incremental="full"), "f3", STEPS, spark=spark)
@@ -92,3 +117,9 @@ def test_a_failed_run_keeps_the_state_its_rerun_builds_on_it_and_a_full_rebuild_
     alone = run_pipeline(_settings(tmp, lake, changed), "f3", "05", spark=spark)
     assert alone["incremental"]["mode"] == "off"
     assert StateStore(Lake(str(lake))).current().run_id == "f3"
+
+
+def _schema(name):
+    from scripts_spark.tables import schema_of
+
+    return schema_of(name)

@@ -71,6 +71,7 @@ FILM_IDS = "tmdb_id long"
 RELEASE_IDS = "source string, release_kind string, release_id string"
 PAIR_IDS = "tmdb_id long, source string, release_kind string, release_id string"
 REASONS_SCHEMA = "source string, release_kind string, release_id string, reason string"
+ALBUMS_SCHEMA = "tmdb_id long, composer_albums long"
 
 
 def _schema(ddl: str) -> StructType:
@@ -307,7 +308,8 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     """Step 05 of an incremental run: the next state's features, and (features of the releases to decide again,
     why each is decided again). `candidates` are the pairs to score (valid pairs, and any a person added);
     `always` names releases to decide again whatever changed (those with people's verdicts)."""
-    from ..transforms.features import add_title_overlap, pair_features, title_token_rarity
+    from ..transforms.features import add_film_guards, add_title_overlap, composer_albums, pair_features, \
+        title_token_rarity
 
     spark = ctx.spark
     plan.write_table("rarity", title_token_rarity(films, releases))
@@ -356,6 +358,14 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
                      .unionByName(plan.read_changes("features_refreshed", features_schema()))
                      .unionByName(plan.read_changes("features_scored", features_schema())))
     features = plan.read_table("features", features_schema())
+    # The film guards read every pair of a film (features.add_film_guards): a film whose count of own-composer albums
+    # moved has each of its candidate releases decided again.
+    plan.write_changes("film_composer_albums", composer_albums(features))
+    albums = plan.read_changes("film_composer_albums", _schema(ALBUMS_SCHEMA))
+    before = composer_albums(base).withColumnRenamed("composer_albums", "_before")
+    plan.write_changes("films_albums_moved", albums.join(before, "tmdb_id", "full_outer")
+                       .where(~F.col("composer_albums").eqNullSafe(F.col("_before"))).select("tmdb_id"))
+    albums_moved = plan.read_changes("films_albums_moved", _schema(FILM_IDS))
 
     # Why each release is decided again (for gold/link_history), most specific cause first.
     release_of = lambda df: df.select(*RELEASE_KEY)  # noqa: E731
@@ -365,6 +375,8 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
          .unionByName(release_of(base.join(film_ids, "tmdb_id", "left_semi"))), "a candidate film changed"),
         (release_of(pairs_changed), "its candidate films changed"),
         (release_of(base.join(pairs, list(PAIR_KEY), "left_anti")), "a candidate film left"),
+        (release_of(pairs.join(albums_moved, "tmdb_id", "left_semi")),
+         "a candidate film's album by its own composer appeared or went"),
         (release_of(moved), "title-word rarity moved (the catalogue grew or shrank)"),
     ]
     if always is not None:
@@ -379,7 +391,8 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
                                           .join(stale, list(PAIR_KEY), "left_semi"),
                                           "pairs_rarity_refreshed": moved, "tokens_rarity_changed": changed_tokens,
                                           "releases_redecided": reasons}))
-    return features.drop(*TITLE_COLUMNS).join(reasons.select(*RELEASE_KEY), list(RELEASE_KEY), "left_semi"), reasons
+    redecided = features.drop(*TITLE_COLUMNS).join(reasons.select(*RELEASE_KEY), list(RELEASE_KEY), "left_semi")
+    return add_film_guards(redecided, albums), reasons
 
 
 def carried_links(plan: Plan, reasons: DataFrame) -> DataFrame:

@@ -11,7 +11,7 @@ from ..transforms.blocking import PAIR_KEY, RELEASE_KEY
 from ..transforms.decide import link_pairs, soundtrack_matches
 from ..review.store import effective_verdicts, read_lake_decisions
 from ..transforms.enrich import film_soundtracks, review_queue
-from ..transforms.features import pair_features, title_token_rarity
+from ..transforms.features import add_film_guards, composer_albums, pair_features, title_token_rarity
 from ..incremental import relink
 from ..incremental.plan import FULL, plan_of
 from ..transforms.review import missing_verdicts, verdict_frame, with_accepted_pairs
@@ -46,7 +46,7 @@ class MatchAndEnrich(BaseStep):
 
         # Persisted once: three Gold tables and the counts read the links, and scoring runs the Python workers.
         plan = plan_of(ctx)
-        links, reasons = self._links(ctx, plan, candidates, films, releases, settings, verdicts)
+        links, reasons, held = self._links(ctx, plan, candidates, films, releases, settings, verdicts)
         links = links.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             ctx.write("gold/soundtrack_matches", soundtrack_matches(links))
@@ -60,6 +60,8 @@ class MatchAndEnrich(BaseStep):
                 F.sum((F.col("decision_source") == "human").cast("long")).alias("human")).collect()}
         finally:
             links.unpersist()
+            for frame in held:
+                frame.unpersist()
 
         pairs_in = candidates.count()
         pairs_added = pairs_in - proposed.count()
@@ -99,18 +101,24 @@ class MatchAndEnrich(BaseStep):
 
     @staticmethod
     def _links(ctx: StepContext, plan, candidates, films, releases, settings, verdicts):
-        """(links, why each release was decided again). Incremental run: the releases whose pairs' features or
-        candidates changed are decided again, the others' links carried over (incremental/relink.py). Full run:
-        every pair is scored, and with a plan its features are kept for the next incremental run."""
+        """(links, why each release was decided again, frames to unpersist once the links are written). Incremental
+        run: the releases whose pairs' features or candidates changed are decided again, the others' links carried
+        over (incremental/relink.py). Full run: every pair is scored, and with a plan its features are kept for the
+        next incremental run. Either way the film guards (features.GUARD_FEATURES) come from every pair's features."""
         if plan is not None and plan.incremental:
             features, reasons = relink.rescore(ctx, plan, candidates, films, releases, always=verdicts)
             decided = soundtrack_matches(link_pairs(features, settings, verdicts))
-            return relink.carried_links(plan, reasons).unionByName(decided), reasons
+            return relink.carried_links(plan, reasons).unionByName(decided), reasons, []
         rarity = title_token_rarity(films, releases)
         features = pair_features(candidates, films, releases, rarity=rarity)
+        held = []
         if plan is not None and plan.mode == FULL:
             features = relink.capture_features(plan, features, films, releases, rarity)
-        return link_pairs(features, settings, verdicts), None
+        else:
+            # read twice below (the films' composer albums, then the links): computed once
+            features = features.persist(StorageLevel.MEMORY_AND_DISK)
+            held.append(features)
+        return link_pairs(add_film_guards(features, composer_albums(features)), settings, verdicts), None, held
 
 
 def gone_note(missing: list[dict]) -> str:

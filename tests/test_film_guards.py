@@ -1,0 +1,83 @@
+"""Film guards (issue 24/25): a guard reads every candidate pair of a film. `composer_album_elsewhere` marks a release
+with the film's exact title by other people when the film's own composer has a soundtrack of that title among its
+candidates (a game's album next to the film's score); `match_forbids` sends such a link to review at best."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from scripts_spark import fit_matcher as fm
+from scripts_spark import match_settings as ms
+from scripts_spark.transforms import decide
+from scripts_spark.transforms import features as ft
+from tests.test_decide import SETTINGS, _matcher_doc, _write, feature_row
+
+COLUMNS = ("tmdb_id long, source string, release_id string, release_kind string, composer_match double, "
+           "composer_mismatch double, title_exact double, title_loose_exact double, release_is_soundtrack double")
+
+
+def _pair(film, release, match=0.0, mismatch=0.0, exact=0.0, loose=0.0, soundtrack=1.0, source="musicbrainz"):
+    return (film, source, release, "release_group", match, mismatch, exact, loose, soundtrack)
+
+
+def test_a_same_titled_album_by_others_is_marked_only_next_to_the_film_s_own_composer_album(spark):
+    pairs = spark.createDataFrame([
+        _pair(1, "score", match=1.0, exact=1.0),              # the film's own score: its composer, its title
+        _pair(1, "game", mismatch=1.0, exact=1.0),            # same title, other people
+        _pair(1, "game_loose", mismatch=1.0, loose=1.0),      # same title once spelling is folded
+        _pair(1, "other_title", mismatch=1.0),                # other people, another title: not this guard's case
+        _pair(1, "various", exact=1.0),                       # 'Various Artists': nothing to compare, not marked
+        _pair(2, "game", mismatch=1.0, exact=1.0),            # film 2 has no album by its composer
+        _pair(2, "composer_single", match=1.0, exact=1.0, soundtrack=0.0),   # its composer, but not a soundtrack
+        _pair(3, "score_a", match=1.0, exact=1.0),            # two own-composer albums: neither is marked
+        _pair(3, "score_b", match=1.0, exact=1.0, source="discogs"),
+        _pair(4, "game", mismatch=1.0, exact=1.0, source="discogs"),   # the film's score is in the other source
+        _pair(4, "score", match=1.0, exact=1.0),
+    ], COLUMNS)
+    albums = ft.composer_albums(pairs)
+    marked = {(r["tmdb_id"], r["source"], r["release_id"]): r["composer_album_elsewhere"]
+              for r in ft.add_film_guards(pairs, albums).collect()}
+    assert {r["tmdb_id"]: r["composer_albums"] for r in albums.collect()} == {1: 1, 3: 2, 4: 1}
+    assert marked == {
+        (1, "musicbrainz", "score"): 0.0, (1, "musicbrainz", "game"): 1.0, (1, "musicbrainz", "game_loose"): 1.0,
+        (1, "musicbrainz", "other_title"): 0.0, (1, "musicbrainz", "various"): 0.0,
+        (2, "musicbrainz", "game"): 0.0, (2, "musicbrainz", "composer_single"): 0.0,
+        (3, "musicbrainz", "score_a"): 0.0, (3, "discogs", "score_b"): 0.0,
+        (4, "discogs", "game"): 1.0, (4, "musicbrainz", "score"): 0.0}
+
+
+def test_a_link_the_guard_marks_is_reviewed_however_high_it_scores(spark):
+    from pyspark.sql import functions as F
+
+    from scripts_spark.transforms.features import FEATURES_SCHEMA
+
+    guarded = dataclasses.replace(SETTINGS, match_forbids=("composer_album_elsewhere",))
+    # both score as high as a link can here; only the guard tells them apart
+    rows = [feature_row(1, "game", title_exact=1, composer_match=1), feature_row(2, "film", title_exact=1,
+                                                                                composer_match=1)]
+    features = spark.createDataFrame(rows, FEATURES_SCHEMA).withColumn(
+        "composer_album_elsewhere", F.when(F.col("release_id") == "game", 1.0).otherwise(0.0))
+    links = {r["release_id"]: r.asDict() for r in decide.link_pairs(features, guarded).collect()}
+    assert links["game"]["decision"] == "review" and links["film"]["decision"] == "match"
+    assert json.loads(links["game"]["reasons"])["unmet_requirements"] == ["not_composer_album_elsewhere"]
+
+
+def test_settings_may_forbid_a_film_guard_but_not_an_unknown_name(tmp_path):
+    loaded = ms.load_match_settings(_write(tmp_path, _matcher_doc(match_forbids=["composer_album_elsewhere"])))
+    assert loaded.match_forbids == ("composer_album_elsewhere",)
+    try:
+        ms.load_match_settings(_write(tmp_path, _matcher_doc(match_forbids=["composer_album_somewhere"])))
+    except ms.MatchSettingsError as exc:
+        assert "neither weighted nor film guards" in str(exc) and "composer_album_somewhere" in str(exc)
+    else:
+        raise AssertionError("an unknown forbidden name was accepted")
+
+
+def test_the_fit_and_the_shipped_settings_forbid_the_guard_and_document_it():
+    assert "composer_album_elsewhere" in fm.MATCH_FORBIDS
+    shipped = ms.load(fm.DEFAULT_OUT).matcher
+    assert "composer_album_elsewhere" in shipped.match_forbids
+    doc = json.loads(fm.DEFAULT_OUT.read_text(encoding="utf-8"))["matcher"]
+    assert doc["guard_features"] == ft.GUARD_DOCS
+    measured = doc["match_forbids_measured"]["composer_album_elsewhere"]
+    assert measured["negatives_with"] > measured["positives_with"]
