@@ -93,11 +93,10 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
     its size is bounded by the labels, not by the catalogue."""
     from functools import reduce
 
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from .sources.labels import read_labels, with_release_kinds
-    from pyspark import StorageLevel
-
     from .transforms.features import add_film_guards, composer_albums, pair_features
 
     paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)

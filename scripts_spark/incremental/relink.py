@@ -390,6 +390,7 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     plan.note("rescored", _counts(spark, {"pairs_scored": plan.read_table("features", features_schema())
                                           .join(stale, list(PAIR_KEY), "left_semi"),
                                           "pairs_rarity_refreshed": moved, "tokens_rarity_changed": changed_tokens,
+                                          "films_composer_albums_moved": albums_moved,
                                           "releases_redecided": reasons}))
     redecided = features.drop(*TITLE_COLUMNS).join(reasons.select(*RELEASE_KEY), list(RELEASE_KEY), "left_semi")
     return add_film_guards(redecided, albums), reasons
