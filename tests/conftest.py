@@ -57,6 +57,8 @@ TEST_SPARK_CONF = {
                                        "-XX:+UseSerialGC -Xss16m"),
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.adaptive.enabled": "false",
+    # As in the product (spark_session.spark_conf, which says why).
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
 JDBC_JAR = "/usr/share/java/postgresql.jar"
 
