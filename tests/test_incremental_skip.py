@@ -111,7 +111,7 @@ def test_an_unread_feeds_registry_stays_in_the_version_that_read_its_files(skipp
 
 
 def test_state_tables_built_only_from_unread_feeds_are_carried_not_rewritten(skipping_lake):
-    _, _, versions, _, _, _ = skipping_lake
+    _, docs, versions, _, _, _ = skipping_lake
     sample, t1, t2, t3 = versions["sample"], versions["t1"], versions["t2"], versions["t3"]
     # A TMDB-only night: the Discogs records and the release keys stay in the version that built them...
     for name in ("discogs_records", "release_keys"):
@@ -120,6 +120,13 @@ def test_state_tables_built_only_from_unread_feeds_are_carried_not_rewritten(ski
     for name in ("film_keys", "pair_keys", "films"):
         assert t1.tables[name] != sample.tables[name] and t2.tables[name] != t1.tables[name], name
         assert t3.tables[name] == t2.tables[name], name
+    # Nor does it rewrite what only pairs shape: with no pair to check, score or decide again, the checked pairs,
+    # their features, the links and their history are the base's (relink.validate, rescore, record_links).
+    for name in ("pairs", "features", "links", "history"):
+        assert t2.tables[name] != t1.tables[name] and t3.tables[name] == t2.tables[name], name
+    assert docs["t3"]["incremental"]["rescored"] == {"pairs_scored": 0, "pairs_rarity_refreshed": 0,
+                                                     "tokens_rarity_changed": 0, "films_composer_albums_moved": 0,
+                                                     "releases_redecided": 0}
 
 
 def test_a_run_that_fails_after_skipping_feeds_keeps_the_state_and_its_rerun_skips_them_again(skipping_lake):

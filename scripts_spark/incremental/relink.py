@@ -279,10 +279,12 @@ def validate(ctx: "StepContext", plan: Plan, max_quarantine_share: float) -> dic
                   .unionByName(kept.join(release_ids, list(RELEASE_KEY), "left_semi")).select(*PAIR_KEY).distinct())
     recheck = kept.join(refs_moved, list(PAIR_KEY), "left_semi").drop("_failed").unionByName(delta)
     references = {ref.table: valid_rows(checked[ref.table], table(ref.table)) for ref in contract.references}
-    plan.write_changes("pairs_checked", recheck.select(*PAIR_KEY).unionByName(
-        plan.read_changes("pairs_removed", _schema(PAIR_IDS))))
-    plan.write_table("pairs", kept.join(refs_moved, list(PAIR_KEY), "left_anti")
-                     .unionByName(check_rows(recheck, contract, references)))
+    # No pair staged, gone or with a changed film or release: the base's checked pairs are the next ones (carried).
+    if any(_counts(ctx.spark, {"recheck": recheck, "gone": gone}).values()):
+        plan.write_changes("pairs_checked", recheck.select(*PAIR_KEY).unionByName(
+            plan.read_changes("pairs_removed", _schema(PAIR_IDS))))
+        plan.write_table("pairs", kept.join(refs_moved, list(PAIR_KEY), "left_anti")
+                         .unionByName(check_rows(recheck, contract, references)))
     checked[name] = plan.read_table("pairs", checked_schema(name))
 
     counts = {n: contract_counts(df, table(n)) for n, df in checked.items()}
@@ -326,9 +328,14 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     film_ids = plan.read_changes("films", _schema(FILM_IDS))
     release_ids = plan.read_changes("releases", _schema(RELEASE_IDS))
     pairs_changed = plan.read_changes("pairs_checked", _schema(PAIR_IDS))
-    # The base's features (every pair, with titles) and this run's pair ids are read by each write below: held once
-    # rather than read and joined again five times (step 05 took as long as in a full run with a few pairs changed).
-    base = plan.read_base("features", features_schema()).persist(StorageLevel.MEMORY_AND_DISK)
+    # The base's features (every pair, with titles) are read by each write below: held once rather than read and
+    # joined again five times (step 05 took as long as in a full run with a few pairs changed). Unless nothing
+    # reached a pair: then only their keys are read (Parquet reads just those columns) and the features are carried.
+    base = plan.read_base("features", features_schema())
+    quiet = not any(_counts(spark, {"films": film_ids, "releases": release_ids, "pairs": pairs_changed,
+                                    "tokens": changed_tokens}).values())
+    if not quiet:
+        base = base.persist(StorageLevel.MEMORY_AND_DISK)
     plan.write_changes("pairs_current", candidates.select(*PAIR_KEY).distinct())
     pairs = plan.read_changes("pairs_current", _schema(PAIR_IDS))
     kept = base.join(pairs, list(PAIR_KEY), "left_semi")
@@ -343,28 +350,35 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     words = F.array_distinct(F.flatten(F.array(*[F.split(F.coalesce(F.col(c), F.lit("")), " ")
                                                  for c in TITLE_COLUMNS])))
     # A stopword weighs 0 in the overlap whatever its rarity (add_title_overlap), so its rarity moving (it does
-    # whenever the catalogue's size does) moves no pair.
-    plan.write_changes("pairs_rarity_moved", kept.select(*PAIR_KEY, F.explode(words).alias("token"))
-                       .join(changed_tokens.where(~F.col("token").isin(*sorted(STOPWORDS))), "token", "left_semi")
-                       .select(*PAIR_KEY).distinct())
+    # whenever the catalogue's size does) moves no pair. No word's rarity moved (quiet): no pair's did.
+    if not quiet:
+        plan.write_changes("pairs_rarity_moved", kept.select(*PAIR_KEY, F.explode(words).alias("token"))
+                           .join(changed_tokens.where(~F.col("token").isin(*sorted(STOPWORDS))), "token", "left_semi")
+                           .select(*PAIR_KEY).distinct())
     moved = plan.read_changes("pairs_rarity_moved", _schema(PAIR_IDS))
-    columns = [f.name for f in features_schema().fields]
-    plan.write_changes("features_refreshed", add_title_overlap(
-        kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), rarity).select(*columns))
-    plan.write_changes("features_scored", with_titles(pair_features(
-        candidates.join(stale, list(PAIR_KEY), "left_semi"), films, releases, rarity=rarity), films, releases)
-        .select(*columns))
-    plan.write_table("features", kept.join(moved, list(PAIR_KEY), "left_anti").select(*columns)
-                     .unionByName(plan.read_changes("features_refreshed", features_schema()))
-                     .unionByName(plan.read_changes("features_scored", features_schema())))
+    # No pair to score or refresh and none gone: the next features are the base's, carried instead of rewritten
+    # (a night on which nothing reached a pair; the table holds every pair, so rewriting it is most of the step).
+    features_same = not any(_counts(spark, {"stale": stale, "moved": moved,
+                                            "gone": base.join(pairs, list(PAIR_KEY), "left_anti")}).values())
+    if not features_same:
+        columns = [f.name for f in features_schema().fields]
+        plan.write_changes("features_refreshed", add_title_overlap(
+            kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), rarity).select(*columns))
+        plan.write_changes("features_scored", with_titles(pair_features(
+            candidates.join(stale, list(PAIR_KEY), "left_semi"), films, releases, rarity=rarity), films, releases)
+            .select(*columns))
+        plan.write_table("features", kept.join(moved, list(PAIR_KEY), "left_anti").select(*columns)
+                         .unionByName(plan.read_changes("features_refreshed", features_schema()))
+                         .unionByName(plan.read_changes("features_scored", features_schema())))
     features = plan.read_table("features", features_schema())
     # The film guards read every pair of a film (features.add_film_guards): a film whose count of own-composer albums
-    # moved has each of its candidate releases decided again.
+    # moved has each of its candidate releases decided again (none can have moved when the features are carried).
     plan.write_changes("film_composer_albums", composer_albums(features))
     albums = plan.read_changes("film_composer_albums", _schema(ALBUMS_SCHEMA))
-    before = composer_albums(base).withColumnRenamed("composer_albums", "_before")
-    plan.write_changes("films_albums_moved", albums.join(before, "tmdb_id", "full_outer")
-                       .where(~F.col("composer_albums").eqNullSafe(F.col("_before"))).select("tmdb_id"))
+    if not features_same:
+        before = composer_albums(base).withColumnRenamed("composer_albums", "_before")
+        plan.write_changes("films_albums_moved", albums.join(before, "tmdb_id", "full_outer")
+                           .where(~F.col("composer_albums").eqNullSafe(F.col("_before"))).select("tmdb_id"))
     albums_moved = plan.read_changes("films_albums_moved", _schema(FILM_IDS))
 
     # Why each release is decided again (for gold/link_history), most specific cause first.
@@ -415,11 +429,14 @@ def record_links(ctx: "StepContext", plan: Plan, reasons: DataFrame | None) -> N
                          ctx.settings.link_history_score_tolerance)
     ctx.write("gold/link_history", plan.read_base("history", schema_of("gold/link_history")).unionByName(events))
     history = ctx.read("gold/link_history")
-    plan.write_table("links", after)
-    plan.write_table("history", history)
     this_run = history.where(F.col("event_run_id") == ctx.run_id)
-    plan.note("link_events", {r["event"]: int(r["n"]) for r in this_run.groupBy("event").agg(
-        F.count(F.lit(1)).alias("n")).collect()})
+    counted = {r["event"]: int(r["n"]) for r in this_run.groupBy("event").agg(F.count(F.lit(1)).alias("n")).collect()}
+    plan.note("link_events", counted)
+    # An incremental run that decided no release again carried every link as it was and has no event: the state
+    # keeps the base's links and history rather than a copy of them.
+    if not (plan.incremental and reasons is not None and not counted and reasons.limit(1).count() == 0):
+        plan.write_table("links", after)
+        plan.write_table("history", history)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
