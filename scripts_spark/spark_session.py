@@ -35,7 +35,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # PySpark's DataFrame debugging (on by default) wraps every Column call: it looks up the active session, reads
         # a conf and records the Python call site over py4j, and walks the Python stack. Building the matcher's plans
         # makes thousands of such calls: steps 01-06 on a 40-film input took 52.3 s with it and 38.0 s without
-        # (/tmp profile of a tiny world, 2026-12-07). The cost is only a Python file:line in some SQL error messages.
+        # (tests/incremental_world.tiny_world in a warm JVM; docs/operations.md#tests). The cost is only a Python
+        # file:line in some SQL error messages.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
     }
     if os.path.exists(settings.jdbc_jar):
