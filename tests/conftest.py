@@ -32,17 +32,21 @@ SAMPLE_STEPS = "01-06"   # step 07 (the recommender) runs on a MovieLens slice i
 sys.path.insert(0, str(REPO))
 
 # Tuned for many small queries on tiny frames, measured as JVM CPU seconds over tests/test_blocking.py (the heaviest
-# unit module): 105 s with Spark's defaults; 55 s with the JIT stopped at C1 (C2 compiles code a short-lived test JVM
-# never runs long enough to profit from); 48 s with whole-stage codegen off as well (Janino compiles every new plan
+# unit module): 105 s with Spark's defaults; 48 s with whole-stage codegen off (Janino compiles every new plan
 # otherwise); 43 s with the serial GC (a 2 GiB heap on 2 cores gains nothing from G1's threads); 39 s with adaptive
-# execution off (it re-plans every join after each shuffle, which tiny frames never profit from). C1's frames are
-# larger: ALS's recursion (test_recommend.py) overflowed the default thread stack, hence -Xss16m; and without tiers
-# the JVM reserves only 48 MiB of code cache, which a whole suite's plans fill (the JVM then dies), hence 240 MiB, the
-# tiered default. One shuffle partition: a tiny frame split in two only doubles the tasks (tests/test_blocking.py,
-# test_release_kind_key.py and test_decide.py 54-60 s -> 42-47 s; steps 01-05 on incremental_world.tiny_world
-# about 21 s -> 17.5-18.8 s; local[1] instead of local[2] was slower, 20-21 s). The default parallelism stays 2: with
-# one partition test_recommend.py's ALS lands in another, poor optimum (RMSE 2.2: its result depends on the
-# partitioning).
+# execution off (it re-plans every join after each shuffle, which tiny frames never profit from). The JIT keeps its
+# tiers: stopping it at C1 paid while PySpark's DataFrame debugging spent the time in Python, but with that off
+# (below) the JVM does the work and C2 pays back within the suite (2026-12-07, one warm JVM: steps 01-06 on
+# incremental_world.tiny_world 40.7 and 43.9 s at C1, 29.5 and 26.2 s tiered; `make test-fast` 247 s -> 210 s).
+# Expressions are interpreted, not compiled (`spark.sql.codegen.factoryMode=NO_CODEGEN`, the switch Spark's own
+# suites use to test that path): Janino's compile of every new projection is most of a JVM's first pipeline run, and
+# a tiny frame never repays it (one warm JVM, tiered: tiny-world steps 01-06 first run 63.6 -> 47.7 s, later runs
+# 29.5/26.2 -> 24.3/21.2 s; `make test-fast` 210 -> 191 s). The product keeps codegen: at catalogue scale it pays.
+# -Xss16m: ALS's recursion (test_recommend.py) overflowed the default thread stack under C1. One shuffle partition:
+# a tiny frame split in two only doubles the tasks (tests/test_blocking.py, test_release_kind_key.py and
+# test_decide.py 54-60 s -> 42-47 s; steps 01-05 on incremental_world.tiny_world about 21 s -> 17.5-18.8 s;
+# local[1] instead of local[2] was slower, 20-21 s). The default parallelism stays 2: with one partition
+# test_recommend.py's ALS lands in another, poor optimum (RMSE 2.2: its result depends on the partitioning).
 TEST_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "1",
     "spark.default.parallelism": "2",
@@ -53,13 +57,21 @@ TEST_SPARK_CONF = {
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.pyspark.python": sys.executable,
     "spark.driver.memory": "2g",
-    "spark.driver.extraJavaOptions": ("-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m "
-                                       "-XX:+UseSerialGC -Xss16m"),
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR -XX:+UseSerialGC -Xss16m",
     "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.sql.adaptive.enabled": "false",
     # As in the product (spark_session.spark_conf, which says why).
     "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
+# A child run (a fresh clone's `make run`, the reliability tests' CLI runs) starts its own JVM and runs once: C2 and
+# Janino never repay their compiles in one short run (test_end_to_end 109 s with Spark's defaults), and splitting a
+# few rows only adds tasks. Spark reads `spark.*` Java system properties into its conf, so JAVA_TOOL_OPTIONS carries
+# the SQL switches as well as the JIT's; 240 MiB of code cache is the tiered default, which a JIT stopped at C1 does
+# not reserve (the JVM ran out of it once).
+QUICK_CHILD_ENV = {"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m "
+                                        "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN",
+                   "SPARK_SHUFFLE_PARTITIONS": "1"}
 JDBC_JAR = "/usr/share/java/postgresql.jar"
 
 # bench_run: test_scale_bench.py's pipeline run in a child JVM.

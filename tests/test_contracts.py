@@ -143,6 +143,18 @@ def test_counts_balance_valid_and_quarantined_rows_and_count_every_broken_rule(c
     assert counts.as_metrics()["staged"] == 14
 
 
+def test_a_row_breaking_two_rules_is_one_quarantined_row_counted_under_each_rule(spark):
+    failed = "array<struct<rule: string, reason: string>>"
+    checked = spark.createDataFrame(
+        [(1, []), (2, [("key_unique", "dup"), ("range:year", "1066")]), (3, [("range:year", "3000")]), (4, [])],
+        f"id int, {FAILED} {failed}")
+    counts = contract_counts(checked, RELEASES)
+    assert (counts.rows, counts.quarantined, counts.valid) == (4, 2, 2)
+    assert counts.by_rule == {"key_unique": 1, "range:year": 2}
+    empty = contract_counts(checked.limit(0), RELEASES)
+    assert (empty.rows, empty.quarantined, empty.by_rule) == (0, 0, {})
+
+
 def test_an_empty_table_is_a_systemic_fault():
     assert systemic_faults(ContractCounts("silver/releases", 0, 0, {}), 0.2) == [
         "silver/releases: rule table_not_empty failed: the staged table has 0 rows"]

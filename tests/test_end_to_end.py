@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABELS, REPO, SAMPLE, fresh_clone
+from conftest import LABELS, QUICK_CHILD_ENV, REPO, SAMPLE, fresh_clone
 
 SCORER = REPO / "data" / "eval" / "score_gold.py"
 CLONE_RUN_ID = "e2e-slice"
@@ -97,11 +97,8 @@ def sample_slice(target: Path) -> Path:
 def test_make_run_on_a_fresh_clone_runs_every_step_and_prints_the_report_path(tmp_path):
     clone = fresh_clone(tmp_path / "soundtrack-lake")
     inputs = sample_slice(tmp_path / "inputs")
-    # The JIT stopped at C1 and one shuffle partition: a run this short never profits from C2's compilations or from
-    # splitting its few rows (109 s for this test with the defaults; see TEST_SPARK_CONF in conftest.py).
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "VENV": str(Path(sys.executable).parent.parent), "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m",
-           "SPARK_SHUFFLE_PARTITIONS": "1"}
+           "VENV": str(Path(sys.executable).parent.parent), **QUICK_CHILD_ENV}
     res = subprocess.run(["make", "run", f"ARGS=--run-id {CLONE_RUN_ID} --input-dir {inputs}"], cwd=clone, env=env,
                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
 

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import QUICK_CHILD_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 TITLES = ["Alpha Wolf", "Bright Harbour", "Cold Lantern", "Distant Orchard", "Ember Road", "Frozen Meadow",
           "Glass Canyon", "Hollow Crown", "Iron Garden", "Jade River", "Kestrel Bay", "Lunar Ferry"]
@@ -105,10 +107,6 @@ def manifest(lake_root: str | Path, run_id: str) -> dict:
     return json.loads((Path(lake_root) / "_runs" / run_id / "manifest.json").read_text())
 
 
-# A child run this short never profits from C2's compilations or from splitting its few rows (as the tests' own
-# session, conftest.TEST_SPARK_CONF, and test_end_to_end's `make run`).
-QUICK_CHILD_ENV = {"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m",
-                   "SPARK_SHUFFLE_PARTITIONS": "1"}
 
 
 def cli(*args: str, env_extra: dict | None = None, **popen) -> subprocess.Popen:
