@@ -85,6 +85,18 @@ class StepContext:
         """Write this run's partition of a declared table: exactly its declared columns and types. A table whose
         contract must hold (Gold) is read back and checked; a broken row removes the partition and fails the step,
         so a later step never builds on it."""
+        self._write(name, df)
+
+    def write_checked(self, name: str, df: "DataFrame") -> int:
+        """`write` a table whose contract is checked on write (Gold) and return its rows, which the check counted:
+        a step need not read the table again to count it."""
+        if table(name).enforce != FAIL:
+            raise ValueError(f"{name} is not checked on write (its contract is {table(name).enforce!r}); use write()")
+        rows = self._write(name, df)
+        assert rows is not None
+        return rows
+
+    def _write(self, name: str, df: "DataFrame") -> int | None:
         from pyspark.sql import functions as F
 
         from .transforms.contracts import ContractViolation, enforce
@@ -93,10 +105,10 @@ class StepContext:
         self.lake.write_table(df.select(*[F.col(f.name).cast(f.dataType).alias(f.name)
                                           for f in declared.schema.fields]), name, self.run_id)
         if declared.enforce != FAIL:
-            return
+            return None
         references = {ref.table: self.read(ref.table) for ref in declared.references}
         try:
-            enforce(self.read(name), declared, references)
+            return enforce(self.read(name), declared, references)
         except ContractViolation:
             # Inside an attempt this drops the staged copy only: the committed partition stays until a commit.
             self.lake.delete(self.lake.partition_path(name, self.run_id), self.spark)

@@ -183,6 +183,13 @@ def test_step_records_counts_timing_and_status_in_manifest(spark, settings):
     assert doc["status"] == "succeeded" and doc["config_fingerprint"] == settings.fingerprint()
 
 
+def test_only_a_table_checked_on_write_returns_its_rows_and_the_other_is_not_written(spark, settings):
+    ctx, _ = _ctx(spark, settings)
+    with pytest.raises(ValueError, match="silver/candidate_pairs is not checked on write"):
+        ctx.write_checked("silver/candidate_pairs", spark.createDataFrame([], schema_of("silver/candidate_pairs")))
+    assert not ctx.lake.exists(ctx.lake.partition_path("silver/candidate_pairs", "r1"), spark)
+
+
 def test_unbalanced_accounting_fails_the_step_with_the_counts(spark, settings):
     ctx, manifest = _ctx(spark, settings)
     with pytest.raises(StepFailed, match=r"step 91_counting failed: row accounting does not balance: read 6"):

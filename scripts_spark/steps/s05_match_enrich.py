@@ -51,7 +51,7 @@ class MatchAndEnrich(BaseStep):
         try:
             ctx.write("gold/soundtrack_matches", soundtrack_matches(links))
             ctx.write("gold/review_queue", review_queue(links, films, releases))
-            ctx.write("gold/film_soundtracks", film_soundtracks(links, films, releases))
+            film_rows = ctx.write_checked("gold/film_soundtracks", film_soundtracks(links, films, releases))
             if plan is not None:
                 relink.record_links(ctx, plan, reasons)
             by_source = {row["source"]: row.asDict() for row in links.groupBy("source").agg(
@@ -71,7 +71,6 @@ class MatchAndEnrich(BaseStep):
         releases_proposed = candidates.select(*RELEASE_KEY).distinct().count()
         matched = sum(v["match"] for v in by_source.values())
         reviewed = sum(v["review"] for v in by_source.values())
-        film_rows = ctx.read("gold/film_soundtracks").count()
         human = sum(v["human"] for v in by_source.values())
         return StepResult(
             rows_in=pairs_in,

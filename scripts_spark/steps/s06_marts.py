@@ -22,8 +22,7 @@ class BuildMarts(BaseStep):
 
         tables = {}
         for table, build in MART_BUILDERS.items():
-            ctx.write(table, links.transform(build))
-            tables[table] = ctx.read(table).count()
+            tables[table] = ctx.write_checked(table, links.transform(build))
 
         by_genre = ctx.read("gold/popularity_by_soundtrack_genre")
         untagged, genres = by_genre.agg(
