@@ -68,7 +68,8 @@ TEST_SPARK_CONF = {
 # Janino never repay their compiles in one short run (test_end_to_end 109 s with Spark's defaults), and splitting a
 # few rows only adds tasks. Spark reads `spark.*` Java system properties into its conf, so JAVA_TOOL_OPTIONS carries
 # the SQL switches as well as the JIT's; 240 MiB of code cache is the tiered default, which a JIT stopped at C1 does
-# not reserve (the JVM ran out of it once).
+# not reserve (the JVM ran out of it once). A fresh clone's `make run` in the tests differs from a user's in these
+# switches only; the product's own settings are what `make run` and bench/ measure (docs/operations.md#tests).
 QUICK_CHILD_ENV = {"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m "
                                         "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN",
                    "SPARK_SHUFFLE_PARTITIONS": "1"}

@@ -183,7 +183,7 @@ def test_step_records_counts_timing_and_status_in_manifest(spark, settings):
     assert doc["status"] == "succeeded" and doc["config_fingerprint"] == settings.fingerprint()
 
 
-def test_only_a_table_checked_on_write_returns_its_rows_and_the_other_is_not_written(spark, settings):
+def test_write_checked_refuses_a_table_not_checked_on_write_before_writing_it(spark, settings):
     ctx, _ = _ctx(spark, settings)
     with pytest.raises(ValueError, match="silver/candidate_pairs is not checked on write"):
         ctx.write_checked("silver/candidate_pairs", spark.createDataFrame([], schema_of("silver/candidate_pairs")))

@@ -20,8 +20,8 @@ TINY_PERCENT = 0.02
 TINY_LABEL = "0.02pct"
 STEPS = "01-05"
 # The test checks that the figures are taken, not how large they are: a JIT that stops at C1 saves about a fifth of
-# the CPU of a run this short (measured on the tiny input: 125 vs 156 CPU seconds for steps 01-05); whole-stage
-# codegen (whole-stage and per expression) and adaptive execution are off as in the tests' own session
+# the CPU of a run this short (measured on the tiny input: 125 vs 156 CPU seconds for steps 01-05); code generation
+# (whole-stage and per expression) and adaptive execution are off as in the tests' own session
 # (tests/conftest.py TEST_SPARK_CONF, which says what each saves). Without
 # tiers the JVM reserves only 48 MiB of code cache, which this run filled once (VirtualMachineError: Out of space in
 # CodeCache, the SparkContext gone in step 05): 240 MiB, the tiered default, as in the tests' session.

@@ -107,8 +107,6 @@ def manifest(lake_root: str | Path, run_id: str) -> dict:
     return json.loads((Path(lake_root) / "_runs" / run_id / "manifest.json").read_text())
 
 
-
-
 def cli(*args: str, env_extra: dict | None = None, **popen) -> subprocess.Popen:
     """`python -m scripts_spark ...` in a child process (its own JVM when it gets that far)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **QUICK_CHILD_ENV, **(env_extra or {})}
