@@ -413,7 +413,8 @@ def child_main(argv: list[str]) -> int:
     doc: dict[str, Any] = {
         "spark_version": spark.version, "app_id": spark.sparkContext.applicationId,
         "spark_conf": {k: conf.get(k, None) for k in ("spark.master", "spark.driver.memory",
-                                                       "spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled")},
+                                                       "spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled",
+                                                       "spark.sql.codegen.factoryMode")},
         "jvm_heap_max_bytes": int(spark._jvm.java.lang.Runtime.getRuntime().maxMemory()),
         "session_seconds": round(time.perf_counter() - t0, 3), "steps": {}, "failed": None, "evaluation": None,
     }

@@ -81,6 +81,11 @@ class Settings:
                                              "Shuffle partitions; 0 = automatic (2 x cores locally, AQE coalesces)")
     spark_driver_memory: str = _setting("SPARK_DRIVER_MEMORY", "4g", "Driver heap for local runs (local mode runs executors in the driver)")
     spark_ui_enabled: bool = _setting("SPARK_UI_ENABLED", False, "Start the Spark web UI (port 4040)")
+    spark_profile: str = _setting("SPARK_PROFILE", "auto",
+                                  "Compile settings of a local run: short = JIT at C1 and interpreted SQL expressions (a "
+                                  "run on a few MB never repays the compiles), long = Spark's defaults, auto = short when "
+                                  "the file-mode input holds under 128 MiB (docs/operations.md#spark-profile)",
+                                  choices=("auto", "short", "long"), shapes_output=False)
 
     # --- source selection --------------------------------------------------------------------
     tmdb_mode: str = _setting("TMDB_MODE", "file", "file = read input_dir/tmdb/*.jsonl.gz; api = call TMDB", choices=("file", "api"))

@@ -10,6 +10,7 @@ from .incremental.report import dry_run_lines
 from .lake import Lake
 from .log import get_logger
 from .sources.inputs import INPUT_GLOBS, gzip_problems, input_files
+from .spark_session import spark_profile
 from .steps import load_step, parse_step_range
 
 
@@ -34,6 +35,8 @@ def dry_run(settings: Settings, steps: str | None, run_id: str | None = None, lo
         print(f"  UNREADABLE INPUT: {problem}")
     if not broken:
         print("  every .gz input reads to its end (gzip CRC and length checked)")
+    profile, why = spark_profile(settings)
+    print(f"\nspark: {profile} profile ({why}; SPARK_PROFILE, docs/operations.md#spark-profile)")
     print(f"\nlake: {'writable' if not lake.is_remote else 'remote, checked by the first write'}: {lake.root}")
     if not broken:   # incremental/report.py: full or incremental, and what the input folder changes
         for line in dry_run_lines(settings, numbers):

@@ -139,7 +139,10 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
     info = {"pid": os.getpid(), "pid_start": process_start_ticks(os.getpid()), "host": socket.gethostname(),
             "command": redact(" ".join(sys.argv)), "steps_requested": numbers,
             "config_fingerprint": settings.fingerprint(), "allow_partial_input": settings.allow_partial_input,
-            "inputs": inputs}
+            "inputs": inputs,
+            # What the session compiles (spark_session.spark_profile): run times are comparable only within one.
+            "spark_codegen": {key: spark.conf.get(f"spark.sql.codegen.{key}")
+                              for key in ("wholeStage", "factoryMode")}}
     attempt_lake = lake.start_attempt(run_id, info, spark)
     attempt_id = attempt_lake.attempt.attempt_id
     lock.update(attempt=attempt_id)

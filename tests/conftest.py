@@ -64,15 +64,8 @@ TEST_SPARK_CONF = {
     # As in the product (spark_session.spark_conf, which says why).
     "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
-# A child run (a fresh clone's `make run`, the reliability tests' CLI runs) starts its own JVM and runs once: C2 and
-# Janino never repay their compiles in one short run (test_end_to_end 109 s with Spark's defaults), and splitting a
-# few rows only adds tasks. Spark reads `spark.*` Java system properties into its conf, so JAVA_TOOL_OPTIONS carries
-# the SQL switches as well as the JIT's; 240 MiB of code cache is the tiered default, which a JIT stopped at C1 does
-# not reserve (the JVM ran out of it once). A fresh clone's `make run` in the tests differs from a user's in these
-# switches only; the product's own settings are what `make run` and bench/ measure (docs/operations.md#tests).
-QUICK_CHILD_ENV = {"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m "
-                                        "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN",
-                   "SPARK_SHUFFLE_PARTITIONS": "1"}
+# A child run (a fresh clone's `make run`, the reliability tests' CLI runs) gets the product's own settings: on these
+# small inputs the product itself stops the JIT at C1 and interprets expressions (spark_session.spark_profile).
 JDBC_JAR = "/usr/share/java/postgresql.jar"
 
 # bench_run: test_scale_bench.py's pipeline run in a child JVM.

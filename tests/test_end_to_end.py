@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABELS, QUICK_CHILD_ENV, REPO, SAMPLE, fresh_clone
+from conftest import LABELS, REPO, SAMPLE, fresh_clone
 
 SCORER = REPO / "data" / "eval" / "score_gold.py"
 CLONE_RUN_ID = "e2e-slice"
@@ -98,7 +98,7 @@ def test_make_run_on_a_fresh_clone_runs_every_step_and_prints_the_report_path(tm
     clone = fresh_clone(tmp_path / "soundtrack-lake")
     inputs = sample_slice(tmp_path / "inputs")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "VENV": str(Path(sys.executable).parent.parent), **QUICK_CHILD_ENV}
+           "VENV": str(Path(sys.executable).parent.parent)}
     res = subprocess.run(["make", "run", f"ARGS=--run-id {CLONE_RUN_ID} --input-dir {inputs}"], cwd=clone, env=env,
                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
 
@@ -110,6 +110,8 @@ def test_make_run_on_a_fresh_clone_runs_every_step_and_prints_the_report_path(tm
     assert (clone / "logs" / f"pipeline_{CLONE_RUN_ID}.log").exists()
     doc = json.loads((clone / "data" / "lake" / "_runs" / CLONE_RUN_ID / "manifest.json").read_text())
     assert doc["status"] == "succeeded"
+    # A few MB of input: the run chose the short profile itself (spark_session.spark_profile).
+    assert doc["attempts"][-1]["spark_codegen"] == {"wholeStage": "false", "factoryMode": "NO_CODEGEN"}
     for number in ("01", "02", "03", "04", "05", "06", "07"):
         assert doc["steps"][number]["status"] == "succeeded", (number, doc["steps"][number])
     # Step 07 always writes Gold (into a local PostgreSQL too when one can be started for the clone).

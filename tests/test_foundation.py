@@ -125,6 +125,29 @@ def test_spark_conf_carries_abfss_key_and_venv_python(settings):
     assert conf["spark.pyspark.python"] == sys.executable
 
 
+def test_a_small_file_input_runs_short_and_a_large_or_unknown_one_long(settings, tmp_path, monkeypatch):
+    from scripts_spark import spark_session
+
+    (tmp_path / "tmdb").mkdir()
+    (tmp_path / "tmdb" / "movies.jsonl").write_bytes(b"x" * 1000)
+    (tmp_path / "notes.txt").write_bytes(b"y" * 5000)   # not an input: not counted
+    small = settings.replace(input_dir=str(tmp_path))
+    monkeypatch.setattr(spark_session, "SHORT_RUN_INPUT_BYTES", 1001)
+    assert spark_session.spark_profile(small) == ("short", "input 0.0 MiB, under 0 MiB")
+    monkeypatch.setattr(spark_session, "SHORT_RUN_INPUT_BYTES", 1000)
+    assert spark_session.spark_profile(small)[0] == "long"
+    monkeypatch.setattr(spark_session, "SHORT_RUN_INPUT_BYTES", 10**6)
+    assert spark_session.spark_profile(small.replace(tmdb_mode="api")) == ("long", "TMDB in API mode")
+    assert spark_session.spark_profile(small.replace(spark_master="cluster")) == ("long", "master cluster")
+    assert spark_session.spark_profile(small.replace(spark_profile="long")) == ("long", "SPARK_PROFILE=long")
+
+    short, long_ = spark_conf(small, "short"), spark_conf(small, "long")
+    assert "-XX:TieredStopAtLevel=1" in short["spark.driver.extraJavaOptions"]
+    assert short["spark.sql.codegen.factoryMode"] == "NO_CODEGEN" and short["spark.sql.codegen.wholeStage"] == "false"
+    assert "TieredStopAtLevel" not in long_["spark.driver.extraJavaOptions"]
+    assert not any(key.startswith("spark.sql.codegen") for key in long_)
+
+
 def test_rerun_of_a_run_id_replaces_only_its_partition(spark, tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     rows = [(1, "tmdb", "release_group", "a", ["equal_title"]), (2, "tmdb", "release_group", "b", ["rare_token"])]

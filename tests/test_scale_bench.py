@@ -19,16 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 TINY_PERCENT = 0.02
 TINY_LABEL = "0.02pct"
 STEPS = "01-05"
-# The test checks that the figures are taken, not how large they are: a JIT that stops at C1 saves about a fifth of
-# the CPU of a run this short (measured on the tiny input: 125 vs 156 CPU seconds for steps 01-05); code generation
-# (whole-stage and per expression) and adaptive execution are off as in the tests' own session
-# (tests/conftest.py TEST_SPARK_CONF, which says what each saves). Without
-# tiers the JVM reserves only 48 MiB of code cache, which this run filled once (VirtualMachineError: Out of space in
-# CodeCache, the SparkContext gone in step 05): 240 MiB, the tiered default, as in the tests' session.
-QUICK_JVM = ("spark.driver.extraJavaOptions=-Dlog4j2.level=ERROR -XX:TieredStopAtLevel=1 "
-             "-XX:ReservedCodeCacheSize=240m")
-QUICK_CONF = (QUICK_JVM, "spark.sql.codegen.wholeStage=false", "spark.sql.codegen.factoryMode=NO_CODEGEN",
-              "spark.sql.adaptive.enabled=false")
+# The test checks that the figures are taken, not how large they are. On this tiny input the product picks its short
+# profile itself (spark_session.spark_profile: JIT at C1, interpreted expressions); one override checks that
+# `--spark-conf` reaches the child (adaptive execution has nothing to coalesce at one shuffle partition).
+SPARK_CONF_OVERRIDES = ("spark.sql.adaptive.enabled=false",)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def bench_run(tmp_path_factory):
     argv = ["--sizes", str(TINY_PERCENT), "--generate", "--inputs-root", str(root / "inputs"),
             "--work", str(root / "work"), "--out", str(out), "--steps", STEPS,
             "--set", "SPARK_SHUFFLE_PARTITIONS=1", "--set", "SPARK_DRIVER_MEMORY=2g"]
-    argv += [arg for conf in QUICK_CONF for arg in ("--spark-conf", conf)]
+    argv += [arg for conf in SPARK_CONF_OVERRIDES for arg in ("--spark-conf", conf)]
     exit_code = scale.main(argv)
     doc = json.loads((out / "scale.json").read_text(encoding="utf-8"))
     run = doc["runs"][TINY_LABEL]
@@ -56,7 +50,8 @@ def test_the_size_is_generated_and_runs_to_success(bench_run):
     assert run["steps_requested"] == ["01", "02", "03", "04", "05"]
     assert run["settings_env"] == {"SPARK_SHUFFLE_PARTITIONS": "1", "SPARK_DRIVER_MEMORY": "2g"}
     assert run["spark"]["conf"]["spark.sql.shuffle.partitions"] == "1"  # the child got the settings
-    assert run["spark_conf_overrides"] == dict(conf.split("=", 1) for conf in QUICK_CONF)
+    assert run["spark"]["conf"]["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"   # and chose the short profile
+    assert run["spark_conf_overrides"] == dict(conf.split("=", 1) for conf in SPARK_CONF_OVERRIDES)
 
 
 def test_step_seconds_and_rows_are_the_run_manifests(bench_run):

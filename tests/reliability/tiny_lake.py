@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import QUICK_CHILD_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 TITLES = ["Alpha Wolf", "Bright Harbour", "Cold Lantern", "Distant Orchard", "Ember Road", "Frozen Meadow",
@@ -109,7 +108,7 @@ def manifest(lake_root: str | Path, run_id: str) -> dict:
 
 def cli(*args: str, env_extra: dict | None = None, **popen) -> subprocess.Popen:
     """`python -m scripts_spark ...` in a child process (its own JVM when it gets that far)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **QUICK_CHILD_ENV, **(env_extra or {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen([sys.executable, "-m", "scripts_spark", *args], cwd=REPO, env=env, text=True, **popen)
