@@ -5,16 +5,16 @@ import os
 import sys
 
 from .config import Settings
-from .log import get_logger
 from .lake import abfss_spark_conf, parse_abfss
+from .log import get_logger
 from .sources.inputs import describe_inputs
 
 # A short run is one whose compiles never pay back. C2 (the JVM's optimising JIT) and Janino (Spark's compiler of
-# generated code for every new projection and stage) cost seconds of CPU up front and save time per row: on the
-# bundled sample (5 MB) a run through the CLI took 106/101 s with them and 84/88 s without (Gold equal), on the 1% scale
-# input (107 MB) 116 against 106 s (one pair), and on the 10% input (1.1 GB) expression codegen paid: 251 s with it,
-# 288 s without (docs/operations.md#spark-profile). The threshold sits between the last size measured to gain and the
-# first measured to lose.
+# generated code for every new projection and stage) cost seconds of CPU up front and save time per row: steps 01-06
+# through the CLI on the bundled sample (5 MiB) took 75.8/74.7/71.8 s with them and 62.1/60.8/60.0 s without (Gold
+# equal), on the 1% scale input (106 MiB) 80.0/81.0 against 73.7/80.5 s, and on the 10% input (1.1 GB) expression
+# codegen paid: 251 s with it, 288 s without (docs/operations.md#spark-profile). The threshold sits between the
+# largest size measured to gain and the smallest measured to lose.
 SHORT_RUN_INPUT_BYTES = 128 * 2**20
 # 240 MiB of code cache is the tiered default, which a JIT stopped at C1 does not reserve (a run ran out of it once).
 SHORT_RUN_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
