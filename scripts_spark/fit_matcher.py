@@ -58,8 +58,10 @@ C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 MATCH_MIN_PRECISION = 0.995
 # Features a link needs for an automatic match (decide.MatchSettings.match_requires): a record its own source does
 # not file as a soundtrack (Discogs without Stage & Screen + Score/Soundtrack: story records, cast albums, covers,
-# same-named bands) goes to review at best. On the dev labels every positive is so typed; the fit records the count.
-MATCH_REQUIRES = ("release_is_soundtrack",)
+# same-named bands) and whose title does not name the film as its source goes to review at best
+# (features.GUARD_DOCS). Requiring the type alone held back one labelled positive, the Titanic theme single filed as
+# Pop; the fit records how many positives the requirement still holds back.
+MATCH_REQUIRES = ("release_is_film_music",)
 # Features a link must not have for an automatic match (decide.MatchSettings.match_forbids): a stage-cast or game
 # title word the film lacks, a collection that names no one film. Neither marks one labelled positive of the dev +
 # batch 2 labels (339 and 39 wrong pairs); as weights alone they let the Indiana Jones box master and generated cast

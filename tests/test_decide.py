@@ -195,7 +195,7 @@ def synthetic_training_frame(n_releases=120, seed=0) -> tuple[pd.DataFrame, dict
             row.update(source="musicbrainz", release_kind="release_group", release_id=f"r{r}", tmdb_id=r * 10 + k,
                        label=int(true), is_candidate=True, is_labelled=true,
                        year_diff=0 if true else int(rng.integers(0, 30)))
-            row["release_is_soundtrack"] = 1.0
+            row["release_is_soundtrack"] = row["release_is_film_music"] = 1.0
             row["title_ratio"] = 1.0 if true else float(rng.uniform(0.3, 0.9))
             row["title_exact"] = float(true or rng.random() < 0.2)
             row["composer_match"] = float(true and rng.random() < 0.8)
@@ -253,12 +253,12 @@ def test_best_per_release_uses_candidates_only_and_orders_like_step_05():
                           "release_id": ["a", "a", "a", "b", "c", "c"],
                           "tmdb_id": [3, 2, 1, 9, 4, 5], "year_diff": [1.0, 0.0, 0.0, np.nan, 0.0, 0.0],
                           "is_candidate": [True, True, False, True, True, True],
-                          "release_is_soundtrack": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0], "label": [0, 1, 0, 0, 1, 0]})
+                          "release_is_film_music": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0], "label": [0, 1, 0, 0, 1, 0]})
     rank = np.array([2.0, 2.0, 9.0, 0.1, 6.0, 1.0])
     best = fm.best_per_release(frame, rank, np.array([0.7, 0.7, 0.99, 0.95, 0.9, 0.2]),
                                forbids=()).set_index("release_id")
     assert best["tmdb_id"].to_dict() == {"a": 2, "b": 9, "c": 4}     # tie on rank and score: the closer year
-    # a: two films tie on the ranker (share 0.5, as step 05's clear_best_film); b: not typed a soundtrack
+    # a: two films tie on the ranker (share 0.5, as step 05's clear_best_film); b: not film music
     assert best["may_match"].to_dict() == {"a": False, "b": False, "c": True}
     assert best.loc["a", "rank_share"] == pytest.approx(0.5)
     assert fm.quality_at(best.reset_index(), 0.5, {"musicbrainz": 2})["musicbrainz"]["judged"] == 1

@@ -74,7 +74,7 @@ def test_a_link_with_a_forbidden_feature_is_reviewed_however_high_it_scores(spar
 def test_the_fit_scores_links_with_a_forbidden_feature_as_step_05_decides_them():
     frame = pd.DataFrame({"source": "musicbrainz", "release_kind": "release_group", "release_id": ["a", "b"],
                           "tmdb_id": [1, 2], "year_diff": [0.0, 0.0], "is_candidate": True, "label": [0, 1],
-                          "release_is_soundtrack": 1.0, "title_nonfilm_marker": [1.0, 0.0],
+                          "release_is_film_music": 1.0, "title_nonfilm_marker": [1.0, 0.0],
                           "franchise_collection": 0.0, "composer_album_elsewhere": 0.0})
     best = fm.best_per_release(frame, np.array([3.0, 3.0]), np.array([0.99, 0.99]), min_rank_share=0.9)
     assert best.set_index("release_id")["may_match"].to_dict() == {"a": False, "b": True}

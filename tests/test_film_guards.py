@@ -1,6 +1,8 @@
-"""Film guards (issue 24/25): a guard reads every candidate pair of a film. `composer_album_elsewhere` marks a release
-with the film's exact title by other people when the film's own composer has a soundtrack of that title among its
-candidates (a game's album next to the film's score); `match_forbids` sends such a link to review at best."""
+"""Film guards (issue 24/25), computed when step 05 decides. `composer_album_elsewhere` reads every candidate pair
+of a film: it marks a release with the film's exact title by other people when the film's own composer has a
+soundtrack of that title among its candidates (a game's album next to the film's score); `match_forbids` sends such
+a link to review at best. `release_is_film_music` (required for a match) is a soundtrack type, or a title that names
+the film as its source ('Love Theme From "Titanic"'), which also lifts the first guard."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +15,13 @@ from scripts_spark.transforms import features as ft
 from tests.test_decide import SETTINGS, _matcher_doc, _write, feature_row
 
 COLUMNS = ("tmdb_id long, source string, release_id string, release_kind string, composer_match double, "
-           "composer_mismatch double, title_exact double, title_loose_exact double, release_is_soundtrack double")
+           "composer_mismatch double, title_exact double, title_loose_exact double, release_is_soundtrack double, "
+           "release_cites_film double")
 
 
-def _pair(film, release, match=0.0, mismatch=0.0, exact=0.0, loose=0.0, soundtrack=1.0, source="musicbrainz"):
-    return (film, source, release, "release_group", match, mismatch, exact, loose, soundtrack)
+def _pair(film, release, match=0.0, mismatch=0.0, exact=0.0, loose=0.0, soundtrack=1.0, source="musicbrainz",
+          cites=0.0):
+    return (film, source, release, "release_group", match, mismatch, exact, loose, soundtrack, cites)
 
 
 def test_a_same_titled_album_by_others_is_marked_only_next_to_the_film_s_own_composer_album(spark):
@@ -33,6 +37,7 @@ def test_a_same_titled_album_by_others_is_marked_only_next_to_the_film_s_own_com
         _pair(3, "score_b", match=1.0, exact=1.0, source="discogs"),
         _pair(4, "game", mismatch=1.0, exact=1.0, source="discogs"),   # the film's score is in the other source
         _pair(4, "score", match=1.0, exact=1.0),
+        _pair(4, "theme_single", mismatch=1.0, exact=1.0, soundtrack=0.0, cites=1.0),   # 'Love Theme From "..."'
     ], COLUMNS)
     albums = ft.composer_albums(pairs)
     marked = {(r["tmdb_id"], r["source"], r["release_id"]): r["composer_album_elsewhere"]
@@ -43,7 +48,48 @@ def test_a_same_titled_album_by_others_is_marked_only_next_to_the_film_s_own_com
         (1, "musicbrainz", "other_title"): 0.0, (1, "musicbrainz", "various"): 0.0,
         (2, "musicbrainz", "game"): 0.0, (2, "musicbrainz", "composer_single"): 0.0,
         (3, "musicbrainz", "score_a"): 0.0, (3, "discogs", "score_b"): 0.0,
-        (4, "discogs", "game"): 1.0, (4, "musicbrainz", "score"): 0.0}
+        (4, "discogs", "game"): 1.0, (4, "musicbrainz", "score"): 0.0, (4, "musicbrainz", "theme_single"): 0.0}
+
+
+def test_film_music_is_a_soundtrack_type_or_a_title_that_names_the_film_as_its_source(spark):
+    pairs = spark.createDataFrame([
+        _pair(1, "score", match=1.0, exact=1.0),
+        _pair(1, "theme_single", mismatch=1.0, exact=1.0, soundtrack=0.0, cites=1.0),
+        _pair(1, "pop_single", mismatch=1.0, exact=1.0, soundtrack=0.0),
+    ], COLUMNS)
+    guarded = ft.add_film_guards(pairs, ft.composer_albums(pairs))
+    assert {r["release_id"]: r["release_is_film_music"] for r in guarded.collect()} == {
+        "score": 1.0, "theme_single": 1.0, "pop_single": 0.0}
+
+
+def test_a_release_cites_the_film_only_when_its_film_hint_is_one_of_the_film_s_titles(spark):
+    from scripts_spark.transforms.normalise import normalise_title
+
+    def pair(film_title, original, release_title):
+        hint = normalise_title(release_title).film_hint_norm
+        return (normalise_title(film_title).title_norm, normalise_title(original).title_norm, hint)
+
+    pairs = spark.createDataFrame([
+        pair("Titanic", "Titanic", "My Heart Will Go On (Love Theme From 'Titanic')"),
+        pair("Amélie", "Le Fabuleux Destin d'Amélie Poulain",
+             "La Valse d'Amélie (From \"Le Fabuleux Destin d'Amélie Poulain\")"),
+        pair("Titanic", "Titanic", "Titanic"),                                   # no qualifier, no hint
+        pair("The Heat", "The Heat", "Heat (Music From The Motion Picture)"),   # no film named in the qualifier
+        pair("Titanic", "Titanic", "Theme From 'Raise the Titanic'"),           # another film named
+    ], "film_title_norm string, film_original_title_norm string, release_film_hint_norm string")
+    assert [r["release_cites_film"] for r in ft.add_source_citation(pairs).collect()] == [1.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_a_theme_single_that_names_its_film_is_matched_where_the_soundtrack_type_alone_held_it(spark):
+    from scripts_spark.transforms.features import FEATURES_SCHEMA
+
+    typed = dataclasses.replace(SETTINGS, match_requires=("release_is_soundtrack",))
+    film_music = dataclasses.replace(SETTINGS, match_requires=("release_is_film_music",))
+    single = feature_row(1, "theme", title_exact=1, composer_match=1, release_is_soundtrack=0)
+    features = spark.createDataFrame([{**single, "release_cites_film": 1.0}], FEATURES_SCHEMA)
+    guarded = ft.add_film_guards(features, ft.composer_albums(features))
+    assert decide.link_pairs(guarded, typed).first()["decision"] == "review"
+    assert decide.link_pairs(guarded, film_music).first()["decision"] == "match"
 
 
 def test_a_link_the_guard_marks_is_reviewed_however_high_it_scores(spark):
@@ -73,10 +119,11 @@ def test_settings_may_forbid_a_film_guard_but_not_an_unknown_name(tmp_path):
         raise AssertionError("an unknown forbidden name was accepted")
 
 
-def test_the_fit_and_the_shipped_settings_forbid_the_guard_and_document_it():
-    assert "composer_album_elsewhere" in fm.MATCH_FORBIDS
+def test_the_fit_and_the_shipped_settings_forbid_the_guard_require_film_music_and_document_both():
+    assert "composer_album_elsewhere" in fm.MATCH_FORBIDS and fm.MATCH_REQUIRES == ("release_is_film_music",)
     shipped = ms.load(fm.DEFAULT_OUT).matcher
     assert "composer_album_elsewhere" in shipped.match_forbids
+    assert shipped.match_requires == fm.MATCH_REQUIRES
     doc = json.loads(fm.DEFAULT_OUT.read_text(encoding="utf-8"))["matcher"]
     assert doc["guard_features"] == ft.GUARD_DOCS
     measured = doc["match_forbids_measured"]["composer_album_elsewhere"]

@@ -26,8 +26,9 @@ from .normalise import LEADING_ARTICLES
 PAIR_KEY = ("tmdb_id", *RELEASE_KEY)
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
-# below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit.
-FEATURE_VERSION = "14"
+# below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit. Version
+# 15: version 14's weighted features, plus `release_cites_film` and the guards that read it (GUARD_DOCS).
+FEATURE_VERSION = "15"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
     "title_exact": "some title combination is equal after normalisation",
@@ -66,15 +67,22 @@ FEATURE_DOCS: dict[str, str] = {
 }
 MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DOCS)
 
-# Guards computed per film once every candidate pair of the film has its features (decide time, never stored with a
-# pair's features: they depend on the film's other pairs). Not weighted: `match_forbids` in match_settings.json names
-# them, so a link that has one goes to review at best. Fitted as a weight, composer_album_elsewhere cost 0.2 points of
-# out-of-fold MusicBrainz recall on the dev + batch 2 labels (the threshold moved up); as a guard it changed no
-# out-of-fold link there and took the generated set's precision from 0.983 to 0.994 (docs/matching.md section 7).
+# Guards computed at decide time, once every candidate pair of a film has its features (never stored with a pair's
+# features: composer_album_elsewhere depends on the film's other pairs). Not weighted: `match_requires` and
+# `match_forbids` in match_settings.json name them, so a link that misses one goes to review at best. Fitted as a
+# weight, composer_album_elsewhere cost 0.2 points of out-of-fold MusicBrainz recall on the dev + batch 2 labels (the
+# threshold moved up); as a guard it changed no out-of-fold link there and took the generated set's precision from
+# 0.983 to 0.994 (docs/matching.md section 7). A release that names the film as its source (`release_cites_film`) is
+# that film's music whatever its source files it under, and is no other work's album: over the dev + batch 2 labels
+# it marks 7 positives (Celine Dion's Titanic theme single, filed as Pop, among them) and no wrong pair.
 GUARD_DOCS: dict[str, str] = {
-    "composer_album_elsewhere": "the release names people and not the film's composer, has the film's exact title, and "
-                                "another candidate release of the film is a soundtrack with that title by the film's "
-                                "composer: a game's or another same-titled work's album next to the film's own score",
+    "release_is_film_music": "release_is_soundtrack, or the release title names this film as its source (its film "
+                             "hint is the film's title: 'My Heart Will Go On (Love Theme From 'Titanic')', a theme "
+                             "single its source files as Pop)",
+    "composer_album_elsewhere": "the release names people and not the film's composer, has the film's exact title "
+                                "without naming the film as its source, and another candidate release of the film is "
+                                "a soundtrack with that title by the film's composer: a game's or another same-titled "
+                                "work's album next to the film's own score",
 }
 GUARD_FEATURES: tuple[str, ...] = tuple(GUARD_DOCS)
 
@@ -324,6 +332,15 @@ def add_title_markers(pairs: DataFrame) -> DataFrame:
             .withColumn("title_nonfilm_marker",
                         F.exists(extra_words, lambda w: w.isin(*NONFILM_TITLE_WORDS)).cast("double"))
             .withColumn("title_film_marker", film_marker.cast("double")))
+
+
+def add_source_citation(pairs: DataFrame) -> DataFrame:
+    """`release_cites_film`: the release title names this film as its source - its film hint ('My Heart Will Go On
+    (Love Theme From 'Titanic')', '(From the Motion Picture "Wicked")') is the film's title or original title. Not
+    weighted: the decision's guards read it (GUARD_DOCS)."""
+    hint = F.col("release_film_hint_norm")
+    cites = (hint == F.col("film_title_norm")) | (hint == F.col("film_original_title_norm"))
+    return pairs.withColumn("release_cites_film", F.coalesce(cites, F.lit(False)).cast("double"))
 
 
 # The articles normalisation drops from the front of a title, read here from the raw title (Java regex: the
@@ -675,8 +692,11 @@ def add_film_guards(features: DataFrame, albums: DataFrame) -> DataFrame:
     """Adds GUARD_FEATURES to pair features; `albums` is composer_albums over every candidate pair of the films."""
     elsewhere = (F.coalesce(F.col("composer_albums"), F.lit(0))
                  - F.when(_composer_album(), F.lit(1)).otherwise(F.lit(0)))
+    cites = F.coalesce(F.col("release_cites_film"), F.lit(0.0)) >= 1.0
+    soundtrack = F.coalesce(F.col("release_is_soundtrack"), F.lit(0.0)) >= 1.0
     return (features.join(albums, "tmdb_id", "left")
-            .withColumn("composer_album_elsewhere", ((F.col("composer_mismatch") >= 1.0) & _title_equal()
+            .withColumn("release_is_film_music", (soundtrack | cites).cast("double"))
+            .withColumn("composer_album_elsewhere", ((F.col("composer_mismatch") >= 1.0) & _title_equal() & ~cites
                                                      & (elsewhere > 0)).cast("double"))
             .drop("composer_albums"))
 
@@ -684,7 +704,8 @@ def add_film_guards(features: DataFrame, albums: DataFrame) -> DataFrame:
 FEATURES_SCHEMA = StructType(
     [StructField("tmdb_id", LongType(), True), StructField("source", StringType(), True),
      StructField("release_id", StringType(), True), StructField("release_kind", StringType(), True),
-     StructField("year_diff", IntegerType(), True), StructField("composer_sim", DoubleType(), True)]
+     StructField("year_diff", IntegerType(), True), StructField("composer_sim", DoubleType(), True),
+     StructField("release_cites_film", DoubleType(), True)]
     + [StructField(name, DoubleType(), True) for name in MODEL_FEATURES])
 
 
@@ -699,13 +720,14 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
               .transform(add_year_features)
               .transform(add_release_type_signals)
               .transform(add_title_markers)
+              .transform(add_source_citation)
               .transform(add_article_agreement)
               .transform(add_sequel_and_franchise)
               .transform(lambda df: add_title_overlap(df, rarity))
               .transform(add_release_form)
               .withColumn("release_has_hint", F.col("release_film_hint_norm").isNotNull()))
     native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS and n not in AFTER_SIMILARITIES]
-    narrowed = native.select(*PAIR_KEY, "year_diff", *native_features, "release_has_hint",
+    narrowed = native.select(*PAIR_KEY, "year_diff", "release_cites_film", *native_features, "release_has_hint",
                              *SIMILARITY_INPUTS)
     return (narrowed.transform(add_string_similarities)
             .transform(add_artist_identity)
@@ -714,6 +736,6 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
 
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
            "title_token_rarity", "add_title_overlap", "add_year_features", "add_release_type_signals",
-           "add_title_markers", "add_article_agreement", "add_release_form", "add_sequel_and_franchise",
+           "add_title_markers", "add_source_citation", "add_article_agreement", "add_release_form", "add_sequel_and_franchise",
            "add_string_similarities", "best_composer_similarity", "name_similarities", "romanised", "loose_title",
            "add_artist_identity", "GUARD_FEATURES", "composer_albums", "add_film_guards"]
