@@ -70,21 +70,23 @@ def test_a_film_named_after_a_colon_or_with_an_ampersand_becomes_the_film_hint()
 
 # --- Spark features ---------------------------------------------------------------------------------------------
 FILM = dict(tmdb_id=1, title="Icarus", original_title="Icarus", title_norm="icarus", original_title_norm="icarus",
-            year=2017, composers_norm=["adam peters"])
+            year=2017, composers_norm=["adam peters"], imdb_id=None)
 RELEASE = dict(source="musicbrainz", release_id="r1", release_kind="release_group", title="Icarus", title_norm="icarus",
                film_hint_norm=None, year=2016, primary_type="Album", secondary_types=["Soundtrack"], genres=[],
-               styles=[], formats=[], artists=["ChronoWolf"], artists_norm=["chronowolf"], credits=[])
+               styles=[], formats=[], artists=["ChronoWolf"], artists_norm=["chronowolf"], credits=[], imdb_ids=[])
 
 
 def features_of(spark, films: list[dict], releases: list[dict], pairs: list[tuple]):
     films_df = spark.createDataFrame([Row(**{**FILM, **f}) for f in films],
                                      "tmdb_id long, title string, original_title string, title_norm string, "
-                                     "original_title_norm string, year int, composers_norm array<string>")
+                                     "original_title_norm string, year int, composers_norm array<string>, "
+                                     "imdb_id string")
     releases_df = spark.createDataFrame(
         [Row(**{**RELEASE, **r}) for r in releases],
         "source string, release_id string, release_kind string, title string, title_norm string, film_hint_norm string, "
         "year int, primary_type string, secondary_types array<string>, genres array<string>, styles array<string>, "
-        "formats array<string>, artists array<string>, artists_norm array<string>, credits array<string>")
+        "formats array<string>, artists array<string>, artists_norm array<string>, credits array<string>, "
+        "imdb_ids array<string>")
     candidates = spark.createDataFrame([(t, s, RELEASE["release_kind"], r) for t, s, r in pairs],
                                        "tmdb_id long, source string, release_kind string, release_id string")
     rows = ft.pair_features(candidates, films_df, releases_df).collect()

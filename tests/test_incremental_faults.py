@@ -39,6 +39,24 @@ def _with_game(records: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return {**records, "musicbrainz": {**records["musicbrainz"], GAME: json.dumps(game)}}
 
 
+# A soundtrack whose title shares no word with any film, but which names a film's IMDb id through a URL relationship
+# (the dump's shape; the bundled sample has these removed): the identifier bridge links it (tests/test_imdb_bridge.py).
+BRIDGE = "00000000-0000-4000-8000-0000000imdb1"
+
+
+def _bridged_film(films: list[str], records: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """The last film of the tiny world that has an IMDb id, and that id."""
+    return next((f, doc["imdb_id"]) for f in reversed(films)
+                for doc in [json.loads(records["tmdb"][f])] if doc.get("imdb_id"))
+
+
+def _with_bridge(records: dict[str, dict[str, str]], imdb_id: str) -> dict[str, dict[str, str]]:
+    score = json.loads(records["musicbrainz"][GAME_SCORE])
+    bridge = {**score, "id": BRIDGE, "title": "Qwzx Lumbervale Nocturnes",
+              "relations": [{"type": "IMDb", "url": {"resource": f"https://www.imdb.com/title/{imdb_id}/"}}]}
+    return {**records, "musicbrainz": {**records["musicbrainz"], BRIDGE: json.dumps(bridge)}}
+
+
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
     """A lake whose state holds the tiny input (with a game's album next to a film's score), and the pieces to
@@ -46,11 +64,22 @@ def world(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     films, groups, records = tiny_world()
     assert GAME_FILM in films and GAME_SCORE in groups, "the tiny world no longer holds the film the game album copies"
-    groups, records = groups + [GAME], _with_game(records)
+    groups, records = groups + [GAME, BRIDGE], _with_bridge(_with_game(records), _bridged_film(films, records)[1])
     first = write_tiny_input(tmp / "in0", films, groups, records)
     lake = tmp / "lake"
     run_pipeline(_settings(tmp, lake, first), "f0", STEPS, spark=spark)
     return tmp, lake, films, groups, records
+
+
+def test_a_group_that_names_a_film_s_imdb_id_is_linked_to_it_from_the_input_file_on(spark, world):
+    _, lake, films, _, records = world
+    film = int(_bridged_film(films, records)[0])
+    read = lambda table: Lake(str(lake)).read_table(spark, table, "f0", _schema(table)).where(  # noqa: E731
+        f"release_id = '{BRIDGE}'").collect()
+    assert [(r.tmdb_id, r.rules) for r in read("silver/candidate_pairs")] == [(film, ["imdb_bridge"])]
+    [link] = read("gold/soundtrack_matches")
+    assert (link.tmdb_id, link.decision) == (film, "match")
+    assert json.loads(link.reasons)["exact_identifier"] == "imdb"
 
 
 def _version(lake) -> str:

@@ -74,7 +74,8 @@ def test_the_best_film_is_chosen_per_release_kind_so_twins_never_compete(spark):
         ("discogs", "master", TWIN, 1, 3.0, 0.9, 0), ("discogs", "master", TWIN, 2, 1.0, 0.4, 28),
         ("discogs", "release", TWIN, 2, 2.0, 0.8, 0), ("discogs", "release", TWIN, 3, 2.0, 0.7, 1),
     ], "source string, release_kind string, release_id string, tmdb_id long, rank_logit double, "
-       "match_score double, year_diff int").withColumn("decision_source", F.lit("model"))
+       "match_score double, year_diff int").withColumn("decision_source", F.lit("model")) \
+        .withColumn("imdb_bridge", F.lit(0.0))
     best = {r["release_kind"]: r for r in pick_best_film_per_release(scored).collect()}
     assert {k: r["tmdb_id"] for k, r in best.items()} == {"master": 1, "release": 2}
     assert {k: r["runner_up_tmdb_id"] for k, r in best.items()} == {"master": 2, "release": 3}

@@ -1,13 +1,19 @@
 """MusicBrainz release groups: JSON-dump lines (file mode) or the web service's search (API mode) into Bronze.
 
 Both shapes are the web service's JSON (`id`, `title`, `primary-type`, `secondary-types`,
-`first-release-date`, `artist-credit`, `tags`), so one parser serves both. `secondary-types` is kept as
-received: 27 rows of the sample hold one comma-joined string (`["Compilation, Soundtrack"]`), which is a
-Silver concern, not a Bronze one.
+`first-release-date`, `artist-credit`, `tags`, and in the dumps `relations`), so one parser serves both.
+`secondary-types` is kept as received: 27 rows of the sample hold one comma-joined string (`["Compilation,
+Soundtrack"]`), which is a Silver concern, not a Bronze one.
+
+A group's IMDb URL relationships (`relations[].url.resource` = 'https://www.imdb.com/title/tt0120338/') become
+`imdb_ids`, an exact bridge to the film with that IMDb id (transforms/blocking.py, decide.py). The JSON dumps carry
+relations; the search the API mode walks does not (a lookup per group with `inc=url-rels` would cost a request per
+group at one request a second), so API-mode groups have none. The bundled sample has them removed for evaluation.
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .bronze import FILTERED, KEPT, REJECTED, UNREADABLE, with_reader_columns
@@ -24,7 +30,10 @@ RELEASE_GROUP_DDL = ("id STRING, title STRING, `primary-type` STRING, `secondary
                      "`first-release-date` STRING, "
                      "`artist-credit` ARRAY<STRUCT<name: STRING, joinphrase: STRING, "
                      "artist: STRUCT<id: STRING, name: STRING>>>, "
-                     "tags ARRAY<STRUCT<name: STRING, count: LONG>>, _corrupt_record STRING")
+                     "tags ARRAY<STRUCT<name: STRING, count: LONG>>, "
+                     "relations ARRAY<STRUCT<type: STRING, url: STRUCT<resource: STRING>>>, _corrupt_record STRING")
+# An IMDb title URL ('https://www.imdb.com/title/tt0120338/', 'http://imdb.com/title/tt0120338'): its tt id.
+IMDB_TITLE_URL = r"imdb\.com/title/(tt\d+)"
 # The web service search that lists soundtrack release groups; 100 is its largest page.
 SEARCH_QUERY = "secondarytype:soundtrack"
 SEARCH_PAGE_SIZE = 100
@@ -43,7 +52,15 @@ def parse_release_group(doc: dict[str, Any]) -> dict[str, Any]:
         "first_release_date": doc.get("first-release-date"),
         "artists": [c.get("name") or (c.get("artist") or {}).get("name") for c in doc.get("artist-credit") or []],
         "tags": [t.get("name") for t in doc.get("tags") or []],
+        "imdb_ids": imdb_ids_of(doc),
     }
+
+
+def imdb_ids_of(doc: dict[str, Any]) -> list[str]:
+    """The IMDb title ids of a group's URL relationships, sorted and distinct."""
+    found = (re.search(IMDB_TITLE_URL, ((r or {}).get("url") or {}).get("resource") or "")
+             for r in doc.get("relations") or [])
+    return sorted({m.group(1) for m in found if m})
 
 
 def is_soundtrack_group(secondary_types: "Column") -> "Column":
@@ -84,6 +101,10 @@ def parse_release_groups(raw: "DataFrame", soundtrack_filter: bool = False) -> "
         F.col("j.`first-release-date`").alias("first_release_date"),
         F.transform(credit, lambda c: F.coalesce(c["name"], c["artist"]["name"])).alias("artists"),
         F.transform(F.coalesce(F.col("j.tags"), F.array()), lambda t: t["name"]).alias("tags"),
+        F.array_sort(F.array_distinct(F.filter(
+            F.transform(F.coalesce(F.col("j.relations"), F.array()),
+                        lambda r: F.regexp_extract(F.coalesce(r["url"]["resource"], F.lit("")), IMDB_TITLE_URL, 1)),
+            lambda i: i != ""))).alias("imdb_ids"),
         "payload", "_source_uri", "_source_pos",
         F.coalesce(F.col("j.id"), F.regexp_extract("payload", r'"id"\s*:\s*"([^"]+)"', 1)).alias("_record_ref"),
         status.otherwise(F.lit(KEPT)).alias("_status"),

@@ -53,6 +53,8 @@ MUSICBRAINZ_RELEASE_GROUPS = Table(
         ("first_release_date", StringType(), "as received: '1999', '1999-03', '1999-03-31' or empty"),
         ("artists", STR_ARRAY, "artist-credit names"),
         ("tags", STR_ARRAY, "folksonomy tags"),
+        ("imdb_ids", STR_ARRAY, "IMDb title ids of the group's IMDb URL relationships (dumps carry them; the search "
+                                "API mode walks does not)"),
     ) + BRONZE_META,
 )
 

@@ -59,8 +59,9 @@ SOUNDTRACK_MATCHES = Table(
          {"allowed": ("match", "review")}),
         ("decision_source", StringType(), "human (a person's verdict in review/decisions made this link) | model",
          {"allowed": ("human", "model")}),
-        ("reasons", StringType(), "JSON: score, thresholds, unmet requirements, runner-up film, each feature's value "
-                                  "and signed contribution in log-odds", {"required": True}),
+        ("reasons", StringType(), "JSON: score, thresholds, unmet requirements, the exact identifier that linked it "
+                                  "(if any), runner-up film, each feature's value and signed contribution in log-odds",
+         {"required": True}),
         LINK_ID,
     ),
     references=(Reference("film_exists", ("tmdb_id",), "silver/films"),

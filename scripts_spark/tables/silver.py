@@ -96,6 +96,8 @@ RELEASES = Table(
         ("country", StringType(), "release country"),
         ("member_release_ids", STR_ARRAY, "Discogs releases folded into the master"),
         ("credits", STR_ARRAY, "composer-like credits (Discogs extra artists: Composed By, Music By, Score)"),
+        ("imdb_ids", STR_ARRAY, "IMDb title ids the release names (MusicBrainz IMDb URL relationships): an exact "
+                                "bridge to the film with that id"),
         ("title_norm", StringType(), "title normalised for matching", {"required": True}),
         ("title_tokens", STR_ARRAY, "words of the normalised title"),
         ("film_hint_norm", StringType(), "film name found inside a qualifier: 'X (From \"Film\")'"),

@@ -114,6 +114,8 @@ FILM_KEYS: dict[str, KeyBuilder] = {
     "title_words": lambda s: _words(_film_titles(), s.stopwords),
     "composer_title_words": lambda s: _name_word_pairs(F.coalesce(F.col("composers_norm"), _empty()),
                                                        F.array_distinct(_words(_film_titles(), s.stopwords))),
+    # an exact identifier: the film's IMDb id, which a release names through its IMDb URL relationships
+    "imdb_id": lambda s: _non_empty(F.array(F.col("imdb_id"))),
 }
 RELEASE_KEYS: dict[str, KeyBuilder] = {
     "titles": lambda s: _release_titles(),
@@ -121,6 +123,7 @@ RELEASE_KEYS: dict[str, KeyBuilder] = {
     "title_words": lambda s: _words(_release_titles(), s.stopwords),
     "credited_name_title_words": lambda s: _name_word_pairs(F.array_distinct(_credited_names()),
                                                             F.array_distinct(_words(_release_titles(), s.stopwords))),
+    "imdb_ids": lambda s: F.coalesce(F.col("imdb_ids"), _empty()),
 }
 
 

@@ -5,6 +5,10 @@ Two logistic regressions over the same features come from the versioned `match_s
 release's candidate films, and the decision weights give `match_score`, a calibrated probability that the
 release's best film is its film. Both thresholds come from the same file. Every link carries its reasons: the
 feature values and the signed contribution (weight x value, in log-odds) of each one.
+
+An exact identifier outranks every score: a release that names a film's IMDb id (`imdb_bridge`, a MusicBrainz IMDb
+URL relationship) is linked to that film as a match, and its reasons say `exact_identifier: imdb`. Only a person's
+verdict outranks it (a rejected pair is gone before the choice; an accepted one comes first).
 """
 from __future__ import annotations
 
@@ -87,12 +91,19 @@ def feature_contributions(settings: MatchSettings) -> Column:
                         .cast("int"))
 
 
+def _exact() -> Column:
+    """The pair is bridged by an exact identifier (features.add_imdb_bridge)."""
+    return F.coalesce(F.col("imdb_bridge"), F.lit(0.0)) >= 1.0
+
+
 def pick_best_film_per_release(scored: DataFrame) -> DataFrame:
-    """One row per release: the film a person accepted (`decision_source` = human), else the film the ranker puts
-    first. Ties go to the higher match score, the closer year (undated last), then the smaller tmdb_id, so a rerun
-    picks the same film. Adds the runner-up film and its match score for the reasons."""
+    """One row per release: the film a person accepted (`decision_source` = human), else a film the release names
+    by an exact identifier, else the film the ranker puts first. Ties go to the higher match score, the closer year
+    (undated last), then the smaller tmdb_id, so a rerun picks the same film. Adds the runner-up film and its match
+    score for the reasons."""
     per_release = Window.partitionBy(*RELEASE_KEY)
-    ranked = per_release.orderBy((F.col("decision_source") == "human").desc(), F.col("rank_logit").desc(),
+    ranked = per_release.orderBy((F.col("decision_source") == "human").desc(), _exact().desc(),
+                                 F.col("rank_logit").desc(),
                                  F.col("match_score").desc(),
                                  F.col("year_diff").asc_nulls_last(), F.col("tmdb_id").asc())
     return (scored
@@ -113,18 +124,19 @@ def decide_links(best: DataFrame, settings: MatchSettings) -> DataFrame:
     `match_requires` feature is 1, no `match_forbids` feature is, and the film stands clear of the other candidates
     (`min_rank_share`), else review. `unmet_requirements` lists what a link lacks (required features,
     `not_<feature>` for a forbidden one it has, `clear_best_film`). A link a person accepted
-    (`decision_source` = human) is a match whatever its score."""
+    (`decision_source` = human), and a link by an exact identifier, is a match whatever its score."""
     human = F.col("decision_source") == "human"
+    certain = human | _exact()
     unclear = F.when(F.coalesce(F.col("rank_share"), F.lit(1.0)) < settings.min_rank_share, F.lit(CLEAR_BEST_FILM))
     unmet = F.filter(F.array(*[F.when(F.coalesce(F.col(name), F.lit(0.0)) < 1.0, F.lit(name))
                                for name in settings.match_requires],
                              *[F.when(F.coalesce(F.col(name), F.lit(0.0)) >= 1.0, F.lit(f"not_{name}"))
                                for name in settings.match_forbids], unclear), lambda x: x.isNotNull())
     return (best
-            .filter((F.col("match_score") >= settings.review_threshold) | human)
+            .filter((F.col("match_score") >= settings.review_threshold) | certain)
             .withColumn("unmet_requirements", unmet)
-            .withColumn("decision", F.when(human | ((F.col("match_score") >= settings.match_threshold)
-                                                    & (F.size("unmet_requirements") == 0)), F.lit("match"))
+            .withColumn("decision", F.when(certain | ((F.col("match_score") >= settings.match_threshold)
+                                                      & (F.size("unmet_requirements") == 0)), F.lit("match"))
                         .otherwise(F.lit("review"))))
 
 
@@ -142,6 +154,7 @@ def with_reasons(links: DataFrame, settings: MatchSettings) -> DataFrame:
         F.struct(F.lit(settings.match_threshold).alias("match"), F.lit(settings.review_threshold).alias("review"))
         .alias("thresholds"),
         F.col("unmet_requirements"),
+        F.when(_exact(), F.lit("imdb")).alias("exact_identifier"),
         F.col("year_diff"),
         F.round("composer_sim", 3).alias("composer_sim"),
         F.struct(F.col("runner_up_tmdb_id").alias("tmdb_id"), F.round("runner_up_score", 4).alias("score"))

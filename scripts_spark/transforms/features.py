@@ -27,7 +27,8 @@ PAIR_KEY = ("tmdb_id", *RELEASE_KEY)
 
 # The model's inputs, in the order the weights are stored in match_settings.json. Changing a definition
 # below means refitting (`python -m scripts_spark.fit_matcher`); FEATURE_VERSION is recorded with the fit. Version
-# 15: version 14's weighted features, plus `release_cites_film` and the guards that read it (GUARD_DOCS).
+# 15: version 14's weighted features, plus `release_cites_film` and the guards that read it (GUARD_DOCS), and
+# `imdb_bridge`, which decides on its own (decide.py).
 FEATURE_VERSION = "15"
 FEATURE_DOCS: dict[str, str] = {
     "title_ratio": "best Levenshtein ratio over film {title, original title} x release {title, film hint}",
@@ -185,6 +186,7 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
         F.col("original_title_norm").alias("film_original_title_norm"),
         F.col("year").alias("film_year"),
         F.col("composers_norm").alias("film_composers_norm"),
+        F.col("imdb_id").alias("film_imdb_id"),
     )
     release_side = releases.select(
         "source", "release_id", "release_kind",
@@ -200,6 +202,7 @@ def pair_sides(candidates: DataFrame, films: DataFrame, releases: DataFrame) -> 
         F.col("artists").alias("release_artists"),
         F.col("artists_norm").alias("release_artists_norm"),
         F.col("credits").alias("release_credits"),
+        F.col("imdb_ids").alias("release_imdb_ids"),
     )
     return (candidates.select(*PAIR_KEY)
             .join(film_side, "tmdb_id")
@@ -341,6 +344,14 @@ def add_source_citation(pairs: DataFrame) -> DataFrame:
     hint = F.col("release_film_hint_norm")
     cites = (hint == F.col("film_title_norm")) | (hint == F.col("film_original_title_norm"))
     return pairs.withColumn("release_cites_film", F.coalesce(cites, F.lit(False)).cast("double"))
+
+
+def add_imdb_bridge(pairs: DataFrame) -> DataFrame:
+    """`imdb_bridge`: the release names the film's IMDb id (a MusicBrainz IMDb URL relationship). An exact link,
+    whatever the titles say: step 05 matches it (decide.py) and its reasons say so. Not weighted."""
+    bridged = F.array_contains(F.coalesce(F.col("release_imdb_ids"), F.array().cast("array<string>")),
+                               F.col("film_imdb_id"))
+    return pairs.withColumn("imdb_bridge", F.coalesce(bridged, F.lit(False)).cast("double"))
 
 
 # The articles normalisation drops from the front of a title, read here from the raw title (Java regex: the
@@ -705,7 +716,7 @@ FEATURES_SCHEMA = StructType(
     [StructField("tmdb_id", LongType(), True), StructField("source", StringType(), True),
      StructField("release_id", StringType(), True), StructField("release_kind", StringType(), True),
      StructField("year_diff", IntegerType(), True), StructField("composer_sim", DoubleType(), True),
-     StructField("release_cites_film", DoubleType(), True)]
+     StructField("release_cites_film", DoubleType(), True), StructField("imdb_bridge", DoubleType(), True)]
     + [StructField(name, DoubleType(), True) for name in MODEL_FEATURES])
 
 
@@ -721,14 +732,15 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
               .transform(add_release_type_signals)
               .transform(add_title_markers)
               .transform(add_source_citation)
+              .transform(add_imdb_bridge)
               .transform(add_article_agreement)
               .transform(add_sequel_and_franchise)
               .transform(lambda df: add_title_overlap(df, rarity))
               .transform(add_release_form)
               .withColumn("release_has_hint", F.col("release_film_hint_norm").isNotNull()))
     native_features = [n for n in MODEL_FEATURES if n not in SIMILARITY_OUTPUTS and n not in AFTER_SIMILARITIES]
-    narrowed = native.select(*PAIR_KEY, "year_diff", "release_cites_film", *native_features, "release_has_hint",
-                             *SIMILARITY_INPUTS)
+    narrowed = native.select(*PAIR_KEY, "year_diff", "release_cites_film", "imdb_bridge", *native_features,
+                             "release_has_hint", *SIMILARITY_INPUTS)
     return (narrowed.transform(add_string_similarities)
             .transform(add_artist_identity)
             .select(*[F.col(f.name).cast(f.dataType) for f in FEATURES_SCHEMA.fields]))
@@ -736,6 +748,7 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
 
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
            "title_token_rarity", "add_title_overlap", "add_year_features", "add_release_type_signals",
-           "add_title_markers", "add_source_citation", "add_article_agreement", "add_release_form", "add_sequel_and_franchise",
+           "add_title_markers", "add_source_citation", "add_imdb_bridge", "add_article_agreement", "add_release_form",
+           "add_sequel_and_franchise",
            "add_string_similarities", "best_composer_similarity", "name_similarities", "romanised", "loose_title",
            "add_artist_identity", "GUARD_FEATURES", "composer_albums", "add_film_guards"]

@@ -104,6 +104,7 @@ def musicbrainz_releases(release_groups: DataFrame) -> DataFrame:
         F.lit(None).cast("string").alias("country"),
         release_date(F.col("first_release_date")).alias("release_date"), _no_strings().alias("labels"),
         _no_strings().alias("member_release_ids"), _no_strings().alias("credits"),
+        F.coalesce(F.col("imdb_ids"), _no_strings()).alias("imdb_ids"),
         bronze_ref("bronze/musicbrainz_release_groups").alias("_bronze_ref"),
         source_order().alias("_source_order"),
     )
@@ -209,7 +210,8 @@ def fold_discogs(records: DataFrame) -> DataFrame:
                     F.col("best.title").alias("title"), F.col("best.artists").alias("artists"), "year",
                     F.lit(None).cast("string").alias("primary_type"), _no_strings().alias("secondary_types"),
                     "genres", "styles", "formats", "country", "release_date", "labels",
-                    "member_release_ids", "credits", F.col("best._bronze_ref").alias("_bronze_ref"),
+                    "member_release_ids", "credits", _no_strings().alias("imdb_ids"),
+                    F.col("best._bronze_ref").alias("_bronze_ref"),
                     F.col("best._source_order").alias("_source_order")))
 
 
