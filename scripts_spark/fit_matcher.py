@@ -494,6 +494,9 @@ def fit(frame: pd.DataFrame, positives: dict[str, int], folds: int = CV_FOLDS, s
             "labelled_pairs": int(frame["is_labelled"].sum()),
             "pairs_not_proposed_by_blocking": int((~frame["is_candidate"]).sum()),
             "positives_not_proposed_by_blocking": int((~frame["is_candidate"] & (frame["label"] == 1)).sum()),
+            # Step 05 links a pair bridged by an IMDb id whatever its score (decide.py); such pairs are not what the
+            # thresholds are chosen for, and the bundled data has the relationships removed, so this is 0 there.
+            "imdb_bridged_pairs": int((frame.get("imdb_bridge", pd.Series(0.0, index=frame.index)) >= 1.0).sum()),
             "by_source": {src: {"pairs": int((frame["source"] == src).sum()),
                                 "positives": int(frame.loc[frame["source"] == src, "label"].sum())}
                           for src in sorted(frame["source"].unique())},
