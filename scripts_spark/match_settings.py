@@ -127,7 +127,8 @@ def describe(config: MatcherConfig) -> list[str]:
              f"{m.feature_version}, {len(m.features)} features",
              f"  decide: match >= {m.match_threshold}, review >= {m.review_threshold}, requires "
              f"{', '.join(m.match_requires) or 'nothing'}, forbids {', '.join(m.match_forbids) or 'nothing'}, "
-             f"ranked-first film's odds share >= {m.min_rank_share}",
+             f"ranked-first film's odds share >= {m.min_rank_share}; a pair bridged by an IMDb id is a match "
+             "whatever its score (decide.py)",
              f"  blocking: year band +/- {b.year_band} for keys over their cap"]
     lines += [f"  rule {r.name}: {r.film_keys} x {r.release_keys}, cap {r.max_pairs_per_key} pairs/key"
               + (", undated paired" if r.pair_undated else "") for r in b.rules]

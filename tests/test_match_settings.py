@@ -55,6 +55,6 @@ def test_a_broken_section_is_refused_with_the_file_named(tmp_path, change, messa
 
 def test_describe_lists_thresholds_guard_and_every_rule():
     lines = "\n".join(ms.describe(ms.load(SHIPPED)))
-    assert "match >=" in lines and "odds share >= 0.9" in lines
-    for rule in ("title_exact", "rare_title_word", "composer_artist"):
+    assert "match >=" in lines and "odds share >= 0.9" in lines and "bridged by an IMDb id is a match" in lines
+    for rule in ("title_exact", "rare_title_word", "composer_artist", "imdb_bridge"):
         assert f"rule {rule}" in lines
