@@ -7,7 +7,8 @@
 In one invocation, every run through the normal entry point (`python -m scripts_spark run --steps 01-06
 --no-report`, one fresh process and JVM each, as cron starts it):
 1. a full run on the input (the 10% generated input by default) into a fresh lake: it builds the state;
-2. for each share: a snapshot changing that share of every source's records (a third deleted, a third edited -
+2. for each share: a snapshot changing that share of every source's records (share 0: the base input itself, a
+   night on which nothing changed) (a third deleted, a third edited -
    title, date or composer -, a third added as clones with new ids; bench/snapshots.py), an incremental run on a
    copy of the lake of step 1, and a full run on the same snapshot into a fresh lake; with `--sources tmdb` the
    snapshot changes only the named sources and links the others' files unchanged (the usual night: a new TMDB
@@ -120,6 +121,9 @@ def snapshot(base: Path, work: Path, share: float, seed: int, sources: tuple[str
     """The snapshot of `base` changing `share` of each of `sources` (derived, or reused when it is the same one)."""
     from bench.snapshots import Changes, derive
 
+    if share == 0:   # a night on which nothing changed: the base input itself (incremental/carry.py)
+        print("[snapshot 0] the base input itself: nothing changed", flush=True)
+        return base, {"counts": {}, "seconds": 0.0, "reused": True}
     folder = work / f"snap_{share:g}_seed{seed}{sources_tag(sources)}"
     stamp = folder / "snapshot.json"
     key = {"base": str(base), "base_fingerprint": fingerprint_of(base), "share": share, "seed": seed,
@@ -241,9 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         inc_lake = fresh(work / f"lake_inc_{tag}")
         shutil.copytree(base_lake, inc_lake, symlinks=True)
         inc = run_steps(f"incremental, {share:.1%}", inc_lake, snap, f"inc-{tag}", logs, env)
-        full = run_steps(f"full, {share:.1%}", fresh(work / f"lake_full_{tag}"), snap, f"full-{tag}", logs, env)
+        if share == 0:   # the snapshot is the base input: the base run is the full run on it
+            full, full_lake = doc["base_full"], base_lake
+        else:
+            full_lake = fresh(work / f"lake_full_{tag}")
+            full = run_steps(f"full, {share:.1%}", full_lake, snap, f"full-{tag}", logs, env)
         ok = inc["exit_code"] == 0 and full["exit_code"] == 0
-        comparison = compare(inc_lake, inc["run_id"], work / f"lake_full_{tag}", full["run_id"]) if ok else \
+        comparison = compare(inc_lake, inc["run_id"], full_lake, full["run_id"]) if ok else \
             {"equal": False, "error": "a run failed"}
         record = {"share": share, "seed": args.seed, "snapshot": {k: snap_doc.get(k) for k in
                                                                   ("counts", "seconds", "reused")},

@@ -87,6 +87,11 @@ class StepContext:
         so a later step never builds on it."""
         self._write(name, df)
 
+    def write_no_rows(self, name: str) -> None:
+        """This run's partition of a declared table holds no rows (what writing an empty frame does, without Spark)."""
+        table(name)
+        self.lake.write_no_rows(name, self.run_id, self.spark)
+
     def write_checked(self, name: str, df: "DataFrame") -> int:
         """`write` a table whose contract is checked on write (Gold) and return its rows, which the check counted:
         a step need not read the table again to count it."""
@@ -307,9 +312,11 @@ class BaseStep:
         return []
 
     def run(self, ctx: StepContext, manifest: RunManifest | None = None,
-            upstream: dict[str, str | None] | None = None) -> StepRecord:
+            upstream: dict[str, str | None] | None = None,
+            execute: Callable[[StepContext], StepResult] | None = None) -> StepRecord:
         """Run the step; `upstream` names the attempt whose output of each step this one reads (the manifest's
-        lineage, set by the pipeline)."""
+        lineage, set by the pipeline); `execute` replaces the step's own work (incremental/carry.py: an earlier run's
+        tables carried over), with the same timing, logging and accounting."""
         log = ctx.log.bind(step=self.number)
         rec = StepRecord(self.number, self.name, status="running", started_at=utc_now(),
                          attempt=manifest.attempt_id if manifest else None, upstream=dict(upstream or {}))
@@ -318,7 +325,7 @@ class BaseStep:
         log.info("step_started", name=self.name, inputs=list(self.inputs), outputs=list(self.outputs))
         t0 = time.perf_counter()
         try:
-            result = self.execute(StepContext(ctx.spark, ctx.settings, ctx.lake, ctx.run_id, log))
+            result = (execute or self.execute)(StepContext(ctx.spark, ctx.settings, ctx.lake, ctx.run_id, log))
             accounted = result.rows_out + result.quarantined + result.rejected + result.filtered
             if result.balances and result.rows_in != accounted:
                 raise StepFailed(self.label, (

@@ -315,6 +315,7 @@ class Lake:
                 self._remove(table, single, spark)
         finally:
             self.delete(single.root, spark)
+            self._prune_empty(self.attempts_dir(run_id), spark)
 
     def _write_staged(self, df: "DataFrame", table: str, attempt: Attempt) -> None:
         from pyspark.sql import functions as F
@@ -326,6 +327,39 @@ class Lake:
            .option("partitionOverwriteMode", "static")
            .partitionBy("run_id")
            .parquet(self.staged_table_path(table, attempt)))
+
+    def write_no_rows(self, table: str, run_id: str, spark: "SparkSession | None" = None) -> None:
+        """What `write_table` of an empty frame does, without a Spark job: the run's partition of `table` holds no
+        rows (inside an attempt: staged as written with no partition, which its commit removes)."""
+        if not self._stages(run_id):
+            self.delete(self.committed_partition_path(table, run_id), spark)
+            return
+        attempt = self._require_attempt()
+        self.delete(self.staged_partition_path(table, attempt), spark)
+        attempt.written.add(table)
+
+    def copy_partition(self, table: str, from_run_id: str, spark: "SparkSession | None" = None) -> bool:
+        """Stage another run's committed partition of `table` as this attempt's, file by file (no Spark job): the
+        attempt's partition then holds exactly those rows (none when that run has no partition of it). Returns
+        whether there were files to copy. Parquet files are never changed in place, so a local lake links them (no
+        bytes copied; a file stays until its last run partition is deleted)."""
+        attempt = self._require_attempt()
+        source = self.committed_partition_path(table, from_run_id)
+        staged = self.staged_partition_path(table, attempt)
+        self.write_no_rows(table, attempt.run_id, spark)
+        if not self.exists(source, spark):
+            return False
+        if not self.is_remote:
+            shutil.copytree(source, staged, copy_function=_link_or_copy)
+            return True
+        spark = _require(spark)
+        fs, jsource = _hadoop_fs(spark, source)
+        _, jstaged = _hadoop_fs(spark, staged)
+        fs.mkdirs(jstaged.getParent())
+        if not spark._jvm.org.apache.hadoop.fs.FileUtil.copy(fs, jsource, fs, jstaged, False,
+                                                              spark._jsc.hadoopConfiguration()):
+            raise LakeError(f"the file system refused to copy {source} to {staged}")
+        return True
 
     def read_table(self, spark: "SparkSession", table: str, run_id: str, schema: "StructType") -> "DataFrame":
         """One run of a table, with its declared schema; a run that wrote nothing reads as an empty frame."""
@@ -477,6 +511,13 @@ def _without(schema: "StructType", name: str) -> "StructType":
     from pyspark.sql.types import StructType
 
     return StructType([f for f in schema.fields if f.name != name])
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:   # another file system, or one without hard links
+        shutil.copy2(source, target)
 
 
 def _require(spark: "SparkSession | None") -> "SparkSession":

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 from .base_step import Interrupted, RunManifest, StepContext, StepFailed, utc_now
 from .incremental import plan as incremental
+from .incremental.carry import carrier
 from .config import Settings
 from .lake import LAYERS, Lake, validate_run_id
 from .lake_lock import LakeLock, process_start_ticks
@@ -157,7 +158,9 @@ def _run_attempt(settings: Settings, run_id: str, numbers: list[str], spark, lak
         try:
             for number in numbers:
                 upstream = {u: manifest.attempt_of(u) for u in upstream_steps(number)}
-                load_step(number).run(ctx, manifest, upstream=upstream)
+                step = load_step(number)
+                # nothing changed since the state's run: its tables are carried over (incremental/carry.py)
+                step.run(ctx, manifest, upstream=upstream, execute=carrier(plan, step, ctx))
         except BaseException:
             incremental.abandon(plan)   # the state stays at its last version
             raise

@@ -120,13 +120,12 @@ def test_state_tables_built_only_from_unread_feeds_are_carried_not_rewritten(ski
     for name in ("film_keys", "pair_keys", "films"):
         assert t1.tables[name] != sample.tables[name] and t2.tables[name] != t1.tables[name], name
         assert t3.tables[name] == t2.tables[name], name
-    # Nor does it rewrite what only pairs shape: with no pair to check, score or decide again, the checked pairs,
-    # their features, the links and their history are the base's (relink.validate, rescore, record_links).
+    # Nor does it rewrite what only pairs shape: the checked pairs, their features, the links and their history are
+    # the base's. With every feed unread and the same verdicts, steps 03-05 carry t2's tables (incremental/carry.py).
     for name in ("pairs", "features", "links", "history"):
         assert t2.tables[name] != t1.tables[name] and t3.tables[name] == t2.tables[name], name
-    assert docs["t3"]["incremental"]["rescored"] == {"pairs_scored": 0, "pairs_rarity_refreshed": 0,
-                                                     "tokens_rarity_changed": 0, "films_composer_albums_moved": 0,
-                                                     "releases_redecided": 0}
+    assert docs["t3"]["incremental"]["carried"] == {"from_run": "t2", "steps": ["03", "04", "05"]}
+    assert "rescored" not in docs["t3"]["incremental"]
 
 
 def test_a_run_that_fails_after_skipping_feeds_keeps_the_state_and_its_rerun_skips_them_again(skipping_lake):
@@ -172,15 +171,16 @@ def test_the_dry_run_names_unchanged_feeds_without_hashing_their_records(skippin
         monkeypatch.setattr(report, reader, _never_called)
     lines = dry_run_lines(settings(SAMPLE), STEP_NUMBERS)
     assert lines[0].startswith("mode: incremental")
-    assert lines[1:] == [f"  {feed}: unchanged files, not read (as run {'t2' if feed == 'tmdb' else 'sample'} read "
-                         f"them)" for feed in FILE_FEEDS]
+    assert lines[1:-1] == [f"  {feed}: unchanged files, not read (as run {'t2' if feed == 'tmdb' else 'sample'} "
+                           f"read them)" for feed in FILE_FEEDS]
+    assert lines[-1] == "  nothing changed since run t3: steps 03-06 carry its tables over by file copy"
     monkeypatch.undo()
     # Against t3's state (the sample's TMDB), the TMDB-only snapshot undoes what t2 did to TMDB.
     lines = dry_run_lines(settings(tmdb_only), STEP_NUMBERS)
     t2 = docs["t2"]["incremental"]["feeds"]["tmdb"]
     assert lines[1] == (f"  tmdb: {t2['deleted']:,} added, {t2['edited']:,} edited, {t2['added']:,} deleted, "
                         f"{t2['unchanged']:,} unchanged")
-    assert all("unchanged files, not read" in line for line in lines[2:])
+    assert all("unchanged files, not read" in line for line in lines[2:])   # and no carry line: TMDB changed
 
 
 def test_a_files_fingerprint_follows_names_sizes_and_bytes_but_not_mtimes(tmp_path):

@@ -32,6 +32,9 @@ NOTES = "notes.json"
 UNREAD = "unchanged files, not read"   # a feed's mode in the run's notes when extract.feed_records left it unread
 INPUTS = "inputs"   # the version meta's and the notes' key of each feed's input files (feed_files.py)
 ABSENT_FEEDS = "absent_feeds"   # the notes' key of the feeds with no input files in this run nor in the base state
+# What the next version keeps for incremental/carry.py: the settings of steps 03-06 (noted when the run begins) and
+# which review verdicts step 05 read (noted by it).
+CARRY_META = ("carry_settings", "decisions")
 # The tables a state version must hold (the registries are per source and may be absent: a source never read).
 REQUIRED_TABLES = ("films", "releases", "pairs", "discogs_records", "film_keys", "release_keys", "pair_keys",
                    "features", "rarity", "links", "history")
@@ -60,7 +63,7 @@ class Plan:
         read)."""
         return {"mode": self.mode, "reason": self.reason, "base_version": self.base.version if self.base else None,
                 "base_run": self.base.run_id if self.base else None,
-                **{k: v for k, v in self.notes.items() if k != INPUTS}}
+                **{k: v for k, v in self.notes.items() if k not in (INPUTS, *CARRY_META)}}
 
     def hold(self, df: "DataFrame") -> "DataFrame":
         self.held.append(df)
@@ -138,6 +141,12 @@ def _empty(store: StateStore, schema: "StructType") -> "DataFrame":
     return _spark(store.spark).createDataFrame([], schema)
 
 
+def carry_settings(settings: "Settings") -> dict[str, Any]:
+    """The settings outside the state's fingerprint that shape or pass steps 03-06 (incremental/carry.py)."""
+    return {"max_quarantine_share": settings.max_quarantine_share,
+            "link_history_score_tolerance": settings.link_history_score_tolerance}
+
+
 def decide_mode(settings: "Settings", base: Version | None, numbers: list[str],
                 fingerprint_: dict[str, str]) -> tuple[str, str]:
     """(mode, reason) for a run of `numbers` on a lake whose current state is `base`."""
@@ -180,6 +189,7 @@ def begin(lake: "Lake", settings: "Settings", run_id: str, numbers: list[str], a
         store.write_plan(attempt_id, {"mode": mode, "reason": reason, "run_id": run_id,
                                       "base": base.version if base else None})
         plan.note("mode", mode)
+        plan.note("carry_settings", carry_settings(settings))
     _PLANS[attempt_id] = plan
     if log is not None:
         log.info("run_mode", mode=mode, reason=reason)
@@ -211,7 +221,7 @@ def advance(plan: Plan, status: str, log=None) -> Version | None:
         if log is not None:
             log.warning("state_not_advanced", status=status, kept=plan.base.version if plan.base else None)
         return None
-    meta = {"mode": plan.mode, **{k: v for k, v in plan.notes.items() if k in ("tmdb_watermark",)},
+    meta = {"mode": plan.mode, **{k: v for k, v in plan.notes.items() if k in ("tmdb_watermark", *CARRY_META)},
             INPUTS: plan.next_inputs()}
     if plan.base and "tmdb_watermark" not in meta and plan.base.meta.get("tmdb_watermark"):
         meta["tmdb_watermark"] = plan.base.meta["tmdb_watermark"]

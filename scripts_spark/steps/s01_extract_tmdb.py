@@ -53,6 +53,7 @@ class ExtractTmdb(BaseStep):
         ingested_at = datetime.now(timezone.utc)
         metrics: dict = {"mode": s.tmdb_mode}
         unread_notes: list[str] = []
+        unread = None   # an incremental run's TMDB files unchanged since the state read them (file mode)
         if s.tmdb_mode == "api":
             checkpoint = Checkpoint(ctx.lake, ctx.run_id, "tmdb", spark)
             client = tmdb.TmdbClient(s, log=log)
@@ -73,6 +74,14 @@ class ExtractTmdb(BaseStep):
             extract_rejects = None
             if unread is not None:   # an incremental run found the files the state was built from
                 metrics["feeds"], unread_notes = {"tmdb": unread.metrics()}, [unread.note]
+
+        if unread is not None:   # nothing to parse, so no Spark job: this run's Bronze holds no TMDB rows
+            for name in (MOVIES_TABLE, REJECTS_TABLE):
+                ctx.write_no_rows(name)
+            metrics.update({"records_read": 0, "parse_rejected": 0, "extract_rejected": 0, "unreadable_files": 0,
+                            "classified_kept": 0})
+            log.info("bronze_written", table=MOVIES_TABLE, rows=0, rejected=0)
+            return StepResult(tables={MOVIES_TABLE: 0, REJECTS_TABLE: 0}, metrics=metrics, notes=unread_notes)
 
         from pyspark import StorageLevel
 

@@ -13,6 +13,7 @@ from ..review.store import effective_verdicts, read_lake_decisions
 from ..transforms.enrich import film_soundtracks, review_queue
 from ..transforms.features import add_film_guards, composer_albums, pair_features, title_token_rarity
 from ..incremental import relink
+from ..incremental.carry import verdicts_fingerprint
 from ..incremental.plan import FULL, plan_of
 from ..transforms.review import missing_verdicts, verdict_frame, with_accepted_pairs
 
@@ -46,6 +47,8 @@ class MatchAndEnrich(BaseStep):
 
         # Persisted once: three Gold tables and the counts read the links, and scoring runs the Python workers.
         plan = plan_of(ctx)
+        if plan is not None:   # the next state keeps which verdicts its links reflect (incremental/carry.py)
+            plan.note("decisions", verdicts_fingerprint(records))
         links, reasons, held = self._links(ctx, plan, candidates, films, releases, settings, verdicts)
         links = links.persist(StorageLevel.MEMORY_AND_DISK)
         try:

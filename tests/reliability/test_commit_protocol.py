@@ -179,3 +179,27 @@ def test_an_error_raised_while_handling_a_stop_signal_is_the_stop():
         hidden = exc
     assert isinstance(interruption_behind(hidden), Interrupted)
     assert interruption_behind(KeyError("m")) is None
+
+
+@pytest.mark.parametrize("via_hadoop", [False, True], ids=["local", "hadoop"])
+def test_a_partition_copied_from_another_run_commits_as_this_runs_and_the_source_stays(spark, tmp_path, via_hadoop):
+    # incremental/carry.py: a night on which nothing changed stages the state's run partitions as its own
+    root = tmp_path / "lake"
+    lake = Lake(root.as_uri() if via_hadoop else str(root), via_hadoop=via_hadoop)
+    df = spark.createDataFrame([(1, "musicbrainz", "release_group", "a", ["r"]),
+                                (2, "discogs", "master", "7", ["r"])], schema_of(PAIRS))
+    lake.write_table(df, PAIRS, "r1")
+    lake.write_table(df.limit(1), PAIRS, "r2")   # r2 already holds one row: replaced
+    source = sorted(p.name for p in Path(root, "silver", "candidate_pairs", "run_id=r1").iterdir())
+    attempt = lake.start_attempt("r2", {"pid": 1}, spark)
+    assert attempt.copy_partition(PAIRS, "r1", spark) is True
+    assert attempt.copy_partition("gold/review_queue", "r1", spark) is False   # r1 has none: no rows
+    attempt.write_no_rows("silver/staged/films", "r2", spark)
+    assert attempt.read_table(spark, PAIRS, "r2", schema_of(PAIRS)).count() == 2   # read inside the attempt
+    attempt.commit(spark=spark)
+    read = lake.read_table(spark, PAIRS, "r2", schema_of(PAIRS))
+    assert sorted(r.release_id for r in read.collect()) == ["7", "a"] and {r.run_id for r in read.collect()} == {"r2"}
+    assert sorted(p.name for p in Path(root, "silver", "candidate_pairs", "run_id=r1").iterdir()) == source
+    assert lake.read_table(spark, PAIRS, "r1", schema_of(PAIRS)).count() == 2
+    assert not Path(root, "gold", "review_queue").exists() and not Path(root, "silver", "staged").exists()
+    assert not (root / ATTEMPTS).exists()

@@ -1,0 +1,110 @@
+"""A night on which nothing changed: steps 03-06 carry the state's run tables over by file copy (incremental/carry.py),
+and a run that is not such a night (a review verdict given, a partition gone) computes what it must; the dry run says
+which it will be.
+Every carried Gold equals the Gold of a run that computed it. Tiny inputs (40 labelled pairs of the sample) keep the
+runs short."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from incremental_world import tiny_world, write_tiny_input
+from scripts_spark.config import load_settings
+from scripts_spark.incremental.compare import compare_gold
+from scripts_spark.incremental.report import dry_run_lines
+from scripts_spark.lake import Lake
+from scripts_spark.pipeline import run_pipeline
+from scripts_spark.review.store import DecisionStore, Pair, new_decision
+from scripts_spark.tables import schema_of
+
+pytestmark = pytest.mark.slow
+STEPS = "01-06"
+SILVER = ("silver/films", "silver/releases", "silver/candidate_pairs")
+
+
+def _settings(tmp, lake, folder, **extra):
+    return load_settings(env_file=tmp / "no.env", environ={}, lake_root=str(lake), input_dir=str(folder),
+                         log_dir=str(tmp / "logs"), **extra)
+
+
+def _carried(doc) -> list[str]:
+    return (doc["incremental"].get("carried") or {}).get("steps", [])
+
+
+def _rows(spark, lake, table, run_id):
+    return sorted(map(tuple, Lake(str(lake)).read_table(spark, table, run_id, schema_of(table)).drop("run_id")
+                      .toPandas().astype(str).values.tolist()))
+
+
+@pytest.fixture(scope="module")
+def nights(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("carry")
+    films, groups, records = tiny_world()
+    folder = write_tiny_input(tmp / "in", films, groups, records)
+    lake = tmp / "lake"
+    settings = _settings(tmp, lake, folder)
+    docs = {"full": run_pipeline(settings, "full", STEPS, spark=spark)}
+    docs["quiet"] = run_pipeline(settings, "quiet", STEPS, spark=spark)
+    # a person accepts the queue's first link (or, with an empty queue, rejects the first match)
+    queue = Lake(str(lake)).read_table(spark, "gold/soundtrack_matches", "quiet",
+                                       schema_of("gold/soundtrack_matches")).orderBy("decision", "release_id").first()
+    judged = Pair(queue.source, queue.release_kind, queue.release_id, queue.tmdb_id)
+    verdict = "accept" if queue.decision == "review" else "reject"
+    DecisionStore(str(lake)).append(new_decision(judged, verdict, reviewer="tester", run_id="quiet",
+                                                 matcher_version="test", match_score=queue.match_score,
+                                                 model_decision=queue.decision))
+    docs["judged"] = run_pipeline(settings, "judged", STEPS, spark=spark)
+    docs["rebuilt"] = run_pipeline(_settings(tmp, lake, folder, incremental="full"), "rebuilt", STEPS, spark=spark)
+    return tmp, lake, folder, docs, judged, verdict
+
+
+def test_a_night_with_no_change_carries_steps_03_to_06_and_its_tables_are_the_state_runs(spark, nights):
+    _, lake, _, docs, _, _ = nights
+    quiet = docs["quiet"]
+    assert quiet["incremental"]["mode"] == "incremental" and _carried(quiet) == ["03", "04", "05", "06"]
+    assert quiet["incremental"]["carried"]["from_run"] == "full"
+    for number in ("03", "04", "05", "06"):
+        assert "nothing changed since run full" in quiet["steps"][number]["notes"][-1]
+    assert quiet["steps"]["05"]["tables"] == docs["full"]["steps"]["05"]["tables"]
+    assert quiet["steps"]["05"]["metrics"]["carried_from"] == "full"
+    assert not any(compare_gold(str(lake), "quiet", str(lake), "full").values())
+    for table in SILVER:
+        assert _rows(spark, lake, table, "quiet") == _rows(spark, lake, table, "full"), table
+    assert quiet["incremental"]["link_events"] == {}
+    # the staged tables hold a run's changes: none
+    assert all(n == 0 for n in quiet["steps"]["03"]["tables"].values())
+    assert quiet["incremental"]["state_version"].startswith("quiet.")   # the state moved on to this run
+
+
+def test_a_review_verdict_since_the_last_run_carries_03_and_04_and_decides_again_in_05(spark, nights):
+    _, lake, _, docs, judged, verdict = nights
+    judged_doc = docs["judged"]
+    assert _carried(judged_doc) == ["03", "04"]
+    assert "carried_from" not in judged_doc["steps"]["05"]["metrics"]
+    links = {(r.source, r.release_kind, r.release_id): r for r in Lake(str(lake)).read_table(
+        spark, "gold/soundtrack_matches", "judged", schema_of("gold/soundtrack_matches")).collect()}
+    link = links.get(judged.release)
+    if verdict == "accept":
+        assert link.tmdb_id == judged.tmdb_id and link.decision_source == "human" and link.decision == "match"
+    else:
+        assert link is None or link.tmdb_id != judged.tmdb_id
+    # a full rebuild with the same verdict gives the same Gold
+    assert docs["rebuilt"]["incremental"]["mode"] == "full" and _carried(docs["rebuilt"]) == []
+    assert not any(compare_gold(str(lake), "judged", str(lake), "rebuilt").values())
+
+
+def test_a_lost_partition_is_computed_not_carried_and_the_dry_run_says_what_a_run_would_carry(spark, nights):
+    tmp, lake, folder, docs, _, _ = nights
+    lines = dry_run_lines(_settings(tmp, lake, folder), ["01", "02", "03", "04", "05", "06"])
+    assert lines[-1] == "  nothing changed since run rebuilt: steps 03-06 carry its tables over by file copy", lines
+    other = dry_run_lines(_settings(tmp, lake, folder, link_history_score_tolerance=0.05), ["01", "02", "03", "04",
+                                                                                          "05", "06"])
+    assert "ran with other ones" in other[-1] and "steps 03-06 run on the state" in other[-1], other
+    # the state's run is 'rebuilt': its Gold partition removed by hand
+    root = Lake(str(lake))
+    root.delete(root.committed_partition_path("gold/soundtrack_matches", "rebuilt"))
+    lost = run_pipeline(_settings(tmp, lake, folder), "lost", STEPS, spark=spark)
+    assert _carried(lost) == ["03", "04"]
+    assert not any(compare_gold(str(lake), "lost", str(lake), "judged").values())
+    assert json.loads(root.read_text(root.run_file("lost", "manifest.json")))["status"] == "succeeded"
