@@ -268,3 +268,19 @@ def test_history_marks_a_drop_in_matches_and_a_rise_in_quarantine_as_bad_news():
     assert _change("quarantined", 7, 2) == ('7 <span class="up-bad">▲</span>', True)
     assert _change("matches", 12, 9) == ('12 <span class="up-good">▲</span>', False)
     assert _change("musicbrainz_recall", 0.99, None) == ("0.990", False)
+
+
+def test_the_what_changed_section_says_which_steps_a_night_carried_over(tmp_path):
+    from scripts_spark.report.changes import changes_section
+
+    def manifest(steps):
+        return {"incremental": {"mode": "incremental", "reason": "state of run n1", "feeds": {},
+                                "carried": {"from_run": "n1", "steps": steps}}}
+
+    quiet = changes_section(str(tmp_path), "n2", manifest(["03", "04", "05", "06"]))
+    assert "An <b>incremental</b> run" in quiet
+    assert "Steps 03, 04, 05, 06 carried run n1's tables over by file copy: no input changed since it." in quiet
+    reviewed = changes_section(str(tmp_path), "n3", manifest(["03", "04"]))
+    assert "but review verdicts did, so step 05 decided those releases again" in reviewed
+    full = changes_section(str(tmp_path), "n4", {"incremental": {"mode": "full", "reason": "asked"}})
+    assert "A <b>full</b> run" in full and "carried" not in full

@@ -15,7 +15,14 @@ def changes_section(lake_root: str, run_id: str, manifest: dict[str, Any]) -> st
     if not c.mode:
         return callout("This run did not cover steps 01-05, or was made before incremental runs: no change record.",
                        "info")
-    out = [f'<p class="lead">A <b>{e(c.mode)}</b> run: {e(c.reason or "")}.</p>']
+    article = "An" if c.mode[0] in "aeiou" else "A"
+    out = [f'<p class="lead">{article} <b>{e(c.mode)}</b> run: {e(c.reason or "")}.</p>']
+    carried = (manifest.get("incremental") or {}).get("carried")
+    if carried:   # incremental/carry.py
+        out.append(callout(f"Steps {e(', '.join(carried['steps']))} carried run {e(carried['from_run'])}'s tables "
+                           "over by file copy: no input changed since it" + (
+                               "." if "05" in carried["steps"] else
+                               ", but review verdicts did, so step 05 decided those releases again."), "info"))
     by_event = Counter()
     for (event, _), n in c.events.items():
         by_event[event] += n
