@@ -311,6 +311,16 @@ class BaseStep:
         """Dry-run lines: what the step would read, with a parse of the first records. Writes nothing."""
         return []
 
+    def inputs_key(self, ctx: StepContext) -> str | None:
+        """A hash of what the step reads besides lake tables (input files, its own settings), recorded in its metrics
+        so that a later run can tell they did not change (incremental/carry.py); None: nothing to compare."""
+        return None
+
+    def after_carry(self, ctx: StepContext) -> dict[str, Any]:
+        """What a step carried over by incremental/carry.py still does outside the lake (step 07 serves the carried
+        tables from PostgreSQL); returns metrics to add to the carried ones."""
+        return {}
+
     def run(self, ctx: StepContext, manifest: RunManifest | None = None,
             upstream: dict[str, str | None] | None = None,
             execute: Callable[[StepContext], StepResult] | None = None) -> StepRecord:

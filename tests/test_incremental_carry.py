@@ -1,4 +1,4 @@
-"""A night on which nothing changed: steps 03-06 carry the state's run tables over by file copy (incremental/carry.py),
+"""A night on which nothing changed: steps 03-07 carry the state's run tables over by file copy (incremental/carry.py),
 and a run that is not such a night (a review verdict given, a partition gone) computes what it must; the dry run says
 which it will be.
 Every carried Gold equals the Gold of a run that computed it. Tiny inputs (40 labelled pairs of the sample) keep the
@@ -16,10 +16,13 @@ from scripts_spark.incremental.report import dry_run_lines
 from scripts_spark.lake import Lake
 from scripts_spark.pipeline import run_pipeline
 from scripts_spark.review.store import DecisionStore, Pair, new_decision
+from scripts_spark.steps import s07_recommend
 from scripts_spark.tables import schema_of
+from test_recommend_step import SMALL, movielens_slice
 
 pytestmark = pytest.mark.slow
 STEPS = "01-06"
+WITH_RECOMMENDER = "01-07"
 SILVER = ("silver/films", "silver/releases", "silver/candidate_pairs")
 
 
@@ -41,11 +44,13 @@ def _rows(spark, lake, table, run_id):
 def nights(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("carry")
     films, groups, records = tiny_world()
-    folder = write_tiny_input(tmp / "in", films, groups, records)
+    folder = movielens_slice(write_tiny_input(tmp / "in", films, groups, records))
     lake = tmp / "lake"
     settings = _settings(tmp, lake, folder)
-    docs = {"full": run_pipeline(settings, "full", STEPS, spark=spark)}
-    docs["quiet"] = run_pipeline(settings, "quiet", STEPS, spark=spark)
+    with pytest.MonkeyPatch.context() as patch:   # the recommender's small grid (tests/test_recommend_step.py)
+        patch.setattr(s07_recommend, "DEFAULT", SMALL)
+        docs = {"full": run_pipeline(settings, "full", WITH_RECOMMENDER, spark=spark)}
+        docs["quiet"] = run_pipeline(settings, "quiet", WITH_RECOMMENDER, spark=spark)
     # a person accepts the queue's first link (or, with an empty queue, rejects the first match)
     queue = Lake(str(lake)).read_table(spark, "gold/soundtrack_matches", "quiet",
                                        schema_of("gold/soundtrack_matches")).orderBy("decision", "release_id").first()
@@ -59,13 +64,20 @@ def nights(spark, tmp_path_factory):
     return tmp, lake, folder, docs, judged, verdict
 
 
-def test_a_night_with_no_change_carries_steps_03_to_06_and_its_tables_are_the_state_runs(spark, nights):
+def test_a_night_with_no_change_carries_steps_03_to_07_and_its_tables_are_the_state_runs(spark, nights):
     _, lake, _, docs, _, _ = nights
     quiet = docs["quiet"]
-    assert quiet["incremental"]["mode"] == "incremental" and _carried(quiet) == ["03", "04", "05", "06"]
+    assert quiet["incremental"]["mode"] == "incremental" and _carried(quiet) == ["03", "04", "05", "06", "07"]
     assert quiet["incremental"]["carried"]["from_run"] == "full"
-    for number in ("03", "04", "05", "06"):
+    for number in ("03", "04", "05", "06", "07"):
         assert "nothing changed since run full" in quiet["steps"][number]["notes"][-1]
+    assert "the same MovieLens files and recommender settings" in quiet["steps"]["07"]["notes"][-1]
+    recommender = quiet["steps"]["07"]
+    assert recommender["metrics"]["inputs_key"] == docs["full"]["steps"]["07"]["metrics"]["inputs_key"]
+    assert recommender["metrics"]["postgres"] == {"server": None, "tables": {}}   # none configured: Gold only
+    for table in ("gold/recommendations", "gold/movie_stats", "gold/model_metrics"):
+        assert _rows(spark, lake, table, "quiet") == _rows(spark, lake, table, "full"), table
+        assert recommender["tables"][table] == len(_rows(spark, lake, table, "quiet")) > 0, table
     assert quiet["steps"]["05"]["tables"] == docs["full"]["steps"]["05"]["tables"]
     assert quiet["steps"]["05"]["metrics"]["carried_from"] == "full"
     assert not any(compare_gold(str(lake), "quiet", str(lake), "full").values())
@@ -108,3 +120,20 @@ def test_a_lost_partition_is_computed_not_carried_and_the_dry_run_says_what_a_ru
     assert _carried(lost) == ["03", "04"]
     assert not any(compare_gold(str(lake), "lost", str(lake), "judged").values())
     assert json.loads(root.read_text(root.run_file("lost", "manifest.json")))["status"] == "succeeded"
+
+
+def test_the_recommenders_inputs_key_follows_its_files_and_settings(tmp_path):
+    from scripts_spark.base_step import StepContext
+
+    folder = movielens_slice(tmp_path / "in")
+    context = StepContext(None, _settings(tmp_path, tmp_path / "lake", folder), Lake(str(tmp_path / "lake")), "r",
+                          None)
+    step = s07_recommend.Recommend(SMALL)
+    key = step.inputs_key(context)
+    assert key and step.inputs_key(context) == key
+    assert s07_recommend.Recommend(s07_recommend.DEFAULT).inputs_key(context) != key      # other settings
+    ratings = folder / "movielens" / "ratings.csv"
+    ratings.write_text(ratings.read_text() + "1,1,4.0,964982704\n")
+    assert step.inputs_key(context) != key                                                  # other ratings
+    ratings.unlink()
+    assert step.inputs_key(context) is None                                                 # nothing to compare

@@ -10,8 +10,10 @@ disk), staged and committed like any write; the step's record repeats that run's
 from. Step 03's tables are this run's changes (staged rows to check), of which there are none: it stages no rows.
 
 A change to the verdicts alone (a review since the last run) still carries 03 and 04; step 05 then decides again the
-releases people judged (its incremental path, with no film or release changed) and 06 follows. A step is carried only
-after the one before it was (a run of steps 01-05 carries 03-05), and never when the state's run no longer holds a
+releases people judged (its incremental path, with no film or release changed) and 06 follows. Step 07 (the
+recommender) is carried after 06 when its MovieLens files and settings are those the state's run recorded
+(`BaseStep.inputs_key`); it still serves the carried tables from PostgreSQL (`BaseStep.after_carry`). A step is carried
+only after the one before it was (a run of steps 01-05 carries 03-05), and never when the state's run no longer holds a
 partition its manifest counted rows in (deleted by hand or by a cleanup): then the step runs as usual.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .plan import Plan, carry_settings
 if TYPE_CHECKING:  # pragma: no cover
     from ..base_step import BaseStep, StepContext, StepResult
 
-CARRIED_STEPS = ("03", "04", "05", "06")
+CARRIED_STEPS = ("03", "04", "05", "06", "07")
 STAGING_STEP = "03"                 # its tables hold the run's changes, not the complete set: carried as no rows
 READS_VERDICTS = ("05", "06")       # 05 reads review/decisions, 06 what 05 made of them
 CARRIED_NOTE = "carried"            # the plan's note (and the manifest's incremental section): from which run, which steps
@@ -65,6 +67,9 @@ def carrier(plan: Plan | None, step: "BaseStep", ctx: "StepContext") -> "Callabl
     if record is None or any(record.get("tables", {}).get(t) and not ctx.lake.exists(
             ctx.lake.committed_partition_path(t, source), ctx.spark) for t in outputs):
         return None
+    key = step.inputs_key(ctx)   # step 07: the MovieLens files and the recommender's settings
+    if key is not None and record.get("metrics", {}).get("inputs_key") != key:
+        return None
 
     def carry(step_ctx: "StepContext") -> "StepResult":
         from ..base_step import StepResult
@@ -81,15 +86,17 @@ def carrier(plan: Plan | None, step: "BaseStep", ctx: "StepContext") -> "Callabl
             plan.note("decisions", verdicts)
         if step.number == "05":
             plan.note("link_events", {})
+        outside = step.after_carry(step_ctx)
         note = (f"nothing changed since run {source} (every input file as it read them"
-                + (", the same review verdicts" if verdicts is not None else "") + "): "
+                + (", the same review verdicts" if verdicts is not None else "")
+                + (", the same MovieLens files and recommender settings" if key is not None else "") + "): "
                 + ("no rows to stage" if staging else "its tables carried over by file copy"))
         if staging:
             return StepResult(tables={name: 0 for name in outputs}, metrics={"carried_from": source}, notes=[note])
         return StepResult(rows_in=record.get("rows_in", 0), rows_out=record.get("rows_out", 0),
                           quarantined=record.get("quarantined", 0), rejected=record.get("rejected", 0),
                           filtered=record.get("filtered", 0), balances=False, tables=dict(record.get("tables", {})),
-                          metrics={**record.get("metrics", {}), "carried_from": source}, notes=[note])
+                          metrics={**record.get("metrics", {}), **outside, "carried_from": source}, notes=[note])
 
     return carry
 

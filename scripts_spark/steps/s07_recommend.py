@@ -8,7 +8,10 @@ Gold is always written: without a database the step succeeds with Gold only and 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from contextlib import contextmanager
+from dataclasses import asdict
 from functools import reduce
 from typing import Iterator
 
@@ -16,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StringType, StructField, StructType
 
 from ..base_step import BaseStep, StepContext, StepResult, StepSkipped
+from ..incremental.feed_files import fingerprint_files
 from ..recommend_settings import DEFAULT, QUICK, RecommendSettings
 from ..tables import schema_of
 from ..sources import movielens as ml_files
@@ -76,8 +80,32 @@ class Recommend(BaseStep):
             lines.append(f"PostgreSQL: {postgres.where(ctx.settings)} schema {ctx.settings.pg_schema}")
         return lines
 
+    def inputs_key(self, ctx: StepContext) -> str | None:
+        """The MovieLens files and the recommender's settings (incremental/carry.py)."""
+        paths = [ml_files.csv_path(ctx.settings.input_dir, name) for name in FILES]
+        if not all(path.exists() for path in paths):
+            return None
+        files = fingerprint_files(ctx.settings.input_dir, [str(path) for path in paths])["fingerprint"]
+        params = json.dumps(asdict(self.params_for(ctx.settings)), sort_keys=True, default=str)
+        return hashlib.sha256(f"{files}\n{params}".encode()).hexdigest()[:16]
+
+    def after_carry(self, ctx: StepContext) -> dict:
+        """The carried Gold tables served from PostgreSQL, as the step serves what it computes."""
+        return {"postgres": self._serve(ctx, {table: ctx.read(table).count() for table in SERVED})}
+
+    def _serve(self, ctx: StepContext, rows: dict[str, int]) -> dict:
+        """This run's Gold tables replace the served ones (when PostgreSQL is configured): exactly what Gold holds
+        (read back, not recomputed), tagged with the run they came from."""
+        settings = ctx.settings
+        if not settings.pg_enabled:
+            return {"server": None, "tables": {}}
+        loads = [postgres.TableLoad(ctx.lake.read_table(ctx.spark, table, ctx.run_id, schema), pg_table,
+                                    _with_run_id(schema), key, rows[table])
+                 for table, (pg_table, key, schema) in SERVED.items()]
+        return {"server": postgres.where(settings), "tables": postgres.replace_tables(loads, settings, log=ctx.log)}
+
     def execute(self, ctx: StepContext) -> StepResult:
-        spark, settings, lake, run_id, log = ctx.spark, ctx.settings, ctx.lake, ctx.run_id, ctx.log
+        spark, settings, run_id, log = ctx.spark, ctx.settings, ctx.run_id, ctx.log
         params = self.params_for(settings)
         self._check_inputs(ctx)
         if settings.pg_enabled:
@@ -105,15 +133,11 @@ class Recommend(BaseStep):
                                             params.shrinkage_prior_ratings),
             "gold/model_metrics": spark.createDataFrame(choice.metrics, schema_of("gold/model_metrics")),
         }
-        tables, loads = {}, []
+        tables = {}
         for table, df in outputs.items():
             ctx.write(table, df)
-            pg_table, key, schema = SERVED[table]
-            # PostgreSQL gets exactly what Gold holds (read back, not recomputed), tagged with the run it came from.
-            gold = lake.read_table(spark, table, run_id, schema)
-            tables[table] = gold.count()
-            loads.append(postgres.TableLoad(gold, pg_table, _with_run_id(schema), key, tables[table]))
-        served = postgres.replace_tables(loads, settings, log=log) if settings.pg_enabled else {}
+            tables[table] = ctx.read(table).count()
+        served = self._serve(ctx, tables)
         for df in (*flagged.values(), ratings, recommendations):
             df.unpersist()
 
@@ -131,8 +155,7 @@ class Recommend(BaseStep):
                      "als_beats_both_baselines": choice.als_beats_baselines(), "chosen": choice.chosen(),
                      "split_counts": choice.counts, "recommendations_with_soundtracks": with_soundtracks,
                      "search": "full" if params.tune_on_validation else "quick",
-                     "postgres": {"server": postgres.where(settings) if settings.pg_enabled else None,
-                                  "tables": served}})
+                     "postgres": served, "inputs_key": self.inputs_key(ctx)})
 
 
 @contextmanager
