@@ -92,23 +92,26 @@ def dry_run_lines(settings: "Settings", steps: list[str]) -> list[str]:
             lines.append(f"  {feed}: " + ", ".join(f"{counts[k]:,} {k}" for k in ("added", "edited", "deleted",
                                                                                   "unchanged")))
     if all(counts is None or "unread_since" in counts for counts in changes.values()):
-        lines.append(carry_line(lake, base, settings))
+        lines.append(carry_line(lake, base, settings, steps))
     return lines
 
 
-def carry_line(lake, base, settings: "Settings") -> str:
-    """What a run with no input change would do (incremental/carry.py), as the dry run says it."""
+def carry_line(lake, base, settings: "Settings", steps: list[str]) -> str:
+    """What a run of `steps` with no input change would do (incremental/carry.py), as the dry run says it."""
     from ..review.store import read_lake_decisions
     from .carry import verdicts_fingerprint
     from .plan import carry_settings
 
+    last = max(n for n in steps if n <= "06")
+    recommender = " (07 too when its MovieLens files and settings are unchanged)" if "07" in steps else ""
     if base.meta.get("carry_settings") != carry_settings(settings):
         return (f"  no input changed, but run {base.run_id} left no record of its settings or ran with other ones "
-                "(MAX_QUARANTINE_SHARE, LINK_HISTORY_SCORE_TOLERANCE): steps 03-06 run on the state")
+                f"(MAX_QUARANTINE_SHARE, LINK_HISTORY_SCORE_TOLERANCE): steps 03-{last} run on the state")
     if base.meta.get("decisions") != verdicts_fingerprint(read_lake_decisions(lake)):
         return (f"  no input changed: steps 03-04 carry run {base.run_id}'s tables over by file copy; review "
-                "verdicts were given since, so step 05 decides those releases again and 06 follows")
-    return f"  nothing changed since run {base.run_id}: steps 03-06 carry its tables over by file copy"
+                "verdicts were given since, so step 05 decides those releases again" + (
+                    " and 06 follows" if last == "06" else ""))
+    return f"  nothing changed since run {base.run_id}: steps 03-{last}{recommender} carry its tables over by file copy"
 
 
 def snapshot_changes(settings: "Settings", lake, base) -> dict[str, dict[str, Any] | None]:
