@@ -113,7 +113,7 @@ def test_a_lost_partition_is_computed_not_carried_and_the_dry_run_says_what_a_ru
                          "settings are unchanged) carry its tables over by file copy"), lines
     other = dry_run_lines(_settings(tmp, lake, folder, link_history_score_tolerance=0.05), ["01", "02", "03", "04",
                                                                                           "05", "06"])
-    assert "ran with other ones" in other[-1] and "steps 03-06 run on the state" in other[-1], other
+    assert "ran with other settings or code" in other[-1] and "steps 03-06 run on the state" in other[-1], other
     # the state's run is 'rebuilt': its Gold partition removed by hand
     root = Lake(str(lake))
     root.delete(root.committed_partition_path("gold/soundtrack_matches", "rebuilt"))
@@ -138,3 +138,30 @@ def test_the_recommenders_inputs_key_follows_its_files_and_settings(tmp_path):
     assert step.inputs_key(context) != key                                                  # other ratings
     ratings.unlink()
     assert step.inputs_key(context) is None                                                 # nothing to compare
+
+
+def test_any_change_to_the_packages_code_or_settings_files_stops_a_carry(tmp_path, monkeypatch):
+    from scripts_spark.incremental import plan
+
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "s06.py").write_text("MARTS = 1\n")
+    (tmp_path / "match_settings.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not code")
+
+    def fingerprint():
+        plan.package_fingerprint.cache_clear()
+        return plan.package_fingerprint()
+
+    monkeypatch.setattr(plan, "PACKAGE", tmp_path)
+    try:
+        before = fingerprint()
+        (tmp_path / "notes.txt").write_text("still not code")
+        assert fingerprint() == before
+        (tmp_path / "steps" / "s06.py").write_text("MARTS = 2\n")
+        changed = fingerprint()
+        assert changed != before
+        (tmp_path / "match_settings.json").write_text('{"threshold": 0.5}')
+        assert fingerprint() != changed
+    finally:
+        monkeypatch.undo()
+        plan.package_fingerprint.cache_clear()

@@ -2,12 +2,12 @@
 
 An incremental run whose steps 01-02 left every feed unread (each feed's input files are byte for byte those the
 state was built from, or it has none and had none) would spend steps 03-06 recomputing, table by table, exactly what
-the state's run committed: the complete Silver and Gold tables depend only on the inputs, the code and matcher
-settings (the state's fingerprint already holds those: another one makes the run full), two settings
-(`carry_settings`) and, from step 05 on, people's verdicts. So when all of those are as they were, each of steps
-03-06 is replaced by a copy of the state's run's committed partitions (`Lake.copy_partition`: linked on a local
-disk), staged and committed like any write; the step's record repeats that run's figures and says where they came
-from. Step 03's tables are this run's changes (staged rows to check), of which there are none: it stages no rows.
+the state's run committed: the complete Silver and Gold tables depend only on the inputs, the code, the settings
+(`plan.carry_settings`: the two settings the steps read, and the whole package's code, which the state's own
+fingerprint covers only in part) and, from step 05 on, people's verdicts. So when all of those are as they were, each
+of steps 03-06 is replaced by a copy of the state's run's committed partitions (`Lake.copy_partition`: linked on a
+local disk), staged and committed like any write; the step's record repeats that run's figures and says where they
+came from. Step 03's tables are this run's changes (staged rows to check), of which there are none: it stages no rows.
 
 A change to the verdicts alone (a review since the last run) still carries 03 and 04; step 05 then decides again the
 releases people judged (its incremental path, with no film or release changed) and 06 follows. Step 07 (the

@@ -12,11 +12,13 @@ Modes:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .state import CHANGES_SCHEMA, StateStore, Version, fingerprint
+from .state import CHANGES_SCHEMA, PACKAGE, StateStore, Version, fingerprint
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -32,8 +34,8 @@ NOTES = "notes.json"
 UNREAD = "unchanged files, not read"   # a feed's mode in the run's notes when extract.feed_records left it unread
 INPUTS = "inputs"   # the version meta's and the notes' key of each feed's input files (feed_files.py)
 ABSENT_FEEDS = "absent_feeds"   # the notes' key of the feeds with no input files in this run nor in the base state
-# What the next version keeps for incremental/carry.py: the settings of steps 03-06 (noted when the run begins) and
-# which review verdicts step 05 read (noted by it).
+# What the next version keeps for incremental/carry.py: the settings and code of steps 03-07 (noted when the run
+# begins) and which review verdicts step 05 read (noted by it).
 CARRY_META = ("carry_settings", "decisions")
 # The tables a state version must hold (the registries are per source and may be absent: a source never read).
 REQUIRED_TABLES = ("films", "releases", "pairs", "discogs_records", "film_keys", "release_keys", "pair_keys",
@@ -142,9 +144,22 @@ def _empty(store: StateStore, schema: "StructType") -> "DataFrame":
 
 
 def carry_settings(settings: "Settings") -> dict[str, Any]:
-    """The settings outside the state's fingerprint that shape or pass steps 03-06 (incremental/carry.py)."""
+    """What shapes or passes steps 03-06 besides their inputs and the state's fingerprint (incremental/carry.py): the
+    two settings they read that the fingerprint leaves out (step 07 keeps its own: Recommend.inputs_key), and the whole
+    package's code (the fingerprint covers the code whose output the state holds; the steps, the marts and the
+    review rules are outside it)."""
     return {"max_quarantine_share": settings.max_quarantine_share,
-            "link_history_score_tolerance": settings.link_history_score_tolerance}
+            "link_history_score_tolerance": settings.link_history_score_tolerance, "code": package_fingerprint()}
+
+
+@lru_cache(maxsize=1)
+def package_fingerprint() -> str:
+    """A hash of every Python and JSON file of the package (its code and the matcher settings beside it)."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def decide_mode(settings: "Settings", base: Version | None, numbers: list[str],

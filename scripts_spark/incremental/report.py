@@ -105,8 +105,8 @@ def carry_line(lake, base, settings: "Settings", steps: list[str]) -> str:
     last = max(n for n in steps if n <= "06")
     recommender = " (07 too when its MovieLens files and settings are unchanged)" if "07" in steps else ""
     if base.meta.get("carry_settings") != carry_settings(settings):
-        return (f"  no input changed, but run {base.run_id} left no record of its settings or ran with other ones "
-                f"(MAX_QUARANTINE_SHARE, LINK_HISTORY_SCORE_TOLERANCE): steps 03-{last} run on the state")
+        return (f"  no input changed, but run {base.run_id} ran with other settings or code (or left no record of "
+                f"them): steps 03-{last} run on the state")
     if base.meta.get("decisions") != verdicts_fingerprint(read_lake_decisions(lake)):
         return (f"  no input changed: steps 03-04 carry run {base.run_id}'s tables over by file copy; review "
                 "verdicts were given since, so step 05 decides those releases again" + (
