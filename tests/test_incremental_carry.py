@@ -165,3 +165,20 @@ def test_any_change_to_the_packages_code_or_settings_files_stops_a_carry(tmp_pat
     finally:
         monkeypatch.undo()
         plan.package_fingerprint.cache_clear()
+
+
+def test_a_carry_check_that_fails_lets_the_step_run(tmp_path):
+    from scripts_spark.base_step import StepContext
+    from scripts_spark.incremental.carry import carrier
+    from scripts_spark.log import get_logger
+    from scripts_spark.pipeline import load_step
+
+    class UnreadableState:   # a plan whose state cannot be read
+        incremental, base, notes = True, object(), {"carried": {"steps": ["03"]}}
+
+        def left_unread(self, *feeds):
+            raise OSError("the state's notes are unreadable")
+
+    context = StepContext(None, _settings(tmp_path, tmp_path / "lake", tmp_path), Lake(str(tmp_path / "lake")), "r",
+                          get_logger("r"))
+    assert carrier(UnreadableState(), load_step("04"), context) is None

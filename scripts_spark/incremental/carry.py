@@ -43,7 +43,17 @@ def verdicts_fingerprint(records: list[dict[str, Any]]) -> str:
 
 def carrier(plan: Plan | None, step: "BaseStep", ctx: "StepContext") -> "Callable[[StepContext], StepResult] | None":
     """The work that replaces `step` in this run when its tables would be those of the state's run, else None (the
-    step runs as usual). Call it before the step starts: the run's manifest may be the state run's (same run id)."""
+    step runs as usual). Call it before the step starts: the run's manifest may be the state run's (same run id). A
+    check that fails (an unreadable manifest or verdict store) is logged and the step runs: carrying is a shortcut,
+    never a reason to fail a run."""
+    try:
+        return _carrier(plan, step, ctx)
+    except Exception as exc:  # noqa: BLE001
+        ctx.log.warning("carry_not_checked", step=step.number, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _carrier(plan: Plan | None, step: "BaseStep", ctx: "StepContext") -> "Callable[[StepContext], StepResult] | None":
     if plan is None or not plan.incremental or plan.base is None or step.number not in CARRIED_STEPS:
         return None
     before = CARRIED_STEPS[:CARRIED_STEPS.index(step.number)]

@@ -62,22 +62,6 @@ class ExtractReleases(BaseStep):
     outputs = (MB_TABLE, MASTERS_TABLE, RELEASES_TABLE, SEARCH_TABLE, REJECTS_TABLE)
 
     # --- dry run ------------------------------------------------------------------------------------
-    @staticmethod
-    def _none_read(ctx: StepContext, parts: list[Part], notes: list[str], metrics: dict) -> StepResult:
-        """Every source's files are those the state was built from (incremental/extract.feed_records): this run's
-        Bronze holds none of their rows, and the state carries them."""
-        tables = (*SCHEMAS, REJECTS_TABLE)
-        for table in tables:
-            ctx.write_no_rows(table)
-        for part in parts:
-            ctx.log.info("bronze_written", table=part.table, source=part.name, read=0)
-        metrics.update({"feeds": {part.name: part.unread.metrics() for part in parts},
-                        "accounting": {part.name: {"read": 0} for part in parts}, "filtered_not_soundtrack": 0,
-                        "parse_rejected": 0, "not_found": 0, "unreadable_files": 0,
-                        "musicbrainz_soundtrack_filter": ctx.settings.musicbrainz_soundtrack_filter})
-        return StepResult(tables={table: 0 for table in tables}, metrics=metrics,
-                          notes=notes + [part.unread.note for part in parts])
-
     def preview(self, ctx: StepContext) -> list[str]:
         s = ctx.settings
         lines: list[str] = []
@@ -212,6 +196,22 @@ class ExtractReleases(BaseStep):
             notes.append(f"discogs search results skipped: no {s.input_dir}/discogs/search/**/*.json")
         metrics["discogs_soundtrack_filter"] = s.discogs_soundtrack_filter
         return parts, "; ".join(notes) or None, metrics
+
+    @staticmethod
+    def _none_read(ctx: StepContext, parts: list[Part], notes: list[str], metrics: dict) -> StepResult:
+        """Every source's files are those the state was built from (incremental/extract.feed_records): this run's
+        Bronze holds none of their rows, and the state carries them."""
+        tables = (*SCHEMAS, REJECTS_TABLE)
+        for table in tables:
+            ctx.write_no_rows(table)
+        for part in parts:
+            ctx.log.info("bronze_written", table=part.table, source=part.name, read=0)
+        metrics.update({"feeds": {part.name: part.unread.metrics() for part in parts},
+                        "accounting": {part.name: {"read": 0} for part in parts}, "filtered_not_soundtrack": 0,
+                        "parse_rejected": 0, "not_found": 0, "unreadable_files": 0,
+                        "musicbrainz_soundtrack_filter": ctx.settings.musicbrainz_soundtrack_filter})
+        return StepResult(tables={table: 0 for table in tables}, metrics=metrics,
+                          notes=notes + [part.unread.note for part in parts])
 
     def _load(self, ctx: StepContext, parts: list[Part], ingested_at, notes: list[str], metrics: dict) -> StepResult:
         from pyspark import StorageLevel
