@@ -316,9 +316,10 @@ class BaseStep:
         so that a later run can tell they did not change (incremental/carry.py); None: nothing to compare."""
         return None
 
-    def after_carry(self, ctx: StepContext) -> dict[str, Any]:
+    def after_carry(self, ctx: StepContext, tables: dict[str, int]) -> dict[str, Any]:
         """What a step carried over by incremental/carry.py still does outside the lake (step 07 serves the carried
-        tables from PostgreSQL); returns metrics to add to the carried ones."""
+        tables from PostgreSQL); `tables`: their rows, as the run they came from counted them. Returns metrics to add
+        to the carried ones."""
         return {}
 
     def run(self, ctx: StepContext, manifest: RunManifest | None = None,

@@ -96,7 +96,7 @@ def _carrier(plan: Plan | None, step: "BaseStep", ctx: "StepContext") -> "Callab
             plan.note("decisions", verdicts)
         if step.number == "05":
             plan.note("link_events", {})
-        outside = step.after_carry(step_ctx)
+        outside = {} if staging else step.after_carry(step_ctx, dict(record.get("tables", {})))
         note = (f"nothing changed since run {source} (every input file as it read them"
                 + (", the same review verdicts" if verdicts is not None else "")
                 + (", the same MovieLens files and recommender settings" if key is not None else "") + "): "

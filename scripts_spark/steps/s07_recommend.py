@@ -89,9 +89,10 @@ class Recommend(BaseStep):
         params = json.dumps(asdict(self.params_for(ctx.settings)), sort_keys=True, default=str)
         return hashlib.sha256(f"{files}\n{params}".encode()).hexdigest()[:16]
 
-    def after_carry(self, ctx: StepContext) -> dict:
-        """The carried Gold tables served from PostgreSQL, as the step serves what it computes."""
-        return {"postgres": self._serve(ctx, {table: ctx.read(table).count() for table in SERVED})}
+    def after_carry(self, ctx: StepContext, tables: dict[str, int]) -> dict:
+        """The carried Gold tables served from PostgreSQL, as the step serves what it computes (the files are those
+        the earlier run counted: no count again)."""
+        return {"postgres": self._serve(ctx, {table: tables[table] for table in SERVED})}
 
     def _serve(self, ctx: StepContext, rows: dict[str, int]) -> dict:
         """This run's Gold tables replace the served ones (when PostgreSQL is configured): exactly what Gold holds
