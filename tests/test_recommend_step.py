@@ -134,3 +134,21 @@ def test_step_writes_gold_and_postgres_and_recommended_films_carry_their_soundtr
     assert record.metrics["postgres"]["tables"] == {f"{schema}.recommendations": USERS * SMALL.top_n,
                                                     f"{schema}.movie_stats": 9_742,
                                                     f"{schema}.model_metrics": record.tables["gold/model_metrics"]}
+
+    # A night that carries the step over (incremental/carry.py) serves its Gold again, with the counts the run
+    # recorded: a database emptied meanwhile gets the same rows back.
+    conn = pg_server.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {schema}.recommendations")
+    finally:
+        conn.close()
+    again = Recommend(SMALL).after_carry(context(spark, settings), record.tables)
+    assert again["postgres"]["tables"] == record.metrics["postgres"]["tables"]
+    conn = pg_server.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {schema}.recommendations")
+            assert cur.fetchone() == (USERS * SMALL.top_n,)
+    finally:
+        conn.close()
