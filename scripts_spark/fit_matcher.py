@@ -99,7 +99,7 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
     from pyspark.sql import functions as F
 
     from .sources.labels import read_labels, with_release_kinds
-    from .transforms.features import add_film_guards, composer_albums, pair_features
+    from .transforms.features import add_film_guards, composer_albums, covered_films, pair_features
 
     paths = [labels_paths] if isinstance(labels_paths, (str, Path)) else list(labels_paths)
     films, releases, candidates = (lake.read_table(spark, t, run_id, schema_of(t))
@@ -121,12 +121,14 @@ def training_frame(spark, lake: Lake, run_id: str, labels_paths: str | list[str]
              .groupBy(*pair)
              .agg(F.max("is_candidate").alias("is_candidate"), F.max("is_labelled").alias("is_labelled")))
     # The film guards need every candidate pair of a film, as in step 05: the labelled releases' films' other
-    # candidates are featurised too, for the films' composer albums only.
+    # candidates are featurised too, for the films' composer albums only. The release-context features need every
+    # candidate pair of a release, which `pairs` holds (with labelled pairs no rule proposed, left out of them).
     film_pairs = candidates.join(pairs.select("tmdb_id").distinct(), "tmdb_id", "left_semi").select(*pair)
     scored = pair_features(pairs.select(*pair).unionByName(film_pairs).distinct(), films, releases) \
         .persist(StorageLevel.MEMORY_AND_DISK)
-    albums = composer_albums(scored.join(candidates.select(*pair), pair, "left_semi"))
-    features = add_film_guards(scored.join(pairs.select(*pair), pair, "left_semi"), albums)
+    proposed = scored.join(candidates.select(*pair), pair, "left_semi")
+    features = add_film_guards(scored.join(pairs.select(*pair), pair, "left_semi"), composer_albums(proposed),
+                               covered_films(proposed))
     frame = (features.join(pairs, pair)
              .join(labelled_releases, RELEASE)
              .join(positives.withColumn("label", F.lit(1)), pair, "left")

@@ -13,7 +13,10 @@ from scripts_spark import match_settings as ms
 from scripts_spark.config import REPO_ROOT
 from scripts_spark.tables import schema_of
 from scripts_spark.transforms import decide
-from scripts_spark.transforms.features import FEATURE_VERSION, FEATURES_SCHEMA, GUARD_FEATURES, MODEL_FEATURES
+from pyspark.sql.types import DoubleType, StructField, StructType
+
+from scripts_spark.transforms.features import (FEATURE_VERSION, FEATURES_SCHEMA, GUARD_FEATURES, MODEL_FEATURES,
+                                               RELEASE_CONTEXT)
 
 WEIGHTS = {name: 0.0 for name in MODEL_FEATURES} | {"title_exact": 4.0, "composer_match": 2.0, "year_far": -3.0}
 SETTINGS = decide.MatchSettings(version="test-1", feature_version=FEATURE_VERSION, weights=WEIGHTS, intercept=-3.0,
@@ -22,8 +25,13 @@ SETTINGS = decide.MatchSettings(version="test-1", feature_version=FEATURE_VERSIO
                                 match_requires=("release_is_soundtrack",))
 
 
+# What link_pairs reads: a pair's stored features, and the release-context features add_film_guards adds when step 05
+# decides (weighted, so every weights dict here names them).
+DECISION_SCHEMA = StructType([*FEATURES_SCHEMA.fields, *[StructField(name, DoubleType()) for name in RELEASE_CONTEXT]])
+
+
 def feature_row(tmdb_id, release_id, year_diff=0, source="musicbrainz", **values):
-    row = {f.name: None for f in FEATURES_SCHEMA.fields}
+    row = {f.name: None for f in DECISION_SCHEMA.fields}
     row.update({name: 0.0 for name in MODEL_FEATURES})
     row["release_is_soundtrack"] = 1.0
     row.update(tmdb_id=tmdb_id, source=source, release_id=release_id, release_kind="release_group",
@@ -54,7 +62,7 @@ def links(spark):
         # r7: two films alike in every feature: the first of them is reviewed, not matched
         feature_row(11, "r7", 0, title_exact=1, composer_match=1), feature_row(12, "r7", 0, title_exact=1, composer_match=1),
     ]
-    features = spark.createDataFrame(rows, FEATURES_SCHEMA)
+    features = spark.createDataFrame(rows, DECISION_SCHEMA)
     return {r["release_id"]: r.asDict() for r in decide.link_pairs(features, SETTINGS).collect()}
 
 
@@ -111,7 +119,7 @@ def test_reasons_carry_feature_values_and_signed_contributions_largest_first(lin
 
 
 def test_soundtrack_matches_have_the_gold_contract_columns(spark):
-    features = spark.createDataFrame([feature_row(1, "r1", title_exact=1, composer_match=1)], FEATURES_SCHEMA)
+    features = spark.createDataFrame([feature_row(1, "r1", title_exact=1, composer_match=1)], DECISION_SCHEMA)
     out = decide.soundtrack_matches(decide.link_pairs(features, SETTINGS))
     assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in schema_of("gold/soundtrack_matches")]
 
@@ -285,3 +293,9 @@ def test_write_settings_replaces_the_matcher_and_keeps_other_sections(tmp_path):
     assert "old" not in saved["matcher"] and saved["matcher"]["weights"] == {"a": 1.0}
     assert saved["matcher"]["fitted"]["labels_sha256"] == fm.file_sha256(labels)
     assert saved["matcher"]["fitted"]["silver_run_id"] == "run-1"
+
+
+def test_features_without_the_release_context_columns_are_refused_naming_them(spark):
+    features = spark.createDataFrame([feature_row(1, "r1", title_exact=1)], DECISION_SCHEMA).drop(*RELEASE_CONTEXT)
+    with pytest.raises(ValueError, match="other_film_covered.*add_film_guards"):
+        decide.link_pairs(features, SETTINGS)

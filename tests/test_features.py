@@ -143,7 +143,7 @@ def test_pair_features_give_one_row_per_candidate_with_the_declared_schema(featu
     assert [(f.name, f.dataType) for f in featurised.schema] == [(f.name, f.dataType) for f in feat.FEATURES_SCHEMA]
     assert len(rows) == len(PAIRS)
     for row in rows.values():
-        for name in feat.MODEL_FEATURES:
+        for name in feat.PAIR_FEATURES:
             assert 0.0 <= row[name] <= 1.0, (name, row[name])
 
 

@@ -13,7 +13,7 @@ from scripts_spark import fit_matcher as fm
 from scripts_spark import match_settings as ms
 from scripts_spark.transforms import decide
 from scripts_spark.transforms import features as ft
-from tests.test_decide import SETTINGS, _matcher_doc, _write, feature_row
+from tests.test_decide import DECISION_SCHEMA, SETTINGS, _matcher_doc, _write, feature_row
 from tests.test_features_v11 import features_of
 
 
@@ -59,13 +59,11 @@ FORBIDDING = dataclasses.replace(SETTINGS, match_forbids=("title_nonfilm_marker"
 
 
 def test_a_link_with_a_forbidden_feature_is_reviewed_however_high_it_scores(spark):
-    from scripts_spark.transforms.features import FEATURES_SCHEMA
-
     rows = [feature_row(1, "cast", title_exact=1, composer_match=1, title_nonfilm_marker=1),
             feature_row(2, "box", title_exact=1, composer_match=1, franchise_collection=1),
             feature_row(3, "film", title_exact=1, composer_match=1)]
     links = {r["release_id"]: r.asDict()
-             for r in decide.link_pairs(spark.createDataFrame(rows, FEATURES_SCHEMA), FORBIDDING).collect()}
+             for r in decide.link_pairs(spark.createDataFrame(rows, DECISION_SCHEMA), FORBIDDING).collect()}
     assert {k: v["decision"] for k, v in links.items()} == {"cast": "review", "box": "review", "film": "match"}
     assert json.loads(links["cast"]["reasons"])["unmet_requirements"] == ["not_title_nonfilm_marker"]
     assert json.loads(links["box"]["reasons"])["unmet_requirements"] == ["not_franchise_collection"]

@@ -13,7 +13,7 @@ from scripts_spark.sources import musicbrainz
 from scripts_spark.tables import schema_of
 from scripts_spark.transforms import decide
 from scripts_spark.transforms.blocking import candidate_pairs
-from scripts_spark.transforms.features import add_film_guards, composer_albums, pair_features
+from scripts_spark.transforms.features import add_film_guards, composer_albums, covered_films, pair_features
 from test_features import film_row, release_row
 
 SHIPPED = match_settings.load(REPO_ROOT / "scripts_spark" / "match_settings.json")
@@ -63,7 +63,7 @@ def test_a_bridged_pair_is_matched_to_its_film_over_a_better_scoring_look_alike_
     assert {(r.tmdb_id, r.release_id): r.imdb_bridge for r in features.collect()} == {
         (597, "mbid-ship"): 1.0, (598, "mbid-ship"): 0.0, (598, "mbid-plain"): 0.0}
     links = {r.release_id: r.asDict() for r in decide.link_pairs(
-        add_film_guards(features, composer_albums(features)), SHIPPED.matcher).collect()}
+        add_film_guards(features, composer_albums(features), covered_films(features)), SHIPPED.matcher).collect()}
     ship, plain = links["mbid-ship"], links["mbid-plain"]
     assert (ship["tmdb_id"], ship["decision"]) == (597, "match")
     reasons = json.loads(ship["reasons"])

@@ -312,8 +312,8 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     """Step 05 of an incremental run: the next state's features, and (features of the releases to decide again,
     why each is decided again). `candidates` are the pairs to score (valid pairs, and any a person added);
     `always` names releases to decide again whatever changed (those with people's verdicts)."""
-    from ..transforms.features import add_film_guards, add_title_overlap, composer_albums, pair_features, \
-        title_token_rarity
+    from ..transforms.features import add_film_guards, add_title_overlap, composer_albums, covered_films, \
+        pair_features, title_token_rarity
 
     spark = ctx.spark
     plan.write_table("rarity", title_token_rarity(films, releases))
@@ -409,7 +409,9 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
                                           "films_composer_albums_moved": albums_moved,
                                           "releases_redecided": reasons}))
     redecided = features.drop(*TITLE_COLUMNS).join(reasons.select(*RELEASE_KEY), list(RELEASE_KEY), "left_semi")
-    return add_film_guards(redecided, albums), reasons
+    # A release decided again has every one of its pairs here, so the release-context features see its whole
+    # candidate set; a release not decided again had none of its pairs' features change, so neither did they.
+    return add_film_guards(redecided, albums, covered_films(redecided)), reasons
 
 
 def carried_links(plan: Plan, reasons: DataFrame) -> DataFrame:

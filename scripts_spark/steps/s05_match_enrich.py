@@ -11,7 +11,7 @@ from ..transforms.blocking import PAIR_KEY, RELEASE_KEY
 from ..transforms.decide import link_pairs, soundtrack_matches
 from ..review.store import effective_verdicts, read_lake_decisions
 from ..transforms.enrich import film_soundtracks, review_queue
-from ..transforms.features import add_film_guards, composer_albums, pair_features, title_token_rarity
+from ..transforms.features import add_film_guards, composer_albums, covered_films, pair_features, title_token_rarity
 from ..incremental import relink
 from ..incremental.carry import verdicts_fingerprint
 from ..incremental.plan import FULL, plan_of
@@ -106,7 +106,8 @@ class MatchAndEnrich(BaseStep):
         """(links, why each release was decided again, frames to unpersist once the links are written). Incremental
         run: the releases whose pairs' features or candidates changed are decided again, the others' links carried
         over (incremental/relink.py). Full run: every pair is scored, and with a plan its features are kept for the
-        next incremental run. Either way the film guards (features.GUARD_FEATURES) come from every pair's features."""
+        next incremental run. Either way the film guards (features.GUARD_FEATURES) and the release-context features
+        (features.RELEASE_CONTEXT) come from every pair's features."""
         if plan is not None and plan.incremental:
             features, reasons = relink.rescore(ctx, plan, candidates, films, releases, always=verdicts)
             decided = soundtrack_matches(link_pairs(features, settings, verdicts))
@@ -120,7 +121,8 @@ class MatchAndEnrich(BaseStep):
             # read twice below (the films' composer albums, then the links): computed once
             features = features.persist(StorageLevel.MEMORY_AND_DISK)
             held.append(features)
-        return link_pairs(add_film_guards(features, composer_albums(features)), settings, verdicts), None, held
+        guarded = add_film_guards(features, composer_albums(features), covered_films(features))
+        return link_pairs(guarded, settings, verdicts), None, held
 
 
 def gone_note(missing: list[dict]) -> str:

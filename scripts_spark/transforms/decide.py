@@ -173,7 +173,14 @@ def soundtrack_matches(links: DataFrame) -> DataFrame:
 
 def link_pairs(features: DataFrame, settings: MatchSettings, verdicts: DataFrame | None = None) -> DataFrame:
     """features -> scored -> people's verdicts applied (transforms/review.py) -> best film per release -> decided
-    links with reasons (one row per linked release)."""
+    links with reasons (one row per linked release). `features` are a pair's features with the guards and
+    release-context features (features.add_film_guards) the settings name."""
+    named = dict.fromkeys([*settings.weights, *settings.ranker_weights, *settings.match_requires,
+                           *settings.match_forbids])
+    missing = [name for name in named if name not in features.columns]
+    if missing:   # a missing weighted column would otherwise fail deep in Spark's analysis, naming no cause
+        raise ValueError(f"the matcher's features {missing} are not among the pairs' columns: the guards and "
+                         f"release-context features come from features.add_film_guards")
     return (features
             .transform(lambda df: score_pairs(df, settings))
             .transform(lambda df: apply_verdicts(df, verdicts))
