@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql.types import DoubleType, StructField, StructType
 
 from scripts_spark import fit_matcher as fm
 from scripts_spark import match_settings as ms
 from scripts_spark.config import REPO_ROOT
 from scripts_spark.tables import schema_of
 from scripts_spark.transforms import decide
-from pyspark.sql.types import DoubleType, StructField, StructType
-
 from scripts_spark.transforms.features import (FEATURE_VERSION, FEATURES_SCHEMA, GUARD_FEATURES, MODEL_FEATURES,
                                                RELEASE_CONTEXT)
 

@@ -59,7 +59,9 @@ def test_the_bridge_proposes_the_named_film_even_when_no_title_word_is_shared(sp
 def test_a_bridged_pair_is_matched_to_its_film_over_a_better_scoring_look_alike_and_says_why(spark):
     films, releases = _silver(spark, FILMS, RELEASES)
     pairs = candidate_pairs(films, releases, SHIPPED.blocking)
-    features = pair_features(pairs, films, releases)
+    # read by two actions, the second through three branches (the pairs, the films' composer albums, the releases'
+    # covered films): cached, as step 05 holds them or reads them back, so the features are computed once
+    features = pair_features(pairs, films, releases).cache()
     assert {(r.tmdb_id, r.release_id): r.imdb_bridge for r in features.collect()} == {
         (597, "mbid-ship"): 1.0, (598, "mbid-ship"): 0.0, (598, "mbid-plain"): 0.0}
     links = {r.release_id: r.asDict() for r in decide.link_pairs(
@@ -71,3 +73,4 @@ def test_a_bridged_pair_is_matched_to_its_film_over_a_better_scoring_look_alike_
     assert reasons["score"] < reasons["runner_up"]["score"]          # the titles alone point at the other film
     # without a bridge the same record goes to the film its title names, and the reasons name no identifier
     assert plain["tmdb_id"] == 598 and json.loads(plain["reasons"])["exact_identifier"] is None
+    features.unpersist()
