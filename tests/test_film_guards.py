@@ -118,6 +118,20 @@ def test_a_release_cites_the_film_only_when_its_film_hint_is_one_of_the_film_s_t
     assert [r["release_cites_film"] for r in ft.add_source_citation(pairs).collect()] == [1.0, 1.0, 0.0, 0.0, 0.0]
 
 
+def test_a_release_naming_the_film_as_its_source_is_not_held_against_it_for_its_singer(spark):
+    from tests.test_features import features_of, film_row, release_row
+
+    films = [film_row(597, "Titanic", 1997, ["James Horner"])]
+    releases = [release_row("theme", "My Heart Will Go On", 1997, ["Celine Dion"], film_hint_norm="titanic",
+                            primary_type="Single", secondary_types=()),
+                release_row("same_title", "Titanic", 1997, ["Celine Dion"])]    # names no film as its source
+    rows = features_of(spark, films, releases)
+    theme, same_title = rows[(597, "theme")], rows[(597, "same_title")]
+    assert (theme["release_cites_film"], theme["composer_match"], theme["composer_mismatch"]) == (1.0, 0.0, 0.0)
+    assert (same_title["release_cites_film"], same_title["composer_match"], same_title["composer_mismatch"]) == (
+        0.0, 0.0, 1.0)
+
+
 def test_a_theme_single_that_names_its_film_is_matched_where_the_soundtrack_type_alone_held_it(spark):
     from scripts_spark.transforms.features import FEATURES_SCHEMA
 
