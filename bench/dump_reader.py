@@ -9,8 +9,9 @@ bench/generate_scale.py wrote). On it, in this order, each `--repeats` times (th
 - inflate: the file read through in 1 MB blocks and discarded, with Python's `gzip` (zlib), with `isal.igzip`
   (ISA-L, pinned in requirements_stable.txt: what `sources.bronze.open_input` uses since 65d5cef) and with
   `zlib_ng.gzip_ng` when installed: the floor of any reader that reads the dump through Python;
-- split: step 02's worker function itself (`sources.discogs._records_of_files`: 1 MB blocks cut on `<release `,
-  soundtrack markers tested on bytes, marked records decoded, pandas batches) in this process, without Spark;
+- split: step 02's worker function itself (`sources.discogs._records_of_files`: runs of about 1 MB of records cut on
+  `<release `, soundtrack markers and closing tags found by scans of the whole run, marked records cut out and
+  decoded, the others counted in one row per run, pandas batches) in this process, without Spark;
 - step 02: the same reader in Spark as step 02 calls it (`read_dump_records` with the soundtrack filter on, then
   `parse_dump_releases` and a count per status: `from_xml` with the declared schema on the marked records), in a
   fresh local[2] session per file; one pass over the excerpt first pays JIT and code generation.
@@ -73,7 +74,7 @@ def split_seconds(path: Path) -> tuple[float, int, int]:
 
     start, records, marked = time.perf_counter(), 0, 0
     for frame in _records_of_files([{"path": [str(path)]}], "release", keep_unmarked=False):
-        records += len(frame)
+        records += int(frame["_records"].sum())   # a run's unmarked records come as one counting row
         marked += int(frame["_marked"].sum())
     return time.perf_counter() - start, records, marked
 

@@ -77,6 +77,46 @@ def test_streaming_reader_is_independent_of_block_boundaries():
         assert got == [SOUNDTRACK, NOT_SOUNDTRACK] * 3
 
 
+def test_runs_of_unmarked_records_are_counted_in_one_row_and_every_other_record_keeps_its_own():
+    with gzip.open(RELEASES, "rt", encoding="utf-8") as fh:
+        real = fh.read().split("<release ")
+    real = ["<release " + r.strip().removesuffix("</releases>").strip() for r in real[1:]]
+    not_utf8 = SOUNDTRACK.replace("Blade Runner", "Blade \udcffRunner").encode("utf-8", "surrogateescape")
+    records = [r.encode() for r in real[:400]] + [MISMATCHED.encode(), not_utf8] + [r.encode() for r in real[400:700]] \
+        + [TRUNCATED.encode()] + [r.encode() for r in real[700:]]
+    close, markers = b"</release>", [m.encode() for m in discogs.SOUNDTRACK_MARKERS]
+    body = b"\n".join(records)   # the same gap between all records (a dump's), and mixed gaps (the regex's case)
+    mixed = b"".join(r + (b"\n", b"", b" \t\n")[i % 3] for i, r in enumerate(records))
+    for stream in (b"<?xml version='1.0'?>\n<releases>\n" + text + b"\n  </releases>\n" for text in (body, mixed)):
+        _runs_read_as_records(stream, records, close, markers)
+
+
+def _runs_read_as_records(stream, records, close, markers):
+    expected, counted = [], 0   # the per-record reading: every marked or cut-short record with its text, the rest counted
+    for at, raw in discogs.iter_dump_record_spans(io.BytesIO(stream), "release"):
+        if any(m in raw for m in markers) or not raw.endswith(close):
+            expected.append((at, raw.decode("utf-8", "backslashreplace")))
+        else:
+            counted += 1
+    assert len(expected) + counted == len(records) and 25 < len(expected) < 60
+
+    for block in (300, 32768, 1 << 20):   # runs of one record, of about seven, of the whole file
+        rows = [row for offset, run in discogs.iter_dump_record_runs(io.BytesIO(stream), "release", block)
+                for row in discogs.run_rows(run, offset, "file:///d", "release", keep_unmarked=False)]
+        with_text = [(r[4], r[0]) for r in rows if r[0] is not None]
+        assert with_text == expected
+        assert all(r[7] == 1 for r in rows if r[0] is not None)
+        assert sum(r[7] for r in rows if r[0] is None) == counted
+        assert all(r[2] and not r[3] and r[5] is None for r in rows if r[0] is None)   # complete, unmarked, not rejected
+        if block == 32768:   # most runs are judged whole (the 1 MB run holds the cut-short record: read record by record)
+            assert len(rows) < len(records) / 3
+        not_utf8_row = next(r for r in rows if r[0] is not None and "Blade" in r[0] and r[5] is not None)
+        assert not_utf8_row[5] == "rejected" and "not UTF-8: byte 0xff" in not_utf8_row[6]
+        kept = [r for offset, run in discogs.iter_dump_record_runs(io.BytesIO(stream), "release", block)
+                for r in discogs.run_rows(run, offset, "file:///d", "release", keep_unmarked=True)]
+        assert len(kept) == len(records) and all(r[0] is not None and r[7] == 1 for r in kept)
+
+
 def test_python_parse_of_a_release_element():
     rec = discogs.parse_release_xml(SOUNDTRACK)
     assert rec["release_id"] == 7 and rec["master_id"] == 12717 and rec["is_main_release"] is True
@@ -267,9 +307,10 @@ def test_the_python_dump_reader_classifies_every_record_as_the_spark_reader_does
             python = discogs.parse_dump_releases(discogs.read_dump_records(spark, paths, "release", keep_unmarked=not keep), keep)
             jvm = classify(spark, paths, "release", soundtrack_filter=keep)
             columns = ["_record_ref", "_status", "title", "payload", "_reject_hint"]
-            def rows(df):  # a filtered record is only counted: its reference is not kept by the Python reader
-                return sorted(tuple("" if v is None or (r._status == "filtered" and k == "_record_ref") else v
-                                    for k, v in r.asDict().items()) for r in df.select(*columns).collect())
+            def rows(df):  # a filtered record is only counted (the Python reader counts a run of them in one row)
+                return sorted(tuple("" if v is None else v for v in r) for r in
+                              df.where("_status != 'filtered'").select(*columns).collect())
             assert rows(python) == rows(jvm)
+            assert status_counts(python) == status_counts(jvm)
     uris = {r._source_uri for r in discogs.read_dump_records(spark, [path], "release", False).collect()}
     assert uris == {Path(path).absolute().as_uri()}

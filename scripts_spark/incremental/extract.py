@@ -225,8 +225,9 @@ def read_counts(tagged: DataFrame) -> dict[str, Any]:
         kind = kind.when(F.col("_pre").isNotNull(), F.col("_pre"))
     if "_complete" in tagged.columns:
         kind = kind.when(~F.coalesce(F.col("_complete"), F.lit(False)), F.lit(REJECTED))
+    records = F.sum("_records") if "_records" in tagged.columns else F.count(F.lit(1))   # a dump's counting rows
     rows = (tagged.groupBy(kind.otherwise(F.lit(FILTERED)).alias("kind"))
-            .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("_record_id").alias("ids")).collect())
+            .agg(records.alias("n"), F.countDistinct("_record_id").alias("ids")).collect())
     found = {r["kind"]: r for r in rows}
     registered = found.pop("registered", None)
     return {"records": registered["n"] if registered else 0, "ids": registered["ids"] if registered else 0,

@@ -218,6 +218,8 @@ def with_reader_columns(raw: "DataFrame") -> "DataFrame":
     for name, kind in (("_source_pos", "long"), ("_pre", "string"), ("_reject_hint", "string")):
         if name not in raw.columns:
             raw = raw.withColumn(name, F.lit(None).cast(kind))
+    if "_records" not in raw.columns:   # the records a row stands for: more than 1 only on a dump's counting rows
+        raw = raw.withColumn("_records", F.lit(1))
     return raw
 
 
@@ -331,7 +333,12 @@ def reject_rows(classified: "DataFrame", source: str, run_id: str, ingested_at: 
 
 def status_counts(classified: "DataFrame") -> dict[str, int]:
     """kept / rejected / filtered (and unreadable, when a file was cut short) counts: one small aggregation."""
+    from pyspark.sql import functions as F
+
     counts = {status: 0 for status in STATUSES}
-    for row in classified.groupBy("_status").count().collect():
-        counts[row["_status"]] = row["count"]
+    # A Discogs dump's unmarked records come as counting rows (`_records`, discogs.run_rows); other readers' rows are
+    # one record each.
+    records = F.sum("_records") if "_records" in classified.columns else F.count(F.lit(1))
+    for row in classified.groupBy("_status").agg(records.alias("n")).collect():
+        counts[row["_status"]] = row["n"]
     return counts
