@@ -4,8 +4,8 @@ Dump reader (the choice and why)
 --------------------------------
 The releases dump is ~10 GB gzip (~56-67 GB of XML), one `<release id=..>` element after another under
 `<releases>`, and only about 3% of it is soundtrack-like. Step 02 reads it with `read_dump_records`: one Spark task
-per `.gz` file (gzip cannot be split anyway) runs a Python generator that streams the file in 1 MB blocks, cuts it
-on the element's opening tag, and tests each record's bytes for the soundtrack markers (`SOUNDTRACK_MARKERS`);
+per `.gz` file (gzip cannot be split anyway) runs a Python generator that streams the file in runs of about 1 MB of
+whole records, cut on the element's opening tag, and finds the soundtrack markers (`SOUNDTRACK_MARKERS`) in them;
 only marked records are decoded and handed to Spark with their text, the rest of each run of records is one row
 that counts them as filtered (`_records`), so Spark handles about 3% of the rows (`run_rows`). The text
 of every kept record is exactly as in the file (Bronze keeps it as `payload`) and is parsed in the JVM by
@@ -144,8 +144,8 @@ def read_dump_chunks(spark, paths: list[str], element: str) -> "DataFrame":
 
 DUMP_RECORDS_DDL = ("payload string, _source_uri string, _complete boolean, _marked boolean, _source_pos long, "
                     "_pre string, _reject_hint string, _records int")
-# Records per Arrow batch handed from the Python reader to Spark: most carry no text (filtered), so rows are small.
-READER_BATCH_RECORDS = 50_000
+# Rows per Arrow batch handed from the Python reader to Spark (each a record with its text, or a run's counting row).
+READER_BATCH_ROWS = 50_000
 
 
 def read_dump_records(spark, paths: list[str], element: str, keep_unmarked: bool) -> "DataFrame":
@@ -180,7 +180,7 @@ def _records_of_files(batches, element: str, keep_unmarked: bool):
                 with open_dump(path) as stream:
                     for offset, run in iter_dump_record_runs(stream, element, path=path):
                         rows.extend(run_rows(run, offset, uri, element, keep_unmarked))
-                        if len(rows) >= READER_BATCH_RECORDS:
+                        if len(rows) >= READER_BATCH_ROWS:
                             yield pd.DataFrame.from_records(rows, columns=columns)
                             rows = []
             except InputUnreadable as exc:
