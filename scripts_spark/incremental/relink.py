@@ -313,7 +313,7 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     why each is decided again). `candidates` are the pairs to score (valid pairs, and any a person added);
     `always` names releases to decide again whatever changed (those with people's verdicts)."""
     from ..transforms.features import add_film_guards, add_title_overlap, composer_albums, covered_films, \
-        pair_features, title_token_rarity
+        pair_features, title_token_rarity, with_title_weights
 
     spark = ctx.spark
     plan.write_table("rarity", title_token_rarity(films, releases))
@@ -364,8 +364,9 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
                                             "gone": base.join(pairs, list(PAIR_KEY), "left_anti")}).values())
     if not features_same:
         columns = [f.name for f in features_schema().fields]
-        plan.write_changes("features_refreshed", add_title_overlap(
-            kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), rarity).select(*columns))
+        plan.write_changes("features_refreshed", add_title_overlap(with_title_weights(
+            kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), films, releases, rarity))
+            .select(*columns))
         plan.write_changes("features_scored", with_titles(pair_features(
             candidates.join(stale, list(PAIR_KEY), "left_semi"), films, releases, rarity=rarity), films, releases)
             .select(*columns))
