@@ -337,3 +337,42 @@ def test_rarity_is_rounded_so_one_more_title_elsewhere_moves_no_word(spark):
     assert before["love"] == after["love"] == 5 / feat.RARITY_LEVELS
     steps = feat.RARITY_LEVELS
     assert "zebra" not in before and after["zebra"] == round(math.log(202) / math.log(10_000) * steps) / steps
+
+
+def test_title_overlap_weighs_each_sides_distinct_words_once_as_the_rarity_table_says(spark):
+    """add_title_overlap on per-side word weights (title_word_weights) against the definition computed by hand: each
+    side's distinct words once, a word's rarity from the table, 1.0 for a word the table lacks, 0 for a stopword,
+    coverage the best of a side's two titles, specificity the shared words capped at SPECIFICITY_CAP."""
+    rarity = {"night": 0.25, "paris": 0.5, "love": 0.125, "story": 0.75, "the": 0.0625, "blue": 1.0}
+    films = [film_row(1, "Paris Night Night", 2000, original_title="La Nuit de Paris"),   # a repeated word
+             film_row(2, "The Love Story", 2000),                                    # 'the' is a stopword
+             film_row(3, "Zyx", 2000, title_norm="")]                                # no words at all
+    releases = [release_row("a", "Paris by Night", 2000, film_hint_norm="nuit blue"),   # 'by', 'nuit' not in table
+                release_row("b", "Love Story the Album", 2000),
+                release_row("c", "Unrelated", 2000)]
+    candidates, films_df, releases_df = frames(spark, films, releases)
+    table = spark.createDataFrame(list(rarity.items()), "token string, rarity double")
+    rows = feat.pair_sides(candidates, films_df, releases_df, table).transform(feat.add_title_overlap).collect()
+
+    def weight(word):
+        from scripts_spark.transforms.blocking import STOPWORDS
+        return 0.0 if word in STOPWORDS else rarity.get(word, 1.0)
+
+    def expected(ft, fo, rt, rh):
+        sets = {k: set((v or "").split()) for k, v in dict(ft=ft, fo=fo, rt=rt, rh=rh).items()}
+        fw, rw = sets["ft"] | sets["fo"], sets["rt"] | sets["rh"]
+        total = lambda words: sum(weight(w) for w in words)  # noqa: E731
+        cover = lambda k, other: total(sets[k] & other) / total(sets[k]) if total(sets[k]) > 0 else 0.0  # noqa: E731
+        return (min(total(fw & rw), feat.SPECIFICITY_CAP) / feat.SPECIFICITY_CAP,
+                max(cover("ft", rw), cover("fo", rw)), max(cover("rt", fw), cover("rh", fw)))
+
+    assert len(rows) == 9 and "film_title_weights" not in rows[0].asDict()
+    for r in rows:
+        want = expected(r["film_title_norm"], r["film_original_title_norm"], r["release_title_norm"],
+                        r["release_film_hint_norm"])
+        got = (r["title_specificity"], r["film_title_coverage"], r["release_title_coverage"])
+        assert got == pytest.approx(want, abs=1e-12), (r["tmdb_id"], r["release_id"])
+    by_pair = {(r["tmdb_id"], r["release_id"]): r for r in rows}
+    assert by_pair[(1, "a")]["film_title_coverage"] == 1.0          # 'paris night': both words in the release
+    assert by_pair[(2, "b")]["title_specificity"] == pytest.approx((0.125 + 0.75) / 2)   # 'the' weighs nothing
+    assert by_pair[(3, "c")]["title_specificity"] == 0.0

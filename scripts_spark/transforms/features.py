@@ -829,7 +829,8 @@ def pair_features(candidates: DataFrame, films: DataFrame, releases: DataFrame,
 
 
 __all__ = ["MODEL_FEATURES", "FEATURE_VERSION", "FEATURES_SCHEMA", "pair_features", "pair_sides", "similarity_batch",
-           "title_token_rarity", "title_word_weights", "with_title_weights", "add_title_overlap", "add_year_features", "add_release_type_signals",
+           "title_token_rarity", "title_word_weights", "with_title_weights", "add_title_overlap", "add_year_features",
+           "add_release_type_signals",
            "add_title_markers", "add_source_citation", "add_imdb_bridge", "add_article_agreement", "add_release_form",
            "add_sequel_and_franchise",
            "add_string_similarities", "best_composer_similarity", "name_similarities", "romanised", "loose_title",
