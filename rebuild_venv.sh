@@ -55,8 +55,8 @@ fi
 say "installing pinned packages from requirements_stable.txt (a few minutes on a new machine)"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 # --no-compile, then compileall on both cores: pip byte-compiles on one core (half the install, 18 s -> 9 s on a
-# 2-core machine). Compiling up front is not optional: where PYTHONDONTWRITEBYTECODE is set (as on this project's CI
-# and workstation images) nothing is cached on import, and every Python process - a run's driver, each Spark Python
+# 2-core machine). Compiling up front is not optional: where PYTHONDONTWRITEBYTECODE is set (as in this machine type's
+# shell environment) nothing is cached on import, and every Python process - a run's driver, each Spark Python
 # worker, each CLI child of the tests - compiled pandas, PySpark and NumPy again: 1.5 s per import of the four
 # against 0.5 s compiled (docs/operations.md).
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile -r "$PINS"
