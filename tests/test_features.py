@@ -372,6 +372,13 @@ def test_title_overlap_weighs_each_sides_distinct_words_once_as_the_rarity_table
                         r["release_film_hint_norm"])
         got = (r["title_specificity"], r["film_title_coverage"], r["release_title_coverage"])
         assert got == pytest.approx(want, abs=1e-12), (r["tmdb_id"], r["release_id"])
+    # an incremental refresh weighs pairs from their own titles (with_title_weights): the same features
+    titles = feat.pair_sides(candidates, films_df, releases_df).select(*feat.PAIR_KEY, *feat._WORD_SETS.values())
+    refreshed = {(r["tmdb_id"], r["release_id"]): (r["title_specificity"], r["film_title_coverage"],
+                                                  r["release_title_coverage"])
+                 for r in feat.add_title_overlap(feat.with_title_weights(titles, table)).collect()}
+    assert refreshed == {(r["tmdb_id"], r["release_id"]): (r["title_specificity"], r["film_title_coverage"],
+                                                          r["release_title_coverage"]) for r in rows}
     by_pair = {(r["tmdb_id"], r["release_id"]): r for r in rows}
     assert by_pair[(1, "a")]["film_title_coverage"] == 1.0          # 'paris night': both words in the release
     assert by_pair[(2, "b")]["title_specificity"] == pytest.approx((0.125 + 0.75) / 2)   # 'the' weighs nothing

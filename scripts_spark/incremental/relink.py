@@ -365,8 +365,7 @@ def rescore(ctx: "StepContext", plan: Plan, candidates: DataFrame, films: DataFr
     if not features_same:
         columns = [f.name for f in features_schema().fields]
         plan.write_changes("features_refreshed", add_title_overlap(with_title_weights(
-            kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), films, releases, rarity))
-            .select(*columns))
+            kept.join(moved, list(PAIR_KEY), "left_semi").drop(*RARITY_FEATURES), rarity)).select(*columns))
         plan.write_changes("features_scored", with_titles(pair_features(
             candidates.join(stale, list(PAIR_KEY), "left_semi"), films, releases, rarity=rarity), films, releases)
             .select(*columns))

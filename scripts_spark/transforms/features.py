@@ -288,11 +288,17 @@ def title_word_weights(sides: DataFrame, key: list[str], title_columns: tuple[st
             .groupBy(*key).agg(F.map_from_entries(F.collect_list(F.struct("token", weight))).alias("title_weights")))
 
 
-def with_title_weights(pairs: DataFrame, films: DataFrame, releases: DataFrame, rarity: DataFrame) -> DataFrame:
-    """`pairs` (PAIR_KEY and the four titles) with both sides' `*_title_weights`, for pairs that did not come from
-    pair_sides (an incremental run's refresh of the rarity features, incremental/relink.py)."""
-    sides = pair_sides(pairs.select(*PAIR_KEY), films, releases, rarity)
-    return pairs.join(sides.select(*PAIR_KEY, "film_title_weights", "release_title_weights"), list(PAIR_KEY), "left")
+def with_title_weights(pairs: DataFrame, rarity: DataFrame) -> DataFrame:
+    """`pairs` (PAIR_KEY and the four titles) with both sides' `*_title_weights`, from the pairs' own titles, for
+    pairs that did not come from pair_sides (an incremental run's refresh of the rarity features,
+    incremental/relink.py). A film's (a release's) titles are the same in each of its pairs: one map per side."""
+    film_weights = title_word_weights(pairs.select("tmdb_id", *FILM_TITLE_COLUMNS).distinct(), ["tmdb_id"],
+                                      FILM_TITLE_COLUMNS, rarity)
+    release_weights = title_word_weights(pairs.select(*RELEASE_KEY, *RELEASE_TITLE_COLUMNS).distinct(),
+                                         list(RELEASE_KEY), RELEASE_TITLE_COLUMNS, rarity)
+    return (pairs.join(film_weights.withColumnRenamed("title_weights", "film_title_weights"), "tmdb_id", "left")
+            .join(release_weights.withColumnRenamed("title_weights", "release_title_weights"), list(RELEASE_KEY),
+                  "left"))
 
 
 def add_title_overlap(pairs: DataFrame) -> DataFrame:
